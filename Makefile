@@ -1,0 +1,70 @@
+# luxe_fdw: foreign-data wrapper for CSV objects in Google Cloud Storage.
+#
+#   make            build the extension (PGXS)
+#   make install    install it into the PostgreSQL that PG_CONFIG names
+#   make test       install what is missing (apt), build, install, and run
+#                   every test suite against a private cluster and the local
+#                   emulator; ends with "N passed, M failed"
+#   make demo       the same setup, then the pipeline on generated data
+#   make installcheck   pg_regress only, against a server you run (PGHOST,
+#                   PGPORT, LUXE_EMULATOR_URL must be set)
+
+EXTENSION = luxe_fdw
+MODULE_big = luxe_fdw
+OBJS = \
+	fdw/luxe_fdw.o \
+	fdw/option.o \
+	fdw/http.o \
+	fdw/auth.o \
+	fdw/gcs.o \
+	fdw/csv.o
+DATA = fdw/luxe_fdw--0.1.sql
+PGFILEDESC = "luxe_fdw - foreign-data wrapper for Google Cloud Storage and BigQuery"
+
+REGRESS = $(shell sed -n 's/^test: *//p' regress/schedule 2>/dev/null | tr '\n' ' ')
+REGRESS_OPTS = --load-extension=luxe_fdw
+
+ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+else
+PG_CONFIG ?= pg_config
+endif
+
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl jansson 2>/dev/null)
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson) -lcsv -lcrypto -lz
+PG_CFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+	-Wmissing-format-attribute -Wformat-security
+
+# PGXS is needed for everything but the dependency step, which must run
+# before the server headers exist on a fresh machine.
+ifeq ($(filter deps,$(MAKECMDGOALS)),)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+PG_MAJOR := $(shell $(PG_CONFIG) --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
+ifneq ($(PG_MAJOR),15)
+$(error luxe_fdw supports PostgreSQL 15; $(PG_CONFIG) is version $(PG_MAJOR))
+endif
+endif
+endif
+
+.PHONY: deps test demo bench
+
+# Debian packages the build and the tests need; installed only if missing.
+deps:
+	@bash regress/install-deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install >/dev/null
+	@bash regress/run-tests.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install >/dev/null
+	@bash regress/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory install >/dev/null
+	@bash bench/run.sh

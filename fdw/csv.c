@@ -1,0 +1,516 @@
+/*-------------------------------------------------------------------------
+ *
+ * csv.c
+ *		  Streaming CSV reader of luxe_fdw over libcsv.
+ *
+ * Design assumptions and invariants:
+ * - Input arrives in arbitrary chunks (network reads); libcsv's push parser
+ *   keeps its state between chunks, so a quoted field, a quoted line break
+ *   or a CRLF pair split across two chunks is still parsed as one.  Nothing
+ *   ever needs the whole object in memory: the batch holds the records of
+ *   one chunk, and only the fields of the columns a query needs are copied.
+ * - Line numbers are physical: every LF counts (so CRLF counts once),
+ *   including those inside quoted fields and blank lines.  A record's
+ *   number is the line it starts on, as an editor would show it.  XXX: a
+ *   lone CR (classic Mac line ends) ends records but does not advance the
+ *   line number.
+ * - Whitespace around unquoted fields is data (as in COPY and bq load), so
+ *   libcsv's default trimming of spaces and tabs is switched off.
+ * - An unquoted empty field is NULL and a quoted empty field ("") is an
+ *   empty string, unless a null marker is set: then fields equal to the
+ *   marker are NULL and empty fields are empty strings (bq load).
+ * - Blank lines hold no record and are skipped.
+ * - NB: the libcsv callbacks below palloc (batch growth) and the header
+ *   callback may ereport; a longjmp out of csv_parse is safe because the
+ *   parser is then never used again and owns nothing but its entry buffer,
+ *   which luxe_csv_destroy (or the reset callback) frees.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/csv.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+
+#include "csv.h"
+
+struct LuxeCsvReader
+{
+	struct csv_parser parser;
+	bool		parser_live;
+	MemoryContext cxt;
+	MemoryContextCallback cb;
+
+	/* configuration */
+	int			nslots;
+	const int  *field_slot;		/* CSV field index -> slot, or -1 */
+	int			nmapped;		/* length of field_slot */
+	int			skip_rows;
+	bool		allow_quoted_newlines;
+	const char *null_marker;
+	size_t		null_marker_len;
+	int			encoding;
+
+	/* per object */
+	int64		line;			/* LF line breaks consumed so far */
+	int64		next_start_line;	/* line where the next record starts */
+	int			cur_field;
+	int64		rec_index;		/* non-blank records seen in this object */
+	bool		want_header;
+	LuxeCsvHeaderCallback header_cb;
+	void	   *header_arg;
+	char	  **header;
+	int			header_n;
+	int			header_cap;
+	bool		check_bom;
+	int			bom_matched;	/* bytes of a UTF-8 BOM seen so far */
+	bool		error;
+	int64		error_line;
+	const char *error_reason;
+
+	/* the batch: records of the last chunk */
+	LuxeCsvRecord *recs;
+	int			nrecs;
+	int			reccap;
+	int			next;
+	LuxeCsvField *fields;		/* nslots per record */
+	char	   *data;
+	size_t		data_len;
+	size_t		data_cap;
+};
+
+static void
+reader_reset_callback(void *arg)
+{
+	LuxeCsvReader *r = (LuxeCsvReader *) arg;
+
+	if (r->parser_live)
+		csv_free(&r->parser);
+	r->parser_live = false;
+}
+
+/* libcsv must not trim whitespace: it is data */
+static int
+no_space(unsigned char c)
+{
+	return 0;
+}
+
+/*
+ * luxe_csv_create
+ *		A reader with its own memory context under the current one.
+ */
+LuxeCsvReader *
+luxe_csv_create(const LuxeCsvOptions *opts, int nslots)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "luxe_fdw csv",
+											  ALLOCSET_DEFAULT_SIZES);
+	LuxeCsvReader *r = MemoryContextAllocZero(cxt, sizeof(LuxeCsvReader));
+
+	r->cxt = cxt;
+	r->nslots = nslots;
+	r->skip_rows = opts->skip_leading_rows;
+	r->allow_quoted_newlines = opts->allow_quoted_newlines;
+	r->null_marker = MemoryContextStrdup(cxt, opts->null_marker);
+	r->null_marker_len = strlen(opts->null_marker);
+	r->encoding = opts->encoding;
+	r->cb.func = reader_reset_callback;
+	r->cb.arg = r;
+	MemoryContextRegisterResetCallback(cxt, &r->cb);
+
+	r->reccap = 1024;
+	r->recs = MemoryContextAlloc(cxt, sizeof(LuxeCsvRecord) * r->reccap);
+	r->fields = MemoryContextAlloc(cxt, sizeof(LuxeCsvField) * r->reccap * Max(nslots, 1));
+	r->data_cap = 1024 * 1024;
+	r->data = MemoryContextAlloc(cxt, r->data_cap);
+
+	/* options are kept for begin_object */
+	r->parser.delim_char = opts->delimiter;
+	r->parser.quote_char = opts->quote < 0 ? 0 : opts->quote;
+	return r;
+}
+
+/*
+ * luxe_csv_begin_object
+ *		Start a new object: fresh parser state and line numbers.  With
+ *		want_header the last skipped row is handed to cb as the header.
+ */
+void
+luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
+					  LuxeCsvHeaderCallback cb, void *cb_arg)
+{
+	unsigned char delim = r->parser.delim_char;
+	unsigned char quote = r->parser.quote_char;
+
+	if (r->parser_live)
+		csv_free(&r->parser);
+	if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
+				 CSV_EMPTY_IS_NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	r->parser_live = true;
+	csv_set_delim(&r->parser, delim);
+	csv_set_quote(&r->parser, quote);
+	csv_set_space_func(&r->parser, no_space);
+	csv_set_blk_size(&r->parser, 64 * 1024);
+
+	r->line = 0;
+	r->next_start_line = 1;
+	r->cur_field = 0;
+	r->rec_index = 0;
+	r->want_header = want_header && r->skip_rows > 0;
+	r->header_cb = cb;
+	r->header_arg = cb_arg;
+	r->header_n = 0;
+	r->check_bom = (r->encoding == PG_UTF8);
+	r->bom_matched = 0;
+	r->error = false;
+	r->nrecs = r->next = 0;
+	r->data_len = 0;
+}
+
+void
+luxe_csv_set_slots(LuxeCsvReader *r, const int *field_slot, int nmapped)
+{
+	r->field_slot = field_slot;
+	r->nmapped = nmapped;
+}
+
+static void
+append_data(LuxeCsvReader *r, const char *s, size_t len, LuxeCsvField *f)
+{
+	if (r->data_len + len + 1 > r->data_cap)
+	{
+		size_t		newcap = r->data_cap;
+
+		while (newcap < r->data_len + len + 1)
+			newcap *= 2;
+		if (newcap > MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("CSV field is too large")));
+		r->data = repalloc(r->data, newcap);
+		r->data_cap = newcap;
+	}
+	if (len)
+		memcpy(r->data + r->data_len, s, len);
+	r->data[r->data_len + len] = '\0';
+	f->off = (uint32) r->data_len;
+	f->len = (uint32) len;
+	r->data_len += len + 1;
+}
+
+static void
+start_record(LuxeCsvReader *r)
+{
+	LuxeCsvField *f;
+	int			i;
+
+	if (r->nrecs == r->reccap)
+	{
+		r->reccap *= 2;
+		r->recs = repalloc(r->recs, sizeof(LuxeCsvRecord) * r->reccap);
+		r->fields = repalloc(r->fields, sizeof(LuxeCsvField) * r->reccap * Max(r->nslots, 1));
+	}
+	r->recs[r->nrecs].line = r->next_start_line;
+	f = r->fields + (size_t) r->nrecs * r->nslots;
+	for (i = 0; i < r->nslots; i++)
+		f[i].flags = LUXE_CSV_FIELD_NULL;
+	r->nrecs++;
+}
+
+static void
+capture_header_field(LuxeCsvReader *r, const char *s, size_t len)
+{
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+
+	if (r->header_n == r->header_cap)
+	{
+		r->header_cap = r->header_cap ? r->header_cap * 2 : 64;
+		r->header = r->header ? repalloc(r->header, sizeof(char *) * r->header_cap)
+			: palloc(sizeof(char *) * r->header_cap);
+	}
+	r->header[r->header_n++] = s ? pnstrdup(s, len) : pstrdup("");
+	MemoryContextSwitchTo(old);
+}
+
+/* libcsv field callback: one call per field, in order */
+static void
+field_cb(void *s, size_t len, void *arg)
+{
+	LuxeCsvReader *r = (LuxeCsvReader *) arg;
+	int			f = r->cur_field++;
+	int			slot;
+
+	if (r->rec_index < r->skip_rows)
+	{
+		if (r->want_header && r->rec_index == r->skip_rows - 1)
+			capture_header_field(r, s, len);
+		return;
+	}
+
+	if (f == 0)
+		start_record(r);
+	if (f < r->nmapped && (slot = r->field_slot[f]) >= 0)
+	{
+		LuxeCsvField *fld = r->fields + (size_t) (r->nrecs - 1) * r->nslots + slot;
+
+		if (s == NULL)
+		{
+			/* unquoted empty field */
+			if (r->null_marker_len == 0)
+			{
+				fld->flags = LUXE_CSV_FIELD_NULL | LUXE_CSV_FIELD_PRESENT;
+				return;
+			}
+			append_data(r, "", 0, fld);
+			fld->flags = LUXE_CSV_FIELD_PRESENT;
+			return;
+		}
+		if (r->null_marker_len > 0 && len == r->null_marker_len &&
+			memcmp(s, r->null_marker, len) == 0)
+		{
+			fld->flags = LUXE_CSV_FIELD_NULL | LUXE_CSV_FIELD_PRESENT;
+			return;
+		}
+		append_data(r, (const char *) s, len, fld);
+		fld->flags = LUXE_CSV_FIELD_PRESENT;
+	}
+}
+
+static void
+end_record(LuxeCsvReader *r)
+{
+	if (r->rec_index < r->skip_rows)
+	{
+		bool		header = r->want_header && r->rec_index == r->skip_rows - 1;
+
+		r->rec_index++;
+		if (header)
+		{
+			r->want_header = false;
+			r->header_cb(r->header_arg, r->header_n, r->header);
+		}
+		return;
+	}
+	r->rec_index++;
+	{
+		LuxeCsvRecord *rec = &r->recs[r->nrecs - 1];
+
+		rec->nfields = r->cur_field;
+		/* it ends on a later line than it started: a quoted line break */
+		rec->status = (r->line + 1 > rec->line && !r->allow_quoted_newlines) ?
+			LUXE_CSV_RECORD_QUOTED_NEWLINE : LUXE_CSV_RECORD_OK;
+	}
+}
+
+/*
+ * libcsv record callback: c is the terminator, or -1 at the end.
+ *
+ * Input is fed one physical line at a time (see luxe_csv_feed), so during
+ * this callback r->line counts the LF line breaks before the current line,
+ * and a terminator (LF, or the CR of a CRLF) is the end of the current line:
+ * whatever comes next starts on line r->line + 2.
+ */
+static void
+record_cb(int c, void *arg)
+{
+	LuxeCsvReader *r = (LuxeCsvReader *) arg;
+
+	if (r->cur_field > 0)
+		end_record(r);
+	r->cur_field = 0;
+	if (c >= 0)
+		r->next_start_line = r->line + 2;
+}
+
+/*
+ * Start a new batch.  A record still open at the end of the previous chunk
+ * (its line break not seen yet) moves to the front with its field bytes,
+ * so the next chunk completes it.
+ */
+static void
+begin_batch(LuxeCsvReader *r)
+{
+	bool		open = r->cur_field > 0 && r->rec_index >= r->skip_rows &&
+		r->nrecs > 0;
+
+	if (open && r->nrecs > 1)
+	{
+		LuxeCsvField *src = r->fields + (size_t) (r->nrecs - 1) * r->nslots;
+		uint32		start = UINT32_MAX;
+		int			i;
+
+		for (i = 0; i < r->nslots; i++)
+			if ((src[i].flags & LUXE_CSV_FIELD_PRESENT) &&
+				!(src[i].flags & LUXE_CSV_FIELD_NULL) && src[i].off < start)
+				start = src[i].off;
+		if (start == UINT32_MAX)
+			start = (uint32) r->data_len;
+		memmove(r->data, r->data + start, r->data_len - start);
+		r->data_len -= start;
+		for (i = 0; i < r->nslots; i++)
+		{
+			r->fields[i] = src[i];
+			if ((src[i].flags & LUXE_CSV_FIELD_PRESENT) &&
+				!(src[i].flags & LUXE_CSV_FIELD_NULL))
+				r->fields[i].off -= start;
+		}
+		r->recs[0] = r->recs[r->nrecs - 1];
+		r->nrecs = 1;
+	}
+	else if (!open)
+	{
+		r->nrecs = 0;
+		r->data_len = 0;
+	}
+	r->next = 0;
+}
+
+/*
+ * luxe_csv_feed
+ *		Parse the next chunk of the current object.  The previous batch is
+ *		discarded; the records completed by this chunk become the batch.  A
+ *		parse error is recorded (see luxe_csv_error) after the records that
+ *		precede it.  Can throw (out of memory, header callback).
+ */
+void
+luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
+{
+	size_t		done;
+
+	begin_batch(r);
+	if (r->error)
+		return;
+	if (r->check_bom)
+	{
+		static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+
+		/* the mark may arrive split over chunks: match it byte by byte */
+		while (len > 0 && r->bom_matched < 3 &&
+			   (unsigned char) data[0] == bom[r->bom_matched])
+		{
+			r->bom_matched++;
+			data++;
+			len--;
+		}
+		if (r->bom_matched == 3)
+			r->check_bom = false;
+		else if (len > 0)
+		{
+			/* not a mark after all: the bytes taken so far are data */
+			r->check_bom = false;
+			if (r->bom_matched > 0 &&
+				csv_parse(&r->parser, bom, r->bom_matched, field_cb, record_cb, r) != r->bom_matched)
+				len = 0;		/* the parse error is recorded below */
+		}
+	}
+	/*
+	 * Feed one line at a time (up to and including each LF) so that line
+	 * numbers are known without scanning every field for line breaks.
+	 */
+	done = 0;
+	while (done < len)
+	{
+		const char *p = data + done;
+		const char *nl = memchr(p, '\n', len - done);
+		size_t		n = nl ? (size_t) (nl - p) + 1 : len - done;
+		size_t		parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
+
+		done += parsed;
+		if (parsed != n)
+			break;
+		if (nl)
+			r->line++;
+	}
+	if (done != len)
+	{
+		r->error = true;
+		r->error_line = r->line + 1;
+		r->error_reason = csv_error(&r->parser) == CSV_EPARSE ?
+			"a quote character appears inside an unquoted field, or is not followed by a delimiter or line break" :
+			csv_strerror(csv_error(&r->parser));
+	}
+}
+
+/*
+ * luxe_csv_finish
+ *		End of the object: flush a last record without a line break.  An
+ *		unterminated quoted field is recorded as a parse error.
+ */
+void
+luxe_csv_finish(LuxeCsvReader *r)
+{
+	begin_batch(r);
+	if (r->error)
+		return;
+	if (csv_fini(&r->parser, field_cb, record_cb, r) != 0)
+	{
+		r->error = true;
+		r->error_line = r->next_start_line;
+		r->error_reason = "the object ends inside a quoted field";
+	}
+	if (r->want_header && r->header_cb)
+	{
+		/* the object had fewer rows than skip_leading_rows: empty header */
+		r->want_header = false;
+		r->header_cb(r->header_arg, r->header_n, r->header);
+	}
+}
+
+/*
+ * luxe_csv_next
+ *		The next record of the batch, or NULL when the batch is exhausted.
+ *		The record and its fields are valid until the next feed.
+ */
+LuxeCsvRecord *
+luxe_csv_next(LuxeCsvReader *r)
+{
+	LuxeCsvRecord *rec;
+
+	if (r->next >= r->nrecs)
+		return NULL;
+	rec = &r->recs[r->next];
+	/* the final record of a batch may still be open (no terminator yet) */
+	if (r->next == r->nrecs - 1 && r->cur_field > 0 &&
+		r->rec_index >= r->skip_rows)
+		return NULL;
+	rec->fields = r->fields + (size_t) r->next * r->nslots;
+	r->next++;
+	return rec;
+}
+
+const char *
+luxe_csv_data(LuxeCsvReader *r)
+{
+	return r->data;
+}
+
+bool
+luxe_csv_error(LuxeCsvReader *r, int64 *line, const char **reason)
+{
+	if (!r->error)
+		return false;
+	*line = r->error_line;
+	*reason = r->error_reason;
+	return true;
+}
+
+int64
+luxe_csv_lines(LuxeCsvReader *r)
+{
+	return r->line;
+}
+
+void
+luxe_csv_destroy(LuxeCsvReader *r)
+{
+	MemoryContextDelete(r->cxt);
+}

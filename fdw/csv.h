@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * csv.h
+ *		  Streaming CSV reader of luxe_fdw over libcsv: bytes in, records out.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/csv.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LUXE_CSV_H
+#define LUXE_CSV_H
+
+#include <csv.h>
+
+#include "option.h"
+
+#define LUXE_CSV_FIELD_NULL		0x01	/* unquoted empty, or the null marker */
+#define LUXE_CSV_FIELD_PRESENT	0x02	/* the record had this field */
+
+typedef struct LuxeCsvField
+{
+	uint32		off;			/* into the batch data; NUL-terminated */
+	uint32		len;
+	uint8		flags;
+} LuxeCsvField;
+
+typedef enum LuxeCsvRecordStatus
+{
+	LUXE_CSV_RECORD_OK,
+	LUXE_CSV_RECORD_QUOTED_NEWLINE	/* a line break inside a quoted field
+									 * with allow_quoted_newlines off */
+} LuxeCsvRecordStatus;
+
+typedef struct LuxeCsvRecord
+{
+	int64		line;			/* physical line where the record starts */
+	int			nfields;
+	LuxeCsvRecordStatus status;
+	LuxeCsvField *fields;		/* one per slot */
+} LuxeCsvRecord;
+
+/* Called once per object when the header row is complete; may throw. */
+typedef void (*LuxeCsvHeaderCallback) (void *arg, int nfields, char **names);
+
+typedef struct LuxeCsvReader LuxeCsvReader;
+
+/* in csv.c */
+extern LuxeCsvReader *luxe_csv_create(const LuxeCsvOptions *opts, int nslots);
+extern void luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
+								  LuxeCsvHeaderCallback cb, void *cb_arg);
+extern void luxe_csv_set_slots(LuxeCsvReader *r, const int *field_slot,
+							   int nmapped);
+extern void luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len);
+extern void luxe_csv_finish(LuxeCsvReader *r);
+extern LuxeCsvRecord *luxe_csv_next(LuxeCsvReader *r);
+extern const char *luxe_csv_data(LuxeCsvReader *r);
+extern bool luxe_csv_error(LuxeCsvReader *r, int64 *line, const char **reason);
+extern int64 luxe_csv_lines(LuxeCsvReader *r);
+extern void luxe_csv_destroy(LuxeCsvReader *r);
+
+#endif							/* LUXE_CSV_H */

@@ -1,0 +1,515 @@
+/*-------------------------------------------------------------------------
+ *
+ * gcs.c
+ *		  Google Cloud Storage JSON API client of luxe_fdw.
+ *
+ * Design assumptions and invariants:
+ * - An object name is one URL path segment, percent-encoded including '/'.
+ * - Every read of an object names the generation seen when the object was
+ *   listed, so a scan never mixes two versions: if the object is replaced
+ *   meanwhile, GCS answers 404 for the old generation and the scan fails
+ *   with a clear error instead of returning mixed data.
+ * - A body cut mid-transfer is resumed with a Range request from the next
+ *   unread byte (identity objects only: byte offsets of a transcoded gzip
+ *   object are meaningless), so no byte is lost or read twice.
+ * - Listing follows nextPageToken until it is absent; names are returned
+ *   in byte order, as GCS lists them.
+ * - A bq-load style wildcard has one '*' after the bucket that matches any
+ *   run of characters, '/' included.
+ * - This file uses jansson and must not include utils/builtins.h (their
+ *   json_object declarations clash).
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/gcs.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+
+#include "gcs.h"
+
+#define LUXE_GCS_LIST_FIELDS "items(name,size,generation,contentEncoding,crc32c,updated),nextPageToken"
+
+struct LuxeGcsReader
+{
+	LuxeGcsClient *client;
+	LuxeGcsObject *object;
+	LuxeHttpStream *stream;
+	int64		offset;			/* bytes delivered so far */
+	int			attempt;		/* retries since the last progress */
+	bool		transcoded;		/* body is not the stored bytes */
+	bool		eof;
+};
+
+/*
+ * luxe_gcs_parse_uri
+ *		Split gs://bucket/object into palloc'd parts.  The option validator
+ *		has checked the form already.
+ */
+void
+luxe_gcs_parse_uri(const char *uri, char **bucket, char **object)
+{
+	const char *b = uri + 5;
+	const char *slash = strchr(b, '/');
+
+	if (strncmp(uri, "gs://", 5) != 0 || slash == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid GCS URI \"%s\"", uri)));
+	*bucket = pnstrdup(b, slash - b);
+	*object = pstrdup(slash + 1);
+}
+
+char *
+luxe_gcs_object_uri(const LuxeGcsObject *object)
+{
+	return psprintf("gs://%s/%s", object->bucket, object->name);
+}
+
+static List *
+base_headers(LuxeGcsClient *client)
+{
+	List	   *headers = NIL;
+
+	if (client->auth_header)
+		headers = lappend(headers, client->auth_header);
+	return headers;
+}
+
+/*
+ * Extract Google's error message and reason from an error body; tolerates
+ * bodies that are not JSON (emulators, proxies).  Results are palloc'd.
+ */
+static void
+parse_google_error(const char *body, char **message, char **reason)
+{
+	json_t	   *root;
+	json_error_t jerr;
+
+	*message = NULL;
+	*reason = NULL;
+	if (body == NULL || body[0] == '\0')
+		return;
+	root = json_loads(body, 0, &jerr);
+	if (root)
+	{
+		json_t	   *err = json_object_get(root, "error");
+
+		if (json_is_object(err))
+		{
+			json_t	   *msg = json_object_get(err, "message");
+			json_t	   *errors = json_object_get(err, "errors");
+
+			if (json_is_string(msg))
+				*message = pstrdup(json_string_value(msg));
+			if (json_is_array(errors) && json_array_size(errors) > 0)
+			{
+				json_t	   *r = json_object_get(json_array_get(errors, 0), "reason");
+
+				if (json_is_string(r))
+					*reason = pstrdup(json_string_value(r));
+			}
+		}
+		json_decref(root);
+	}
+	if (*message == NULL)
+	{
+		/* plain text or HTML: keep the first line, bounded */
+		size_t		n = strcspn(body, "\r\n");
+
+		*message = pnstrdup(body, Min(n, 200));
+	}
+}
+
+/*
+ * Report a failed GCS call.  what/uri name the object or bucket.  Always
+ * throws.
+ */
+static void
+report_gcs_error(long status, const char *body, const char *what,
+				 const char *uri)
+{
+	char	   *message;
+	char	   *reason;
+	char	   *detail;
+
+	parse_google_error(body, &message, &reason);
+	detail = psprintf("GCS returned HTTP %ld%s%s%s: %s", status,
+					  reason ? " (" : "", reason ? reason : "", reason ? ")" : "",
+					  message && message[0] ? message : "no message");
+
+	switch (status)
+	{
+		case 404:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					 errmsg("GCS %s \"%s\" does not exist", what, uri),
+					 errdetail_internal("%s.", detail)));
+			break;
+		case 401:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not authenticate to GCS for %s \"%s\"", what, uri),
+					 errdetail_internal("%s.", detail),
+					 errhint("Check the credentials in the user mapping.")));
+			break;
+		case 403:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("permission denied for GCS %s \"%s\"", what, uri),
+					 errdetail_internal("%s.", detail),
+					 errhint("Grant the account of the user mapping read access to the bucket.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(luxe_http_status_sqlstate(status)),
+					 errmsg("could not read GCS %s \"%s\"", what, uri),
+					 errdetail_internal("%s.", detail)));
+			break;
+	}
+}
+
+static int64
+json_int64_field(json_t *obj, const char *key)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	/* GCS sends uint64/int64 as JSON strings; accept numbers as well */
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	if (json_is_integer(v))
+		return (int64) json_integer_value(v);
+	return 0;
+}
+
+static char *
+json_str_field(json_t *obj, const char *key)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? pstrdup(json_string_value(v)) : NULL;
+}
+
+static LuxeGcsObject *
+object_from_json(const char *bucket, json_t *item)
+{
+	LuxeGcsObject *o = palloc0(sizeof(LuxeGcsObject));
+
+	o->bucket = pstrdup(bucket);
+	o->name = json_str_field(item, "name");
+	o->size = json_int64_field(item, "size");
+	o->generation = json_int64_field(item, "generation");
+	o->content_encoding = json_str_field(item, "contentEncoding");
+	if (o->content_encoding && strcmp(o->content_encoding, "identity") == 0)
+		o->content_encoding = NULL;
+	o->crc32c = json_str_field(item, "crc32c");
+	o->updated = json_str_field(item, "updated");
+	return o;
+}
+
+static json_t *
+parse_json_body(LuxeHttpResponse *resp, const char *uri)
+{
+	json_error_t jerr;
+	json_t	   *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+
+	if (root == NULL || !json_is_object(root))
+	{
+		if (root)
+			json_decref(root);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("could not parse GCS response for \"%s\"", uri),
+				 errdetail_internal("%s (line %d, column %d).", jerr.text,
+									jerr.line, jerr.column)));
+	}
+	return root;
+}
+
+static int
+object_name_cmp(const ListCell *a, const ListCell *b)
+{
+	const LuxeGcsObject *oa = lfirst(a);
+	const LuxeGcsObject *ob = lfirst(b);
+
+	return strcmp(oa->name, ob->name);
+}
+
+/*
+ * luxe_gcs_list_uri
+ *		The objects a gs:// URI names: one object, or every object matching
+ *		a wildcard, in name order.  A List of LuxeGcsObject palloc'd in the
+ *		current context.  A missing object, bucket or an empty wildcard match
+ *		is an error unless missing_ok.  Can throw.
+ *
+ * NB: the jansson tree is freed on every path that returns normally; an
+ * ERROR thrown while it is live (only out-of-memory in pstrdup) leaks it,
+ * which is bounded by one response page.
+ */
+List *
+luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
+{
+	char	   *bucket;
+	char	   *pattern;
+	char	   *star;
+	List	   *result = NIL;
+
+	luxe_gcs_parse_uri(uri, &bucket, &pattern);
+	star = strchr(pattern, '*');
+
+	if (star == NULL)
+	{
+		char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?fields=%s",
+								   client->endpoint, luxe_http_escape(bucket),
+								   luxe_http_escape(pattern),
+								   "name,size,generation,contentEncoding,crc32c,updated");
+		LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats,
+												   "GET", url,
+												   base_headers(client),
+												   NULL, 0, true);
+		json_t	   *root;
+
+		if (resp->status == 404 && missing_ok)
+			return NIL;
+		if (resp->status != 200)
+			report_gcs_error(resp->status, resp->body, "object", uri);
+		root = parse_json_body(resp, uri);
+		result = list_make1(object_from_json(bucket, root));
+		json_decref(root);
+		return result;
+	}
+	else
+	{
+		char	   *prefix = pnstrdup(pattern, star - pattern);
+		const char *suffix = star + 1;
+		size_t		suffix_len = strlen(suffix);
+		size_t		prefix_len = strlen(prefix);
+		char	   *page_token = NULL;
+
+		do
+		{
+			StringInfoData url;
+			LuxeHttpResponse *resp;
+			json_t	   *root;
+			json_t	   *items;
+			json_t	   *next;
+			size_t		i;
+
+			initStringInfo(&url);
+			appendStringInfo(&url, "%s/storage/v1/b/%s/o?prefix=%s&fields=%s",
+							 client->endpoint, luxe_http_escape(bucket),
+							 luxe_http_escape(prefix),
+							 luxe_http_escape(LUXE_GCS_LIST_FIELDS));
+			if (page_token)
+				appendStringInfo(&url, "&pageToken=%s", luxe_http_escape(page_token));
+			resp = luxe_http_request(&client->http, client->stats, "GET", url.data,
+									 base_headers(client), NULL, 0, true);
+			if (resp->status == 404 && missing_ok)
+				return NIL;
+			if (resp->status != 200)
+				report_gcs_error(resp->status, resp->body, "bucket",
+								 psprintf("gs://%s", bucket));
+			root = parse_json_body(resp, uri);
+			items = json_object_get(root, "items");
+			for (i = 0; json_is_array(items) && i < json_array_size(items); i++)
+			{
+				json_t	   *item = json_array_get(items, i);
+				json_t	   *name = json_object_get(item, "name");
+				const char *n;
+				size_t		nlen;
+
+				if (!json_is_string(name))
+					continue;
+				n = json_string_value(name);
+				nlen = strlen(n);
+				/* '*' matches any run, so only the suffix needs checking */
+				if (nlen < prefix_len + suffix_len ||
+					strcmp(n + nlen - suffix_len, suffix) != 0)
+					continue;
+				/* a "directory placeholder" object holds no rows */
+				if (nlen > 0 && n[nlen - 1] == '/' && json_int64_field(item, "size") == 0)
+					continue;
+				result = lappend(result, object_from_json(bucket, item));
+			}
+			next = json_object_get(root, "nextPageToken");
+			page_token = json_is_string(next) && json_string_length(next) > 0 ?
+				pstrdup(json_string_value(next)) : NULL;
+			json_decref(root);
+			pfree(url.data);
+		} while (page_token != NULL);
+
+		if (result == NIL && !missing_ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					 errmsg("no GCS object matches \"%s\"", uri),
+					 errhint("Check the \"uri\" option; \"*\" matches any characters, including \"/\".")));
+		list_sort(result, object_name_cmp);
+		return result;
+	}
+}
+
+/*
+ * Start (or resume) the media download of the reader's object from its
+ * current offset.  Retryable failures are retried here; on return the
+ * stream is delivering body bytes.  Can throw.
+ */
+static void
+open_at_offset(LuxeGcsReader *r)
+{
+	LuxeGcsClient *client = r->client;
+	LuxeGcsObject *o = r->object;
+	char	   *uri = luxe_gcs_object_uri(o);
+	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?alt=media&generation=" INT64_FORMAT,
+							   client->endpoint, luxe_http_escape(o->bucket),
+							   luxe_http_escape(o->name), o->generation);
+
+	for (;;)
+	{
+		List	   *headers = base_headers(client);
+		long		status;
+		const char *transport;
+
+		if (r->offset > 0)
+			headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", r->offset));
+		r->stream = luxe_http_stream_open(&client->http, client->stats, url, headers);
+		status = luxe_http_stream_status(r->stream);
+		transport = luxe_http_stream_transport_error(r->stream);
+
+		if ((status == 200 && r->offset == 0) || status == 206)
+		{
+			if (status == 206)
+			{
+				const char *cr = luxe_http_stream_header(r->stream, "content-range");
+				char		expect[64];
+
+				snprintf(expect, sizeof(expect), "bytes " INT64_FORMAT "-", r->offset);
+				if (cr == NULL || strncmp(cr, expect, strlen(expect)) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_REPLY_HANDLE),
+							 errmsg("could not resume GCS object \"%s\" at byte " INT64_FORMAT, uri, r->offset),
+							 errdetail("The server answered with Content-Range \"%s\".", cr ? cr : "")));
+			}
+			else
+			{
+				const char *stored = luxe_http_stream_header(r->stream, "x-goog-stored-content-encoding");
+				const char *ce = luxe_http_stream_header(r->stream, "content-encoding");
+
+				r->transcoded = (stored && strcmp(stored, "gzip") == 0 &&
+								 !(ce && strcmp(ce, "gzip") == 0));
+			}
+			return;
+		}
+		if (status == 200 && r->offset > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("could not resume GCS object \"%s\" at byte " INT64_FORMAT, uri, r->offset),
+					 errdetail("The server ignored the Range header.")));
+		if (status == 404)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					 errmsg("GCS object \"%s\" generation " INT64_FORMAT " is no longer available", uri, o->generation),
+					 errdetail("The object was replaced or deleted after the scan started."),
+					 errhint("Run the query again to read the current version.")));
+		if (status != 0 && !luxe_http_status_retryable(status))
+			report_gcs_error(status, luxe_http_stream_error_body(r->stream), "object", uri);
+
+		if (r->attempt >= client->http.max_retries)
+		{
+			if (status != 0)
+				report_gcs_error(status, luxe_http_stream_error_body(r->stream), "object", uri);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read GCS object \"%s\"", uri),
+					 errdetail_internal("%s (after %d attempts).", transport ? transport : "no response",
+										r->attempt + 1)));
+		}
+		{
+			const char *retry_after = luxe_http_stream_header(r->stream, "retry-after");
+
+			luxe_http_stream_close(r->stream);
+			r->stream = NULL;
+			client->stats->retries++;
+			luxe_http_sleep(luxe_http_retry_delay_ms(&client->http, r->attempt, retry_after));
+			r->attempt++;
+		}
+	}
+}
+
+/*
+ * luxe_gcs_open_stream
+ *		Start reading an object's bytes, pinned to its listed generation.
+ *		The reader lives in the current memory context.  Can throw.
+ */
+LuxeGcsReader *
+luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object)
+{
+	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
+
+	r->client = client;
+	r->object = object;
+	open_at_offset(r);
+	return r;
+}
+
+/*
+ * luxe_gcs_read
+ *		Next bytes of the object (valid until the next call); 0 at the end.
+ *		A broken transfer is resumed from the next unread byte.  Can throw.
+ */
+ssize_t
+luxe_gcs_read(LuxeGcsReader *r, const char **data)
+{
+	for (;;)
+	{
+		ssize_t		n;
+		const char *why;
+
+		if (r->eof)
+			return 0;
+		n = luxe_http_stream_read(r->stream, data);
+		if (n > 0)
+		{
+			r->offset += n;
+			r->attempt = 0;
+			return n;
+		}
+		if (n == 0 && (r->transcoded || r->offset >= r->object->size))
+		{
+			r->eof = true;
+			luxe_http_stream_close(r->stream);
+			return 0;
+		}
+
+		/* the body broke off, or ended early: resume where it stopped */
+		why = n == 0 ? "the body ended early" : luxe_http_stream_transport_error(r->stream);
+		luxe_http_stream_close(r->stream);
+		r->stream = NULL;
+		if (r->transcoded || r->attempt >= r->client->http.max_retries)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read GCS object \"%s\"", luxe_gcs_object_uri(r->object)),
+					 errdetail_internal("The transfer broke off after " INT64_FORMAT " bytes: %s.",
+										r->offset, why ? why : "unknown error")));
+		elog(DEBUG1, "luxe_fdw: resuming %s at byte " INT64_FORMAT ": %s",
+			 luxe_gcs_object_uri(r->object), r->offset, why ? why : "");
+		r->client->stats->retries++;
+		luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->http, r->attempt, NULL));
+		r->attempt++;
+		open_at_offset(r);
+	}
+}
+
+void
+luxe_gcs_close_stream(LuxeGcsReader *reader)
+{
+	if (reader->stream)
+		luxe_http_stream_close(reader->stream);
+	reader->stream = NULL;
+}

@@ -1,0 +1,773 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		  libcurl transport of luxe_fdw.
+ *
+ * Design assumptions and invariants:
+ * - Every transfer is driven through a curl multi handle from PostgreSQL
+ *   code, in a loop that polls the socket for at most 100 ms at a time and
+ *   then runs CHECK_FOR_INTERRUPTS, so a query cancel or statement_timeout
+ *   interrupts even a stalled transfer promptly.
+ * - libcurl callbacks never ereport or palloc: they append to malloc'd
+ *   buffers, record what went wrong and return an abort code; the error is
+ *   reported once control is back in PostgreSQL code.
+ * - Handles that must not leak on error (streams) are owned by a memory
+ *   context reset callback, so an ERROR anywhere frees them.
+ * - Connections are reused across requests through a curl share handle
+ *   (connection cache and DNS), which matters for paged listings.
+ * - Retries follow Google's guidance: 408, 429, 5xx and transport failures
+ *   of idempotent requests are retried with truncated exponential backoff
+ *   and up to one second of jitter; Retry-After is honoured.
+ * - Nothing here knows GCS or BigQuery URLs, and nothing here logs a
+ *   request header (they carry credentials).
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "http.h"
+
+#define LUXE_HTTP_MAX_BODY			((size_t) 256 * 1024 * 1024)
+#define LUXE_HTTP_MAX_ERROR_BODY	((size_t) 64 * 1024)
+#define LUXE_HTTP_MAX_HEADERS		((size_t) 64 * 1024)
+#define LUXE_HTTP_POLL_MS			100
+#define LUXE_HTTP_STREAM_BUFFER		(512 * 1024)
+#define LUXE_HTTP_STALL_SECONDS		60
+
+/* A malloc'd growable byte buffer, safe to use from curl callbacks. */
+typedef struct LuxeBuf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	size_t		limit;
+	bool		overflow;
+} LuxeBuf;
+
+struct LuxeHttpStream
+{
+	CURLM	   *multi;
+	CURL	   *easy;
+	struct curl_slist *slist;
+	LuxeBuf		body;			/* bytes received and not yet read */
+	LuxeBuf		headers;
+	bool		headers_done;
+	bool		finished;
+	CURLcode	result;
+	char		errbuf[CURL_ERROR_SIZE];
+	long		status;
+	bool		consumed;		/* body.data handed to the reader */
+	LuxeHttpStats *stats;
+	MemoryContextCallback cb;
+};
+
+static CURLSH *luxe_share = NULL;
+static bool luxe_http_initialized = false;
+
+static bool
+buf_append(LuxeBuf *buf, const char *data, size_t len)
+{
+	if (buf->len + len + 1 > buf->cap)
+	{
+		size_t		newcap = buf->cap ? buf->cap : 4096;
+		char	   *p;
+
+		if (buf->len + len + 1 > buf->limit)
+		{
+			buf->overflow = true;
+			return false;
+		}
+		while (newcap < buf->len + len + 1)
+			newcap *= 2;
+		p = realloc(buf->data, newcap);
+		if (p == NULL)
+		{
+			buf->overflow = true;
+			return false;
+		}
+		buf->data = p;
+		buf->cap = newcap;
+	}
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	return true;
+}
+
+static void
+buf_free(LuxeBuf *buf)
+{
+	free(buf->data);
+	buf->data = NULL;
+	buf->len = buf->cap = 0;
+}
+
+/* curl write callback: safe in a curl callback (no palloc, no ereport). */
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	LuxeBuf    *buf = (LuxeBuf *) userdata;
+	size_t		n = size * nmemb;
+
+	if (!buf_append(buf, ptr, n))
+		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
+	return n;
+}
+
+/*
+ * curl header callback: collects "name: value" lines with lower-cased
+ * names; a status line starts a new header block (redirects, 100 Continue).
+ * Safe in a curl callback.
+ */
+typedef struct HeaderSink
+{
+	LuxeBuf    *buf;
+	bool	   *done;
+} HeaderSink;
+
+static size_t
+header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	HeaderSink *sink = (HeaderSink *) userdata;
+	size_t		n = size * nmemb;
+	size_t		len = n;
+	size_t		i;
+	char		line[8192];
+
+	while (len > 0 && (ptr[len - 1] == '\n' || ptr[len - 1] == '\r'))
+		len--;
+	if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
+	{
+		sink->buf->len = 0;
+		if (sink->buf->data)
+			sink->buf->data[0] = '\0';
+		*sink->done = false;
+		return n;
+	}
+	if (len == 0)
+	{
+		*sink->done = true;
+		return n;
+	}
+	if (len >= sizeof(line) - 1)
+		return n;				/* ignore absurd header lines */
+	for (i = 0; i < len; i++)
+	{
+		char		c = ptr[i];
+
+		if (c == ':')
+		{
+			memcpy(line + i, ptr + i, len - i);
+			break;
+		}
+		line[i] = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+	}
+	line[len] = '\n';
+	if (!buf_append(sink->buf, line, len + 1))
+		return 0;
+	return n;
+}
+
+/*
+ * luxe_http_init
+ *		Initialise libcurl once per backend.
+ */
+void
+luxe_http_init(void)
+{
+	if (luxe_http_initialized)
+		return;
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+	luxe_share = curl_share_init();
+	if (luxe_share)
+	{
+		curl_share_setopt(luxe_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+		curl_share_setopt(luxe_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	}
+	luxe_http_initialized = true;
+}
+
+/*
+ * luxe_http_header
+ *		Find a header (lower-case name) in a "name: value\n" block; returns
+ *		a palloc'd copy of the value, or NULL.
+ */
+const char *
+luxe_http_header(const char *headers, const char *name)
+{
+	size_t		nlen = strlen(name);
+	const char *p = headers;
+
+	while (p && *p)
+	{
+		const char *eol = strchr(p, '\n');
+
+		if (eol == NULL)
+			eol = p + strlen(p);
+		if ((size_t) (eol - p) > nlen && strncmp(p, name, nlen) == 0 &&
+			p[nlen] == ':')
+		{
+			const char *v = p + nlen + 1;
+
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			return pnstrdup(v, eol - v);
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	return NULL;
+}
+
+bool
+luxe_http_status_retryable(long status)
+{
+	return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+/*
+ * luxe_http_status_sqlstate
+ *		The one place that maps an HTTP status to a SQLSTATE.
+ */
+int
+luxe_http_status_sqlstate(long status)
+{
+	switch (status)
+	{
+		case 400:
+			return ERRCODE_FDW_ERROR;
+		case 401:
+		case 403:
+			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+		case 404:
+			return ERRCODE_FDW_TABLE_NOT_FOUND;
+		case 412:
+			return ERRCODE_FDW_ERROR;
+		case 408:
+		case 429:
+			return ERRCODE_CONNECTION_FAILURE;
+		default:
+			if (status >= 500)
+				return ERRCODE_CONNECTION_FAILURE;
+			return ERRCODE_FDW_ERROR;
+	}
+}
+
+/*
+ * luxe_http_retry_delay_ms
+ *		Truncated exponential backoff with jitter: min(2^attempt s + up to
+ *		1 s random, retry_max_delay).  A Retry-After in seconds wins when
+ *		larger.  attempt counts from 0.
+ */
+int
+luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
+						 const char *retry_after)
+{
+	int64		delay;
+
+	delay = (int64) 1000 * ((int64) 1 << Min(attempt, 20));
+	delay += (int64) pg_prng_uint64_range(&pg_global_prng_state, 0, 1000);
+	if (retry_after)
+	{
+		char	   *end;
+		long		secs = strtol(retry_after, &end, 10);
+
+		if (end != retry_after && secs >= 0 && secs < 86400)
+			delay = Max(delay, (int64) secs * 1000);
+	}
+	if (delay > cfg->retry_max_delay_ms)
+		delay = cfg->retry_max_delay_ms;
+	return (int) delay;
+}
+
+/*
+ * luxe_http_sleep
+ *		Sleep interruptibly; a cancel during a backoff is honoured at once.
+ */
+void
+luxe_http_sleep(int ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(left, 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+char *
+luxe_http_escape(const char *s)
+{
+	char	   *esc = curl_easy_escape(NULL, s, (int) strlen(s));
+	char	   *result;
+
+	if (esc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(esc);
+	curl_free(esc);
+	return result;
+}
+
+/*
+ * luxe_http_url_is_loopback
+ *		True for http(s)://127.x.y.z, localhost and [::1] URLs.
+ */
+bool
+luxe_http_url_is_loopback(const char *url)
+{
+	const char *host = strstr(url, "://");
+
+	if (host == NULL)
+		return false;
+	host += 3;
+	return strncmp(host, "127.", 4) == 0 ||
+		strncmp(host, "localhost", 9) == 0 ||
+		strncmp(host, "[::1]", 5) == 0;
+}
+
+static struct curl_slist *
+build_slist(List *headers)
+{
+	struct curl_slist *slist = NULL;
+	ListCell   *lc;
+
+	foreach(lc, headers)
+	{
+		struct curl_slist *n = curl_slist_append(slist, (const char *) lfirst(lc));
+
+		if (n == NULL)
+		{
+			curl_slist_free_all(slist);
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		}
+		slist = n;
+	}
+	/* libcurl would otherwise send "Expect: 100-continue" on large bodies */
+	slist = curl_slist_append(slist, "Expect:");
+	return slist;
+}
+
+static void
+set_common_options(CURL *easy, const LuxeHttpConfig *cfg, char *errbuf)
+{
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) cfg->connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "luxe_fdw/0.1");
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (luxe_share)
+		curl_easy_setopt(easy, CURLOPT_SHARE, luxe_share);
+	errbuf[0] = '\0';
+}
+
+/*
+ * Drive a multi handle until the predicate holds or the transfer ends.
+ * Runs in PostgreSQL code: polls at most LUXE_HTTP_POLL_MS at a time and
+ * checks for interrupts in between, so it can throw (57014 on cancel).
+ */
+typedef bool (*DrivePredicate) (void *arg);
+
+static void
+drive(CURLM *multi, CURL *easy, bool *finished, CURLcode *result,
+	  DrivePredicate pred, void *arg)
+{
+	for (;;)
+	{
+		int			running = 0;
+		CURLMcode	mc;
+		CURLMsg    *msg;
+		int			left;
+
+		mc = curl_multi_perform(multi, &running);
+		if (mc != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not drive HTTP transfer"),
+					 errdetail_internal("%s", curl_multi_strerror(mc))));
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		{
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
+			{
+				*finished = true;
+				*result = msg->data.result;
+			}
+		}
+		if (*finished || (pred && pred(arg)))
+			return;
+
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+		mc = curl_multi_poll(multi, NULL, 0, LUXE_HTTP_POLL_MS, NULL);
+		pgstat_report_wait_end();
+		if (mc != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not drive HTTP transfer"),
+					 errdetail_internal("%s", curl_multi_strerror(mc))));
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* A single attempt of a buffered request; resources freed on every path. */
+typedef struct Attempt
+{
+	CURLM	   *multi;
+	CURL	   *easy;
+	struct curl_slist *slist;
+	LuxeBuf		body;
+	LuxeBuf		headers;
+	bool		headers_done;
+	bool		finished;
+	CURLcode	result;
+	char		errbuf[CURL_ERROR_SIZE];
+} Attempt;
+
+static void
+attempt_cleanup(Attempt *a)
+{
+	if (a->multi && a->easy)
+		curl_multi_remove_handle(a->multi, a->easy);
+	if (a->easy)
+		curl_easy_cleanup(a->easy);
+	if (a->multi)
+		curl_multi_cleanup(a->multi);
+	if (a->slist)
+		curl_slist_free_all(a->slist);
+	buf_free(&a->body);
+	buf_free(&a->headers);
+	a->multi = NULL;
+	a->easy = NULL;
+	a->slist = NULL;
+}
+
+/*
+ * luxe_http_request
+ *		Perform a request and return the whole response, palloc'd in the
+ *		current memory context.
+ *
+ * Retryable statuses and transport failures are retried when the request
+ * is idempotent; the last response is returned whatever its status (the
+ * caller maps Google's error body).  A transport failure that outlives the
+ * retries is reported here as ERRCODE_CONNECTION_FAILURE.  Can throw.
+ */
+LuxeHttpResponse *
+luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+				  const char *method, const char *url, List *headers,
+				  const char *body, size_t body_len, bool idempotent)
+{
+	int			attempt;
+
+	luxe_http_init();
+
+	for (attempt = 0;; attempt++)
+	{
+		volatile Attempt a;
+		Attempt    *ap = (Attempt *) &a;
+		LuxeHttpResponse *resp = NULL;
+		char	   *transport_error = NULL;
+		char	   *retry_after = NULL;
+
+		memset(ap, 0, sizeof(Attempt));
+		ap->body.limit = LUXE_HTTP_MAX_BODY;
+		ap->headers.limit = LUXE_HTTP_MAX_HEADERS;
+
+		PG_TRY();
+		{
+			HeaderSink	sink;
+
+			ap->multi = curl_multi_init();
+			ap->easy = curl_easy_init();
+			if (ap->multi == NULL || ap->easy == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory")));
+			ap->slist = build_slist(headers);
+			set_common_options(ap->easy, cfg, ap->errbuf);
+			sink.buf = &ap->headers;
+			sink.done = &ap->headers_done;
+			curl_easy_setopt(ap->easy, CURLOPT_URL, url);
+			curl_easy_setopt(ap->easy, CURLOPT_HTTPHEADER, ap->slist);
+			curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS, (long) cfg->request_timeout_ms);
+			curl_easy_setopt(ap->easy, CURLOPT_WRITEFUNCTION, write_cb);
+			curl_easy_setopt(ap->easy, CURLOPT_WRITEDATA, &ap->body);
+			curl_easy_setopt(ap->easy, CURLOPT_HEADERFUNCTION, header_cb);
+			curl_easy_setopt(ap->easy, CURLOPT_HEADERDATA, &sink);
+			curl_easy_setopt(ap->easy, CURLOPT_ACCEPT_ENCODING, "");
+			if (strcmp(method, "GET") == 0)
+				curl_easy_setopt(ap->easy, CURLOPT_HTTPGET, 1L);
+			else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+			{
+				if (strcmp(method, "PUT") == 0)
+					curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+				curl_easy_setopt(ap->easy, CURLOPT_POST, 1L);
+				curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDS, body ? body : "");
+				curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+								 (curl_off_t) (body ? body_len : 0));
+			}
+			else
+				curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, method);
+
+			curl_multi_add_handle(ap->multi, ap->easy);
+			stats->requests++;
+			elog(DEBUG1, "luxe_fdw: %s %s", method, url);
+			drive(ap->multi, ap->easy, &ap->finished, &ap->result, NULL, NULL);
+
+			if (ap->result == CURLE_OK)
+			{
+				resp = palloc0(sizeof(LuxeHttpResponse));
+				curl_easy_getinfo(ap->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+				resp->body_len = ap->body.len;
+				resp->body = palloc(ap->body.len + 1);
+				if (ap->body.len)
+					memcpy(resp->body, ap->body.data, ap->body.len);
+				resp->body[ap->body.len] = '\0';
+				resp->headers = pstrdup(ap->headers.data ? ap->headers.data : "");
+				stats->bytes += ap->body.len;
+				retry_after = (char *) luxe_http_header(resp->headers, "retry-after");
+				elog(DEBUG1, "luxe_fdw: HTTP %ld, %zu bytes", resp->status, resp->body_len);
+			}
+			else if (ap->body.overflow)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("%s response is too large", cfg->service_name),
+						 errdetail("Responses are limited to %zu bytes.", LUXE_HTTP_MAX_BODY)));
+			else
+				transport_error = psprintf("%s",
+										   ap->errbuf[0] ? ap->errbuf :
+										   curl_easy_strerror(ap->result));
+		}
+		PG_FINALLY();
+		{
+			attempt_cleanup(ap);
+		}
+		PG_END_TRY();
+
+		if (resp && (!idempotent || !luxe_http_status_retryable(resp->status) ||
+					 attempt >= cfg->max_retries))
+			return resp;
+		if (resp == NULL && (!idempotent || attempt >= cfg->max_retries))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not connect to %s", cfg->service_name),
+					 errdetail_internal("%s (after %d attempts)", transport_error,
+										attempt + 1),
+					 errhint("Check the \"endpoint\" option of the server and the network.")));
+
+		stats->retries++;
+		elog(DEBUG1, "luxe_fdw: retrying after %s",
+			 resp ? psprintf("HTTP %ld", resp->status) : transport_error);
+		luxe_http_sleep(luxe_http_retry_delay_ms(cfg, attempt, retry_after));
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Streaming downloads
+ * ---------------------------------------------------------------------
+ */
+
+static void
+stream_release(LuxeHttpStream *s)
+{
+	if (s->multi && s->easy)
+		curl_multi_remove_handle(s->multi, s->easy);
+	if (s->easy)
+		curl_easy_cleanup(s->easy);
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
+	if (s->slist)
+		curl_slist_free_all(s->slist);
+	buf_free(&s->body);
+	buf_free(&s->headers);
+	s->multi = NULL;
+	s->easy = NULL;
+	s->slist = NULL;
+}
+
+static void
+stream_reset_callback(void *arg)
+{
+	stream_release((LuxeHttpStream *) arg);
+}
+
+static bool
+headers_done_pred(void *arg)
+{
+	LuxeHttpStream *s = (LuxeHttpStream *) arg;
+
+	return s->headers_done;
+}
+
+static bool
+have_data_pred(void *arg)
+{
+	LuxeHttpStream *s = (LuxeHttpStream *) arg;
+
+	return s->body.len > 0;
+}
+
+/*
+ * luxe_http_stream_open
+ *		Start a GET and wait until the response headers are in.
+ *
+ * The stream is palloc'd in the current memory context and its curl
+ * resources are released when that context is reset or deleted, so an
+ * ERROR cannot leak them.  If the status is not 2xx the (capped) body is
+ * read completely and available from luxe_http_stream_error_body.  A
+ * transport failure before the headers leaves status 0 and the reason in
+ * luxe_http_stream_transport_error.  Can throw (interrupts, OOM).
+ */
+LuxeHttpStream *
+luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+					  const char *url, List *headers)
+{
+	LuxeHttpStream *s = palloc0(sizeof(LuxeHttpStream));
+	HeaderSink *sink = palloc(sizeof(HeaderSink));
+
+	luxe_http_init();
+	s->stats = stats;
+	s->body.limit = (size_t) 64 * 1024 * 1024;
+	s->headers.limit = LUXE_HTTP_MAX_HEADERS;
+	s->cb.func = stream_reset_callback;
+	s->cb.arg = s;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
+
+	s->multi = curl_multi_init();
+	s->easy = curl_easy_init();
+	if (s->multi == NULL || s->easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	s->slist = build_slist(headers);
+	set_common_options(s->easy, cfg, s->errbuf);
+	sink->buf = &s->headers;
+	sink->done = &s->headers_done;
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->slist);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->body);
+	curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, sink);
+	curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
+	/* a stalled body is a transport failure the caller may resume from */
+	curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_TIME, (long) LUXE_HTTP_STALL_SECONDS);
+
+	curl_multi_add_handle(s->multi, s->easy);
+	stats->requests++;
+	elog(DEBUG1, "luxe_fdw: GET %s (stream)", url);
+
+	drive(s->multi, s->easy, &s->finished, &s->result, headers_done_pred, s);
+	if (s->headers_done || (s->finished && s->result == CURLE_OK))
+		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+
+	if (s->status != 0 && (s->status < 200 || s->status > 299))
+	{
+		/* read the error body, capped */
+		s->body.limit = LUXE_HTTP_MAX_ERROR_BODY;
+		if (!s->finished)
+			drive(s->multi, s->easy, &s->finished, &s->result, NULL, NULL);
+	}
+	elog(DEBUG1, "luxe_fdw: HTTP %ld (stream)", s->status);
+	return s;
+}
+
+long
+luxe_http_stream_status(LuxeHttpStream *stream)
+{
+	return stream->status;
+}
+
+const char *
+luxe_http_stream_header(LuxeHttpStream *stream, const char *name)
+{
+	return luxe_http_header(stream->headers.data ? stream->headers.data : "", name);
+}
+
+const char *
+luxe_http_stream_error_body(LuxeHttpStream *stream)
+{
+	return stream->body.data ? pstrdup(stream->body.data) : "";
+}
+
+const char *
+luxe_http_stream_transport_error(LuxeHttpStream *stream)
+{
+	if (stream->finished && stream->result != CURLE_OK)
+		return psprintf("%s", stream->errbuf[0] ? stream->errbuf :
+						curl_easy_strerror(stream->result));
+	if (stream->status == 0)
+		return "no response";
+	return NULL;
+}
+
+/*
+ * luxe_http_stream_read
+ *		Return the next bytes of the body in *data (valid until the next
+ *		call).  Returns the number of bytes, 0 at the end of a complete
+ *		body, or -1 when the transfer broke (see
+ *		luxe_http_stream_transport_error).  Can throw on interrupts.
+ */
+ssize_t
+luxe_http_stream_read(LuxeHttpStream *s, const char **data)
+{
+	if (s->consumed)
+	{
+		s->body.len = 0;
+		s->consumed = false;
+	}
+	if (s->body.len == 0 && !s->finished)
+		drive(s->multi, s->easy, &s->finished, &s->result, have_data_pred, s);
+
+	if (s->body.len > 0)
+	{
+		*data = s->body.data;
+		s->consumed = true;
+		s->stats->bytes += s->body.len;
+		return (ssize_t) s->body.len;
+	}
+	if (s->finished && s->result == CURLE_OK)
+		return 0;
+	return -1;
+}
+
+/*
+ * luxe_http_stream_close
+ *		Release the stream's curl resources now (the reset callback would
+ *		otherwise do it with the memory context).
+ */
+void
+luxe_http_stream_close(LuxeHttpStream *stream)
+{
+	stream_release(stream);
+}

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *		  libcurl transport of luxe_fdw: buffered requests with retries,
+ *		  and interruptible streaming downloads.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/http.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LUXE_HTTP_H
+#define LUXE_HTTP_H
+
+#include "nodes/pg_list.h"
+
+typedef struct LuxeHttpConfig
+{
+	int			max_retries;
+	int			retry_max_delay_ms;
+	int			connect_timeout_ms;
+	int			request_timeout_ms;
+	const char *service_name;	/* "GCS" or "BigQuery", for messages */
+} LuxeHttpConfig;
+
+/* Counters shown by EXPLAIN ANALYZE; owned by the caller. */
+typedef struct LuxeHttpStats
+{
+	int64		requests;
+	int64		retries;
+	int64		bytes;
+} LuxeHttpStats;
+
+/* A complete response; all fields palloc'd in the caller's context. */
+typedef struct LuxeHttpResponse
+{
+	long		status;
+	char	   *body;			/* NUL-terminated */
+	size_t		body_len;
+	char	   *headers;		/* "name: value\n" lines, names lower case */
+} LuxeHttpResponse;
+
+typedef struct LuxeHttpStream LuxeHttpStream;
+
+/* in http.c */
+extern void luxe_http_init(void);
+extern LuxeHttpResponse *luxe_http_request(const LuxeHttpConfig *cfg,
+										   LuxeHttpStats *stats,
+										   const char *method,
+										   const char *url,
+										   List *headers,
+										   const char *body, size_t body_len,
+										   bool idempotent);
+extern LuxeHttpStream *luxe_http_stream_open(const LuxeHttpConfig *cfg,
+											 LuxeHttpStats *stats,
+											 const char *url, List *headers);
+extern long luxe_http_stream_status(LuxeHttpStream *stream);
+extern const char *luxe_http_stream_header(LuxeHttpStream *stream,
+										   const char *name);
+extern const char *luxe_http_stream_error_body(LuxeHttpStream *stream);
+extern ssize_t luxe_http_stream_read(LuxeHttpStream *stream, const char **data);
+extern const char *luxe_http_stream_transport_error(LuxeHttpStream *stream);
+extern void luxe_http_stream_close(LuxeHttpStream *stream);
+extern const char *luxe_http_header(const char *headers, const char *name);
+extern bool luxe_http_status_retryable(long status);
+extern int	luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
+									 const char *retry_after);
+extern void luxe_http_sleep(int ms);
+extern int	luxe_http_status_sqlstate(long status);
+extern char *luxe_http_escape(const char *s);
+extern bool luxe_http_url_is_loopback(const char *url);
+
+#endif							/* LUXE_HTTP_H */

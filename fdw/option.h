@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * option.h
+ *		  The one option table of luxe_fdw and the resolved option structs.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/option.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LUXE_OPTION_H
+#define LUXE_OPTION_H
+
+#include "nodes/pg_list.h"
+
+/* Option names: referenced only through these, never retyped. */
+#define OPT_SERVICE					"service"
+#define OPT_ENDPOINT				"endpoint"
+#define OPT_PROJECT					"project"
+#define OPT_LOCATION				"location"
+#define OPT_MAX_RETRIES				"max_retries"
+#define OPT_RETRY_MAX_DELAY			"retry_max_delay"
+#define OPT_CONNECT_TIMEOUT			"connect_timeout"
+#define OPT_REQUEST_TIMEOUT			"request_timeout"
+#define OPT_AUTH					"auth"
+#define OPT_TOKEN					"token"
+#define OPT_URI						"uri"
+#define OPT_SKIP_LEADING_ROWS		"skip_leading_rows"
+#define OPT_FIELD_DELIMITER			"field_delimiter"
+#define OPT_QUOTE					"quote"
+#define OPT_ALLOW_QUOTED_NEWLINES	"allow_quoted_newlines"
+#define OPT_ALLOW_JAGGED_ROWS		"allow_jagged_rows"
+#define OPT_IGNORE_UNKNOWN_VALUES	"ignore_unknown_values"
+#define OPT_NULL_MARKER				"null_marker"
+#define OPT_ENCODING				"encoding"
+#define OPT_HEADER_MAPPING			"header_mapping"
+#define OPT_COLUMN_NAME				"column_name"
+
+typedef enum LuxeService
+{
+	LUXE_SERVICE_GCS,
+	LUXE_SERVICE_BIGQUERY
+} LuxeService;
+
+typedef enum LuxeAuthMode
+{
+	LUXE_AUTH_NONE,
+	LUXE_AUTH_TOKEN
+} LuxeAuthMode;
+
+/* Server-level options, with defaults applied. */
+typedef struct LuxeServerOptions
+{
+	char	   *servername;
+	LuxeService service;
+	char	   *endpoint;		/* base URL without trailing slash */
+	bool		endpoint_from_env;	/* taken from STORAGE_EMULATOR_HOST */
+	char	   *project;
+	char	   *location;
+	int			max_retries;
+	int			retry_max_delay_ms;
+	int			connect_timeout_ms;
+	int			request_timeout_ms;
+} LuxeServerOptions;
+
+/*
+ * Credentials from the user mapping.  NB: the token is a secret; it never
+ * goes into fdw_private, EXPLAIN, a log line or an error message.
+ */
+typedef struct LuxeAuthOptions
+{
+	LuxeAuthMode mode;
+	char	   *token;
+} LuxeAuthOptions;
+
+/* GCS CSV table options, with defaults applied. */
+typedef struct LuxeCsvOptions
+{
+	char	   *uri;
+	int			skip_leading_rows;
+	char		delimiter;
+	int			quote;			/* -1: quoting disabled */
+	bool		allow_quoted_newlines;
+	bool		allow_jagged_rows;
+	bool		ignore_unknown_values;
+	char	   *null_marker;	/* "" means: unquoted empty field is NULL */
+	int			encoding;		/* PG encoding id: PG_UTF8 or PG_LATIN1 */
+	bool		header_mapping;
+} LuxeCsvOptions;
+
+/* in option.c */
+extern void luxe_option_server(Oid serverid, LuxeServerOptions *opts);
+extern void luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts);
+extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
+extern char *luxe_option_column_name(Oid relid, int attnum);
+extern bool luxe_option_has_column_names(Oid relid, int natts);
+extern const char *luxe_option_service_name(LuxeService service);
+
+#endif							/* LUXE_OPTION_H */

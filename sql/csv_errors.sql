@@ -1,0 +1,89 @@
+--
+-- Errors: each names the object, the physical line and the column.
+--
+\getenv emulator_url LUXE_EMULATOR_URL
+CREATE SERVER regress_luxe_gcs FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'gcs', endpoint :'emulator_url', max_retries '1', retry_max_delay '10ms');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_luxe_gcs OPTIONS (auth 'none');
+\set VERBOSITY verbose
+\set SHOW_CONTEXT always
+
+-- a value that does not convert (line 4, column b)
+CREATE FOREIGN TABLE badvalue (a int, b int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/badvalue.csv', skip_leading_rows '1');
+SELECT * FROM badvalue;                                -- ERROR
+-- only referenced columns are converted: the bad column is not read here
+SELECT a FROM badvalue;
+SELECT count(*) FROM badvalue;
+-- a fractional value is not an integer
+CREATE FOREIGN TABLE fraction (id int, name text, city text, score int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/types/people.csv', skip_leading_rows '1', ignore_unknown_values 'true');
+SELECT id, score FROM fraction;                        -- ERROR
+
+-- jagged rows: an error unless allowed, then NULL
+CREATE FOREIGN TABLE jagged (a int, b int, c int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/jagged.csv', skip_leading_rows '1');
+SELECT * FROM jagged;                                  -- ERROR
+ALTER FOREIGN TABLE jagged OPTIONS (ADD allow_jagged_rows 'true');
+SELECT * FROM jagged;
+
+-- too many fields
+CREATE FOREIGN TABLE extra (a int, b int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/extra.csv', skip_leading_rows '1');
+SELECT * FROM extra;                                   -- ERROR
+ALTER FOREIGN TABLE extra OPTIONS (ADD ignore_unknown_values 'true');
+SELECT * FROM extra;
+
+-- malformed quoting (line 3); the rows before it are not an error by themselves
+CREATE FOREIGN TABLE malformed (a int, b text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/malformed.csv', skip_leading_rows '1');
+SELECT * FROM malformed;                               -- ERROR
+SELECT * FROM malformed LIMIT 1;
+CREATE FOREIGN TABLE unterminated (a int, b text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/unterminated.csv', skip_leading_rows '1');
+SELECT * FROM unterminated;                            -- ERROR
+
+-- quoted line breaks refused when allow_quoted_newlines is false
+CREATE FOREIGN TABLE qnl (a int, b text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/quoted_nl.csv', skip_leading_rows '1',
+           allow_quoted_newlines 'false');
+SELECT * FROM qnl;                                     -- ERROR
+
+-- invalid UTF-8 (line 3)
+CREATE FOREIGN TABLE bad_utf8 (id int, name text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/enc/bad_utf8.csv', skip_leading_rows '1');
+SELECT * FROM bad_utf8;                                -- ERROR
+
+-- an empty object has no rows
+CREATE FOREIGN TABLE empty (a int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/empty.csv', skip_leading_rows '1');
+SELECT count(*) FROM empty;
+
+\set VERBOSITY default
+-- a missing object, a missing bucket, a wildcard that matches nothing
+CREATE FOREIGN TABLE missing (a int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/no/such.csv');
+SELECT * FROM missing;                                 -- ERROR
+ALTER FOREIGN TABLE missing OPTIONS (SET uri 'gs://no-such-bucket/x.csv');
+SELECT * FROM missing;                                 -- ERROR
+ALTER FOREIGN TABLE missing OPTIONS (SET uri 'gs://no-such-bucket/*.csv');
+SELECT * FROM missing;                                 -- ERROR
+ALTER FOREIGN TABLE missing OPTIONS (SET uri 'gs://luxe-test/nothing-here/*.csv');
+SELECT * FROM missing;                                 -- ERROR
+
+-- an unreachable endpoint (nothing listens on port 1)
+CREATE SERVER regress_luxe_down FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'gcs', endpoint 'http://127.0.0.1:1', max_retries '1', retry_max_delay '10ms');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_luxe_down;
+CREATE FOREIGN TABLE down (a int) SERVER regress_luxe_down OPTIONS (uri 'gs://b/o.csv');
+\set VERBOSITY terse
+SELECT * FROM down;                                    -- ERROR
+\set VERBOSITY default
+
+-- no user mapping
+CREATE SERVER regress_luxe_nomap FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'gcs', endpoint :'emulator_url');
+CREATE FOREIGN TABLE nomap (a int) SERVER regress_luxe_nomap OPTIONS (uri 'gs://luxe-test/types/noheader.csv');
+SELECT * FROM nomap;                                   -- ERROR
+
+DROP SERVER regress_luxe_gcs, regress_luxe_down, regress_luxe_nomap CASCADE;
