@@ -141,9 +141,11 @@ report_gcs_error(long status, const char *body, const char *what,
 	char	   *detail;
 
 	parse_google_error(body, &message, &reason);
-	detail = psprintf("GCS returned HTTP %ld%s%s%s: %s", status,
+	if (message == NULL || message[0] == '\0')
+		message = "no message";
+	detail = psprintf("GCS returned HTTP %ld%s%s%s: %s%s", status,
 					  reason ? " (" : "", reason ? reason : "", reason ? ")" : "",
-					  message && message[0] ? message : "no message");
+					  message, message[strlen(message) - 1] == '.' ? "" : ".");
 
 	switch (status)
 	{
@@ -151,27 +153,27 @@ report_gcs_error(long status, const char *body, const char *what,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
 					 errmsg("GCS %s \"%s\" does not exist", what, uri),
-					 errdetail_internal("%s.", detail)));
+					 errdetail_internal("%s", detail)));
 			break;
 		case 401:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not authenticate to GCS for %s \"%s\"", what, uri),
-					 errdetail_internal("%s.", detail),
+					 errdetail_internal("%s", detail),
 					 errhint("Check the credentials in the user mapping.")));
 			break;
 		case 403:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("permission denied for GCS %s \"%s\"", what, uri),
-					 errdetail_internal("%s.", detail),
+					 errdetail_internal("%s", detail),
 					 errhint("Grant the account of the user mapping read access to the bucket.")));
 			break;
 		default:
 			ereport(ERROR,
 					(errcode(luxe_http_status_sqlstate(status)),
 					 errmsg("could not read GCS %s \"%s\"", what, uri),
-					 errdetail_internal("%s.", detail)));
+					 errdetail_internal("%s", detail)));
 			break;
 	}
 }

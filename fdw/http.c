@@ -552,7 +552,6 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 					memcpy(resp->body, ap->body.data, ap->body.len);
 				resp->body[ap->body.len] = '\0';
 				resp->headers = pstrdup(ap->headers.data ? ap->headers.data : "");
-				stats->bytes += ap->body.len;
 				retry_after = (char *) luxe_http_header(resp->headers, "retry-after");
 				elog(DEBUG1, "luxe_fdw: HTTP %ld, %zu bytes", resp->status, resp->body_len);
 			}

@@ -30,7 +30,7 @@ typedef struct LuxeHttpStats
 {
 	int64		requests;
 	int64		retries;
-	int64		bytes;
+	int64		bytes;			/* body bytes of streamed downloads */
 } LuxeHttpStats;
 
 /* A complete response; all fields palloc'd in the caller's context. */

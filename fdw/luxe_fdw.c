@@ -669,9 +669,11 @@ store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 			continue;
 		str = (char *) data + f->off;
 		st->cur_slot = i;
-		st->cur_value = str;
+		/* the raw value may be invalid in the server encoding: not shown */
+		st->cur_value = NULL;
 		if (st->csv.encoding != GetDatabaseEncoding() || GetDatabaseEncoding() == PG_UTF8)
 			str = pg_any_to_server(str, f->len, st->csv.encoding);
+		st->cur_value = str;
 		if (st->integral[i])
 		{
 			/* pandas writes integral floats: accept "34.0" as 34 */

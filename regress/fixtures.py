@@ -45,6 +45,7 @@ def main(root):
         "id,txt\r\n1,a\r\n\r\n2,\"b\r\nc\"\r\n3,d")
     # UTF-8 byte order mark.
     put(root, b, "enc/bom.csv", b"\xef\xbb\xbfid,name\n1,caf\xc3\xa9\n")
+    put(root, b, "enc/bom_noheader.csv", b"\xef\xbb\xbf1,caf\xc3\xa9\n2,th\xc3\xa9\n")
     # ISO-8859-1 bytes.
     put(root, b, "enc/latin1.csv", b"id,name\n1,Chlo\xe9\n2,Herm\xe8s\n")
     # Invalid UTF-8 on line 3.

@@ -27,15 +27,17 @@ ALTER FOREIGN TABLE pipe OPTIONS (ADD ignore_unknown_values 'true');
 SELECT a, b, c FROM pipe;
 
 -- null marker: the marker is NULL; empty fields are empty strings
-CREATE FOREIGN TABLE na (id int, v int, t text) SERVER regress_luxe_gcs
+CREATE FOREIGN TABLE na (id int, v text, t text) SERVER regress_luxe_gcs
   OPTIONS (uri 'gs://luxe-test/dialect/na.csv', skip_leading_rows '1', null_marker 'NA');
-SELECT id, t, t IS NULL AS t_null FROM na;
-SELECT id, v FROM na WHERE id = 1;
-SELECT id, v FROM na WHERE id = 2;                     -- ERROR
+SELECT id, v, v IS NULL AS v_null, t, t IS NULL AS t_null FROM na;
+-- like bq load, an empty field is then not a valid integer
+CREATE FOREIGN TABLE na_int (id int, v int, t text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/dialect/na.csv', skip_leading_rows '1', null_marker 'NA');
+SELECT * FROM na_int;                                  -- ERROR
 
 -- a UTF-8 byte order mark is skipped
 CREATE FOREIGN TABLE bom (id int, name text) SERVER regress_luxe_gcs
-  OPTIONS (uri 'gs://luxe-test/enc/bom.csv');
+  OPTIONS (uri 'gs://luxe-test/enc/bom_noheader.csv');
 SELECT * FROM bom;
 CREATE FOREIGN TABLE bom_mapped (name text, id int) SERVER regress_luxe_gcs
   OPTIONS (uri 'gs://luxe-test/enc/bom.csv', skip_leading_rows '1', header_mapping 'true');
@@ -78,9 +80,10 @@ RESET luxe_fdw.parse_chunk_size;
 -- line numbers in errors count quoted line breaks (the bad value is on line 6)
 CREATE FOREIGN TABLE nl_err (a int, b text) SERVER regress_luxe_gcs
   OPTIONS (uri 'gs://luxe-test/errors/nl_badvalue.csv', skip_leading_rows '1');
-SELECT count(*) FROM nl_err;                           -- ERROR
+SELECT sum(a) FROM nl_err;                             -- ERROR
 SET luxe_fdw.parse_chunk_size = 3;
-SELECT count(*) FROM nl_err;                           -- ERROR
+SELECT sum(a) FROM nl_err;                             -- ERROR
 RESET luxe_fdw.parse_chunk_size;
 
+SET client_min_messages = warning;
 DROP SERVER regress_luxe_gcs CASCADE;

@@ -5,7 +5,6 @@
 CREATE SERVER regress_luxe_gcs FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint :'emulator_url', max_retries '1', retry_max_delay '10ms');
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_luxe_gcs OPTIONS (auth 'none');
-\set VERBOSITY verbose
 \set SHOW_CONTEXT always
 
 -- a value that does not convert (line 4, column b)
@@ -80,10 +79,27 @@ CREATE FOREIGN TABLE down (a int) SERVER regress_luxe_down OPTIONS (uri 'gs://b/
 SELECT * FROM down;                                    -- ERROR
 \set VERBOSITY default
 
+-- the SQLSTATE of each kind of error
+CREATE FUNCTION sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE q;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE;
+END $$;
+SELECT q, sqlstate_of(q) FROM (VALUES
+  ('SELECT * FROM badvalue'), ('SELECT * FROM fraction'), ('SELECT * FROM malformed'),
+  ('SELECT * FROM unterminated'), ('SELECT * FROM qnl'), ('SELECT * FROM bad_utf8'),
+  ('SELECT * FROM missing'), ('SELECT * FROM down')) v(q);
+ALTER FOREIGN TABLE jagged OPTIONS (SET allow_jagged_rows 'false');
+SELECT sqlstate_of('SELECT * FROM jagged');
+
 -- no user mapping
 CREATE SERVER regress_luxe_nomap FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint :'emulator_url');
 CREATE FOREIGN TABLE nomap (a int) SERVER regress_luxe_nomap OPTIONS (uri 'gs://luxe-test/types/noheader.csv');
 SELECT * FROM nomap;                                   -- ERROR
 
+DROP FUNCTION sqlstate_of(text);
+SET client_min_messages = warning;
 DROP SERVER regress_luxe_gcs, regress_luxe_down, regress_luxe_nomap CASCADE;

@@ -74,4 +74,5 @@ SELECT * FROM regress_luxe_q;                                                   
 
 SELECT luxe_fdw_version();
 
+SET client_min_messages = warning;
 DROP SERVER regress_luxe_ok, regress_luxe_bq, regress_luxe_noservice CASCADE;

@@ -5,6 +5,9 @@
 CREATE ROLE regress_luxe_owner;
 CREATE ROLE regress_luxe_user;
 GRANT USAGE ON FOREIGN DATA WRAPPER luxe_fdw TO regress_luxe_owner;
+CREATE SCHEMA regress_luxe AUTHORIZATION regress_luxe_owner;
+GRANT USAGE ON SCHEMA regress_luxe TO regress_luxe_user;
+SET search_path = regress_luxe;
 SET ROLE regress_luxe_owner;
 CREATE SERVER regress_luxe_auth FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint :'auth_url', max_retries '0');
@@ -15,6 +18,7 @@ CREATE USER MAPPING FOR regress_luxe_user SERVER regress_luxe_auth
 CREATE FOREIGN TABLE secured (id int, name text, city text) SERVER regress_luxe_auth
   OPTIONS (uri 'gs://luxe-test/types/noheader.csv');
 GRANT SELECT ON secured TO regress_luxe_user;
+GRANT USAGE ON FOREIGN SERVER regress_luxe_auth TO regress_luxe_user;
 
 -- the right token reads; the plan and EXPLAIN never show it
 SELECT * FROM secured;
@@ -43,6 +47,9 @@ SELECT * FROM secured;                                 -- ERROR
 RESET ROLE;
 
 -- the token appears in no server log line either (checked by the harness)
+SET client_min_messages = warning;
 DROP SERVER regress_luxe_auth, regress_luxe_clear CASCADE;
+DROP SCHEMA regress_luxe CASCADE;
+RESET search_path;
 DROP OWNED BY regress_luxe_owner, regress_luxe_user;
 DROP ROLE regress_luxe_owner, regress_luxe_user;

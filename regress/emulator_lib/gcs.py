@@ -3,9 +3,10 @@
 Paths accepted (object names are one percent-encoded segment; a raw '/' is accepted too):
   /storage/v1/b/...  and  /b/...                 buckets and objects
   /download/storage/v1/b/{b}/o/{o}               media download
-  /upload/storage/v1/b/{b}/o  and  /upload/b/{b}/o   uploads (media, multipart, resumable)
+  /upload/storage/v1/b/{b}/o, /upload/b/{b}/o and (gcloud's resumable form)
+  /resumable/upload/storage/v1/b/{b}/o            uploads (media, multipart, resumable)
 
-Implemented: buckets.list/get/insert/delete; objects.list (prefix, delimiter, matchGlob,
+Implemented: buckets.list/get/insert/delete/getStorageLayout; objects.list (prefix, delimiter, matchGlob,
 startOffset/endOffset, includeTrailingDelimiter, maxResults, pageToken, fields),
 objects.get (metadata; media with Range, conditions and gzip transcoding), objects.insert,
 objects.patch, objects.delete, objects.compose.
@@ -376,7 +377,8 @@ class GcsService:
 
     def route(self, method, path, query):
         for prefix, mode in (("/download/storage/v1", "download"), ("/upload/storage/v1", "upload"),
-                             ("/upload", "upload"), ("/storage/v1", "json"), ("", "json")):
+                             ("/resumable/upload/storage/v1", "upload"), ("/upload", "upload"),
+                             ("/storage/v1", "json"), ("", "json")):
             if path.startswith(prefix + "/b/") or path == prefix + "/b":
                 path = path[len(prefix):]
                 break
@@ -400,6 +402,8 @@ class GcsService:
             if method == "DELETE":
                 return Route("storage.buckets.delete", self.delete_bucket, {"bucket": bucket})
             return None
+        if segs[2:] == ["storageLayout"] and mode == "json" and method == "GET":
+            return Route("storage.buckets.getStorageLayout", self.get_storage_layout, {"bucket": bucket})
         if segs[2] != "o":
             return None
         if mode == "upload":
@@ -521,6 +525,11 @@ class GcsService:
         if st is None:
             raise ApiError(404, "The specified bucket does not exist.")
         ex.send_json(200, apply_fields(self.bucket_resource(ex, bucket, st), parse_fields(ex.query.get("fields"))))
+
+    def get_storage_layout(self, ex, bucket):
+        self.store.require_bucket(bucket)  # gcloud asks before recursive deletes
+        ex.send_json(200, {"kind": "storage#storageLayout", "bucket": bucket, "location": "US",
+                           "locationType": "multi-region", "hierarchicalNamespace": {"enabled": False}})
 
     def insert_bucket(self, ex):
         if not ex.query.get("project"):
