@@ -17,8 +17,15 @@ OBJS = \
 	fdw/http.o \
 	fdw/auth.o \
 	fdw/gcs.o \
-	fdw/csv.o
-DATA = fdw/luxe_fdw--0.1.sql
+	fdw/csv.o \
+	fdw/aggregates.o
+DATA_built = luxe_fdw--0.1.sql
+INSTALL_SQL = \
+	fdw/install/00_fdw.sql \
+	fdw/install/10_functions.sql \
+	fdw/install/20_pipeline.sql \
+	fdw/install/30_schedule.sql \
+	fdw/install/40_dashboard.sql
 PGFILEDESC = "luxe_fdw - foreign-data wrapper for Google Cloud Storage and BigQuery"
 
 REGRESS = $(shell sed -n 's/^test: *//p' regress/schedule 2>/dev/null | tr '\n' ' ')
@@ -47,6 +54,10 @@ $(error luxe_fdw supports PostgreSQL 15; $(PG_CONFIG) is version $(PG_MAJOR))
 endif
 endif
 endif
+
+# The install script is assembled from one file per concern.
+luxe_fdw--0.1.sql: $(INSTALL_SQL)
+	cat $^ > $@
 
 .PHONY: deps test demo bench
 

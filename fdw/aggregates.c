@@ -1,0 +1,683 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregates.c
+ *		  C functions and aggregates of the luxe insights pipeline.
+ *
+ * Design assumptions and invariants:
+ * - Every aggregate keeps its state in the aggregate memory context and has
+ *   combine, serial and deserial functions, so it is PARALLEL SAFE and its
+ *   partial states can travel between workers.
+ * - luxe.squish works on bytes: the ASCII whitespace it removes never occurs
+ *   inside a multi-byte UTF-8 (or any server-encoding) character.
+ * - luxe.price_summary's percentiles are exactly percentile_cont's: linear
+ *   interpolation at position q * (n - 1) of the sorted values, with NaN
+ *   sorting after every number as in float8 comparisons.
+ * - Percentages are numeric rounded half away from zero to
+ *   LUXE_PCT_SCALE decimal places.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/aggregates.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <locale.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+
+#define LUXE_PCT_SCALE 12
+
+/* ---------------------------------------------------------------------
+ * luxe.squish(text): trim, and collapse runs of whitespace to one space
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_squish);
+
+static inline bool
+is_ascii_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * luxe_squish
+ *		Strip leading and trailing whitespace ([ \t\n\r\f\v]) and replace
+ *		each inner run of it by one space.  Returns the input unchanged (no
+ *		copy) when there is nothing to do.
+ */
+Datum
+luxe_squish(PG_FUNCTION_ARGS)
+{
+	text	   *in = PG_GETARG_TEXT_PP(0);
+	const unsigned char *s = (const unsigned char *) VARDATA_ANY(in);
+	int			len = VARSIZE_ANY_EXHDR(in);
+	int			start = 0;
+	int			end = len;
+	int			i;
+	bool		clean = true;
+	text	   *out;
+	char	   *d;
+
+	while (start < end && is_ascii_space(s[start]))
+		start++;
+	while (end > start && is_ascii_space(s[end - 1]))
+		end--;
+	for (i = start; i < end; i++)
+	{
+		if (is_ascii_space(s[i]) && (s[i] != ' ' || is_ascii_space(s[i + 1])))
+		{
+			clean = false;
+			break;
+		}
+	}
+	if (clean && start == 0 && end == len)
+		PG_RETURN_TEXT_P(in);
+
+	out = (text *) palloc(VARHDRSZ + (end - start));
+	d = VARDATA(out);
+	for (i = start; i < end; i++)
+	{
+		if (is_ascii_space(s[i]))
+		{
+			*d++ = ' ';
+			while (i + 1 < end && is_ascii_space(s[i + 1]))
+				i++;
+		}
+		else
+			*d++ = (char) s[i];
+	}
+	SET_VARSIZE(out, VARHDRSZ + (d - VARDATA(out)));
+	PG_RETURN_TEXT_P(out);
+}
+
+/* ---------------------------------------------------------------------
+ * luxe.lower_trim(text): lower(btrim(x)) with an ASCII fast path
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_lower_trim);
+
+/*
+ * Whether A-Z -> a-z is what lower() does to ASCII in this database's
+ * LC_CTYPE: true except in Turkish and Azeri locales (dotted/dotless i).
+ */
+static bool
+ascii_lowering_is_exact(void)
+{
+	static int	cached = -1;
+
+	if (cached < 0)
+	{
+		const char *ctype = setlocale(LC_CTYPE, NULL);
+
+		cached = !(ctype && (strncmp(ctype, "tr", 2) == 0 || strncmp(ctype, "az", 2) == 0));
+	}
+	return cached == 1;
+}
+
+/*
+ * luxe_lower_trim
+ *		lower(btrim(x)): strip leading and trailing spaces, then lower-case.
+ *		Pure-ASCII values (nearly all labels) are lowered byte by byte;
+ *		anything else goes through lower() with the call's collation, so
+ *		the result always equals the SQL expression.
+ */
+Datum
+luxe_lower_trim(PG_FUNCTION_ARGS)
+{
+	text	   *in = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(in);
+	int			len = VARSIZE_ANY_EXHDR(in);
+	int			start = 0;
+	int			end = len;
+	int			i;
+	bool		ascii = true;
+	text	   *out;
+	char	   *d;
+
+	while (start < end && s[start] == ' ')
+		start++;
+	while (end > start && s[end - 1] == ' ')
+		end--;
+	for (i = start; i < end; i++)
+	{
+		if (IS_HIGHBIT_SET(s[i]))
+		{
+			ascii = false;
+			break;
+		}
+	}
+	if (!ascii || !ascii_lowering_is_exact())
+		PG_RETURN_DATUM(DirectFunctionCall1Coll(lower, PG_GET_COLLATION(),
+												PointerGetDatum(cstring_to_text_with_len(s + start,
+																						 end - start))));
+	out = (text *) palloc(VARHDRSZ + (end - start));
+	SET_VARSIZE(out, VARHDRSZ + (end - start));
+	d = VARDATA(out);
+	for (i = start; i < end; i++)
+	{
+		char		c = s[i];
+
+		*d++ = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+	}
+	PG_RETURN_TEXT_P(out);
+}
+
+/* ---------------------------------------------------------------------
+ * luxe.pct(part, whole) and luxe.share_true(boolean)
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_pct);
+PG_FUNCTION_INFO_V1(luxe_share_true_transfn);
+PG_FUNCTION_INFO_V1(luxe_share_true_combinefn);
+PG_FUNCTION_INFO_V1(luxe_share_true_finalfn);
+
+/*
+ * 100 * part / whole as numeric with LUXE_PCT_SCALE decimals, rounded half
+ * away from zero, computed exactly in 128-bit integers.  NULL when whole is
+ * zero.
+ */
+static Datum
+pct_numeric(int64 part, int64 whole, bool *isnull)
+{
+	int128		num;
+	int128		q;
+	int128		r;
+	int128		scale = 1;
+	int			i;
+	bool		neg;
+
+	if (whole == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	for (i = 0; i < LUXE_PCT_SCALE; i++)
+		scale *= 10;
+	num = (int128) part * 100 * scale;
+	neg = (num < 0) != (whole < 0);
+	if (num < 0)
+		num = -num;
+	q = num / (whole < 0 ? -(int128) whole : (int128) whole);
+	r = num % (whole < 0 ? -(int128) whole : (int128) whole);
+	if (2 * r >= (whole < 0 ? -(int128) whole : (int128) whole))
+		q++;
+	if (q > PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("percentage out of range")));
+	*isnull = false;
+	return NumericGetDatum(int64_div_fast_to_numeric(neg ? -(int64) q : (int64) q,
+													 LUXE_PCT_SCALE));
+}
+
+/*
+ * luxe_pct
+ *		luxe.pct(part bigint, whole bigint) returns numeric: the percentage
+ *		part is of whole.  NULL for a zero whole.
+ */
+Datum
+luxe_pct(PG_FUNCTION_ARGS)
+{
+	bool		isnull;
+	Datum		result = pct_numeric(PG_GETARG_INT64(0), PG_GETARG_INT64(1), &isnull);
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * luxe.share_true(boolean): percentage of TRUE among non-NULL inputs.  The
+ * state is an int8[2] {trues, count}, so the stock array serialisation
+ * carries it between parallel workers.
+ */
+Datum
+luxe_share_true_transfn(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	int64	   *v;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "luxe_share_true_transfn called in non-aggregate context");
+	state = PG_GETARG_ARRAYTYPE_P(0);	/* the initcond gives a fresh copy */
+	v = (int64 *) ARR_DATA_PTR(state);
+	if (!PG_ARGISNULL(1))
+	{
+		v[1]++;
+		if (PG_GETARG_BOOL(1))
+			v[0]++;
+	}
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+Datum
+luxe_share_true_combinefn(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int64	   *va = (int64 *) ARR_DATA_PTR(a);
+	int64	   *vb = (int64 *) ARR_DATA_PTR(b);
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "luxe_share_true_combinefn called in non-aggregate context");
+	va[0] += vb[0];
+	va[1] += vb[1];
+	PG_RETURN_ARRAYTYPE_P(a);
+}
+
+Datum
+luxe_share_true_finalfn(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	int64	   *v = (int64 *) ARR_DATA_PTR(state);
+	bool		isnull;
+	Datum		result = pct_numeric(v[0], v[1], &isnull);
+
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/* ---------------------------------------------------------------------
+ * luxe.distinct_count(bigint): exact count of distinct values, hashed
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_distinct_count_transfn);
+PG_FUNCTION_INFO_V1(luxe_distinct_count_combinefn);
+PG_FUNCTION_INFO_V1(luxe_distinct_count_serialfn);
+PG_FUNCTION_INFO_V1(luxe_distinct_count_deserialfn);
+PG_FUNCTION_INFO_V1(luxe_distinct_count_finalfn);
+
+/*
+ * An open-addressing hash set of int64 with linear probing.  PG_INT64_MIN
+ * marks an empty slot; whether that value itself was seen is a flag.
+ */
+typedef struct DistinctSet
+{
+	int64	   *slots;
+	uint64		mask;			/* capacity - 1; capacity is a power of 2 */
+	int64		count;			/* values in slots */
+	bool		has_min;		/* PG_INT64_MIN was seen */
+} DistinctSet;
+
+#define DISTINCT_EMPTY PG_INT64_MIN
+
+static inline uint64
+mix64(uint64 x)
+{
+	/* the splitmix64 finaliser: a cheap, well-distributed bijection */
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+static DistinctSet *
+distinct_create(MemoryContext cxt, uint64 capacity)
+{
+	DistinctSet *set = MemoryContextAlloc(cxt, sizeof(DistinctSet));
+	uint64		i;
+
+	set->slots = MemoryContextAllocHuge(cxt, capacity * sizeof(int64));
+	for (i = 0; i < capacity; i++)
+		set->slots[i] = DISTINCT_EMPTY;
+	set->mask = capacity - 1;
+	set->count = 0;
+	set->has_min = false;
+	return set;
+}
+
+static void distinct_add(DistinctSet *set, int64 v);
+
+static void
+distinct_grow(DistinctSet *set)
+{
+	int64	   *old = set->slots;
+	uint64		oldcap = set->mask + 1;
+	uint64		newcap = oldcap * 2;
+	uint64		i;
+
+	set->slots = MemoryContextAllocHuge(GetMemoryChunkContext(old),
+										newcap * sizeof(int64));
+	for (i = 0; i < newcap; i++)
+		set->slots[i] = DISTINCT_EMPTY;
+	set->mask = newcap - 1;
+	set->count = 0;
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != DISTINCT_EMPTY)
+			distinct_add(set, old[i]);
+	pfree(old);
+}
+
+static void
+distinct_add(DistinctSet *set, int64 v)
+{
+	uint64		h;
+
+	if (v == DISTINCT_EMPTY)
+	{
+		set->has_min = true;
+		return;
+	}
+	h = mix64((uint64) v) & set->mask;
+	for (;;)
+	{
+		int64		cur = set->slots[h];
+
+		if (cur == v)
+			return;
+		if (cur == DISTINCT_EMPTY)
+			break;
+		h = (h + 1) & set->mask;
+	}
+	set->slots[h] = v;
+	set->count++;
+	if ((uint64) set->count * 2 > set->mask + 1)
+		distinct_grow(set);
+}
+
+Datum
+luxe_distinct_count_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	DistinctSet *set;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_distinct_count_transfn called in non-aggregate context");
+	set = PG_ARGISNULL(0) ? distinct_create(aggcxt, 1024) :
+		(DistinctSet *) PG_GETARG_POINTER(0);
+	if (!PG_ARGISNULL(1))
+		distinct_add(set, PG_GETARG_INT64(1));
+	PG_RETURN_POINTER(set);
+}
+
+Datum
+luxe_distinct_count_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	DistinctSet *a;
+	DistinctSet *b;
+	uint64		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_distinct_count_combinefn called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	b = (DistinctSet *) PG_GETARG_POINTER(1);
+	a = PG_ARGISNULL(0) ? distinct_create(aggcxt, b->mask + 1) :
+		(DistinctSet *) PG_GETARG_POINTER(0);
+	for (i = 0; i <= b->mask; i++)
+		if (b->slots[i] != DISTINCT_EMPTY)
+			distinct_add(a, b->slots[i]);
+	a->has_min |= b->has_min;
+	PG_RETURN_POINTER(a);
+}
+
+/* serial form: has_min byte, count, then the values */
+Datum
+luxe_distinct_count_serialfn(PG_FUNCTION_ARGS)
+{
+	DistinctSet *set = (DistinctSet *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	uint64		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "luxe_distinct_count_serialfn called in non-aggregate context");
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, set->has_min ? 1 : 0);
+	pq_sendint64(&buf, set->count);
+	for (i = 0; i <= set->mask; i++)
+		if (set->slots[i] != DISTINCT_EMPTY)
+			pq_sendint64(&buf, set->slots[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+luxe_distinct_count_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcxt;
+	StringInfoData buf;
+	DistinctSet *set;
+	int64		n;
+	uint64		cap = 1024;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_distinct_count_deserialfn called in non-aggregate context");
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	{
+		bool		has_min = pq_getmsgbyte(&buf) != 0;
+
+		n = pq_getmsgint64(&buf);
+		while (cap < (uint64) n * 2 + 2)
+			cap *= 2;
+		set = distinct_create(aggcxt, cap);
+		set->has_min = has_min;
+	}
+	for (i = 0; i < n; i++)
+		distinct_add(set, pq_getmsgint64(&buf));
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(set);
+}
+
+Datum
+luxe_distinct_count_finalfn(PG_FUNCTION_ARGS)
+{
+	DistinctSet *set;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_INT64(0);
+	set = (DistinctSet *) PG_GETARG_POINTER(0);
+	PG_RETURN_INT64(set->count + (set->has_min ? 1 : 0));
+}
+
+/* ---------------------------------------------------------------------
+ * luxe.price_summary(float8): count, mean, min, p25, median, p75, max
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_price_summary_transfn);
+PG_FUNCTION_INFO_V1(luxe_price_summary_combinefn);
+PG_FUNCTION_INFO_V1(luxe_price_summary_serialfn);
+PG_FUNCTION_INFO_V1(luxe_price_summary_deserialfn);
+PG_FUNCTION_INFO_V1(luxe_price_summary_finalfn);
+
+typedef struct PriceState
+{
+	int64		n;
+	int64		cap;
+	double	   *vals;
+} PriceState;
+
+/* float8 order: NaN after everything, as float8_cmp_internal */
+static inline int
+cmp_float8(double a, double b)
+{
+	if (isnan(a))
+		return isnan(b) ? 0 : 1;
+	if (isnan(b))
+		return -1;
+	return (a > b) - (a < b);
+}
+
+#define ST_SORT sort_float8
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) cmp_float8(*(a), *(b))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+static PriceState *
+price_create(MemoryContext cxt, int64 cap)
+{
+	PriceState *st = MemoryContextAlloc(cxt, sizeof(PriceState));
+
+	st->n = 0;
+	st->cap = Max(cap, 64);
+	st->vals = MemoryContextAllocHuge(cxt, st->cap * sizeof(double));
+	return st;
+}
+
+static inline void
+price_add(PriceState *st, double v)
+{
+	if (st->n == st->cap)
+	{
+		st->cap *= 2;
+		st->vals = repalloc_huge(st->vals, st->cap * sizeof(double));
+	}
+	st->vals[st->n++] = v;
+}
+
+Datum
+luxe_price_summary_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	PriceState *st;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_price_summary_transfn called in non-aggregate context");
+	st = PG_ARGISNULL(0) ? price_create(aggcxt, 64) : (PriceState *) PG_GETARG_POINTER(0);
+	if (!PG_ARGISNULL(1))
+		price_add(st, PG_GETARG_FLOAT8(1));
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+luxe_price_summary_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	PriceState *a;
+	PriceState *b;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_price_summary_combinefn called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	b = (PriceState *) PG_GETARG_POINTER(1);
+	a = PG_ARGISNULL(0) ? price_create(aggcxt, b->n) : (PriceState *) PG_GETARG_POINTER(0);
+	for (i = 0; i < b->n; i++)
+		price_add(a, b->vals[i]);
+	PG_RETURN_POINTER(a);
+}
+
+Datum
+luxe_price_summary_serialfn(PG_FUNCTION_ARGS)
+{
+	PriceState *st = (PriceState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "luxe_price_summary_serialfn called in non-aggregate context");
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, st->n);
+	for (i = 0; i < st->n; i++)
+		pq_sendfloat8(&buf, st->vals[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+luxe_price_summary_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcxt;
+	StringInfoData buf;
+	PriceState *st;
+	int64		n;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_price_summary_deserialfn called in non-aggregate context");
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	n = pq_getmsgint64(&buf);
+	st = price_create(aggcxt, n);
+	for (i = 0; i < n; i++)
+		price_add(st, pq_getmsgfloat8(&buf));
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(st);
+}
+
+/* percentile_cont over sorted values: lo + (hi - lo) * fraction */
+static double
+percentile_cont_sorted(const double *v, int64 n, double q)
+{
+	double		pos = q * (n - 1);
+	int64		first = (int64) floor(pos);
+	int64		second = (int64) ceil(pos);
+	double		lo = v[first];
+	double		hi = v[second];
+
+	if (first == second)
+		return lo;
+	return lo + (hi - lo) * (pos - first);
+}
+
+/*
+ * luxe_price_summary_finalfn
+ *		Sorts the collected values in place (the state is not used again)
+ *		and returns a luxe.price_stats row; NULL for no non-NULL input.
+ */
+Datum
+luxe_price_summary_finalfn(PG_FUNCTION_ARGS)
+{
+	PriceState *st;
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {false};
+	double		sum = 0.0;
+	int64		i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (PriceState *) PG_GETARG_POINTER(0);
+	if (st->n == 0)
+		PG_RETURN_NULL();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "luxe_price_summary_finalfn must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	sort_float8(st->vals, st->n);
+	for (i = 0; i < st->n; i++)
+		sum += st->vals[i];
+
+	values[0] = Int64GetDatum(st->n);
+	values[1] = Float8GetDatum(sum / st->n);
+	values[2] = Float8GetDatum(st->vals[0]);
+	values[3] = Float8GetDatum(percentile_cont_sorted(st->vals, st->n, 0.25));
+	values[4] = Float8GetDatum(percentile_cont_sorted(st->vals, st->n, 0.5));
+	values[5] = Float8GetDatum(percentile_cont_sorted(st->vals, st->n, 0.75));
+	values[6] = Float8GetDatum(st->vals[st->n - 1]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
