@@ -9,7 +9,7 @@ pkgs=(
 	postgresql-15-cron
 	libcurl4-openssl-dev libjansson-dev libcsv-dev libssl-dev zlib1g-dev
 	python3 nodejs npm
-	curl
+	curl chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -266,6 +266,91 @@ def main():
         assert "canceling statement due to statement timeout" in p.stderr, p.stderr
         assert elapsed < 1.5, "took %.2f s" % elapsed
 
+    # --- the insights pipeline, end to end, against an independent computation
+    pipe_csv = generate(100000, 11, "it/pipeline.csv")
+    psql("DROP FOREIGN TABLE IF EXISTS it_pipe; SELECT luxe.drop_pipeline()")
+    psql("CREATE FOREIGN TABLE it_pipe (%s) SERVER itest OPTIONS "
+         "(uri 'gs://vestiaire/it/pipeline.csv', skip_leading_rows '1')" % COLDEFS)
+    tmp = os.environ.get("LUXE_TMP", "/tmp")
+
+    @test("pipeline views match an independent sqlite3 computation (100k rows)")
+    def _():
+        psql("SELECT luxe.setup_pipeline('it_pipe')")
+        psql("CALL luxe.refresh_pipeline()")
+        ref = os.path.join(tmp, "pipeline_ref.json")
+        got = os.path.join(tmp, "pipeline_got.json")
+        subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "compute",
+                        pipe_csv, "--out", ref], check=True, capture_output=True)
+        sql = subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "sql"],
+                             check=True, capture_output=True, text=True).stdout
+        with open(got, "w") as f:
+            f.write(psql(sql).stdout)
+        p = subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "compare",
+                            ref, "--psql-json", got], capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-500:]
+
+    @test("dashboard renders in headless Chromium with the views' numbers")
+    def _():
+        html = os.path.join(tmp, "dashboard.html")
+        with open(html, "w", encoding="utf-8") as f:
+            f.write(psql("SELECT luxe.dashboard_html()").stdout)
+        expected = psql("""SELECT json_agg(s) FROM (
+            (SELECT luxe.fmt_count(sellers) || ' sellers · ' || luxe.fmt_pct(share_pct) || ' · '
+                    || luxe.fmt_count(listings) || ' listings' AS s
+               FROM luxe.sellers_by_country ORDER BY sellers DESC, seller_country LIMIT 12)
+            UNION ALL
+            (SELECT 'avg ' || luxe.fmt_usd(avg_price) || ' · median ' || luxe.fmt_usd(median)
+                    || ' · ' || luxe.fmt_count(listings) || ' listings'
+               FROM luxe.brand_prices ORDER BY listings DESC, brand_name LIMIT 12)
+            UNION ALL
+            (SELECT coalesce(luxe.fmt_pct(share_pct), 'n/a') || ' of sales' FROM luxe.sales_by_ship_interval)
+            UNION ALL
+            (SELECT luxe.fmt_count(sold) || ' sold · sell-through ' || luxe.fmt_pct(sell_through_pct)
+               FROM luxe.sales_by_ship_interval)
+            UNION ALL
+            (SELECT luxe.fmt_count(count(*)) || ' listings' FROM luxe.listings)) t""").stdout
+        exp = os.path.join(tmp, "dashboard_expected.json")
+        with open(exp, "w") as f:
+            f.write(expected)
+        p = subprocess.run([sys.executable, os.path.join(HERE, "dashboard_check.py"), html, exp,
+                            "--screenshot", os.path.join(tmp, "dashboard.png")],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-500:]
+
+    @test("pg_cron: schedules are validated and replaced, '@monthly' accepted")
+    def _():
+        psql("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        job = psql("SELECT luxe.schedule_pipeline()").stdout.strip()
+        row = psql("SELECT schedule, command FROM cron.job WHERE jobid = %s" % job).stdout
+        assert row.startswith("@monthly|CALL luxe.refresh_pipeline(retries => 1"), row
+        job2 = psql("SELECT luxe.schedule_pipeline('0 3 1 * *', retries => 2)").stdout.strip()
+        n = psql("SELECT count(*) FROM cron.job WHERE jobname = luxe.pipeline_job_name()").stdout.strip()
+        assert n == "1" and job2 == job, (n, job, job2)
+        bad = psql("SELECT luxe.schedule_pipeline('5 seconds')", check=False)
+        assert 'invalid cron schedule "5 seconds"' in bad.stderr, bad.stderr
+        assert psql("SELECT luxe.unschedule_pipeline()").stdout.strip() == "t"
+        assert psql("SELECT luxe.unschedule_pipeline()").stdout.strip() == "f"
+
+    @test("pg_cron: a scheduled job really runs a refresh (waits up to 2 minutes)")
+    def _():
+        before = int(psql("SELECT count(*) FROM luxe.pipeline_runs WHERE trigger = 'cron'").stdout)
+        psql("SELECT luxe.schedule_pipeline('* * * * *', retries => 0)")
+        try:
+            deadline = time.time() + 130
+            status = ""
+            while time.time() < deadline:
+                status = psql("SELECT string_agg(status || coalesce(': ' || error, ''), ',') FROM "
+                              "(SELECT * FROM luxe.pipeline_runs WHERE trigger = 'cron' "
+                              "ORDER BY run_id OFFSET %d) r" % before).stdout.strip()
+                if "succeeded" in status or "failed" in status:
+                    break
+                time.sleep(2)
+            detail = psql("SELECT string_agg(status || ' ' || coalesce(return_message, ''), '; ') "
+                          "FROM cron.job_run_details").stdout.strip()
+            assert status.startswith("succeeded"), "runs: %r; pg_cron: %r" % (status, detail)
+        finally:
+            psql("SELECT luxe.unschedule_pipeline()")
+
     @test("a token in a user mapping never reaches the server log")
     def _():
         log = os.environ.get("LUXE_PGLOG")

@@ -52,6 +52,7 @@ luxe_start_cluster
 
 # 1. pg_regress
 luxe_log "pg_regress"
+export LUXE_DASHBOARD_FILE="$LUXE_TMP/regress_dashboard.html"
 cd "$LUXE_REPO"
 rm -rf results regression.diffs regression.out
 make --no-print-directory installcheck >"$LUXE_TMP/pg_regress.log" 2>&1
@@ -79,7 +80,7 @@ count_from_log generator "$LUXE_TMP/gen.log" $?
 
 # 4. integration
 luxe_log "integration"
-LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
 
 echo "$total_passed passed, $total_failed failed"

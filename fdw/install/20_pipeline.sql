@@ -248,6 +248,32 @@ $$;
 COMMENT ON FUNCTION luxe.run_refresh(bigint) IS 'one attempt of a pipeline refresh for a run row; internal';
 
 /*
+ * Drop history older than keep_runs: our runs, and pg_cron's log lines of
+ * the pipeline job (pg_cron never prunes job_run_details itself).
+ */
+CREATE FUNCTION luxe.prune_history()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  keep interval;
+BEGIN
+  SELECT keep_runs INTO keep FROM luxe.pipeline_config;
+  IF keep IS NULL THEN
+    RETURN;
+  END IF;
+  DELETE FROM luxe.pipeline_runs WHERE started_at < now() - keep;
+  IF to_regclass('cron.job_run_details') IS NOT NULL THEN
+    EXECUTE 'DELETE FROM cron.job_run_details WHERE end_time < now() - $1
+               AND jobid IN (SELECT jobid FROM cron.job WHERE jobname = $2)'
+      USING keep, luxe.pipeline_job_name();
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION luxe.prune_history() IS 'delete pipeline and pg_cron run history older than the keep_runs setting';
+
+/*
  * refresh_pipeline: the procedure users and pg_cron call.  Each attempt is
  * committed with its run row, so the history survives a failure; after the
  * last failed attempt it raises the error.
@@ -273,8 +299,7 @@ BEGIN
     RETURNING run_id INTO run;
     COMMIT;                       -- the run is visible while it runs
     ok := luxe.run_refresh(run);
-    DELETE FROM luxe.pipeline_runs
-     WHERE started_at < now() - (SELECT keep_runs FROM luxe.pipeline_config);
+    PERFORM luxe.prune_history();
     COMMIT;
     EXIT WHEN ok OR attempt > retries;
     attempt := attempt + 1;
@@ -297,3 +322,19 @@ CREATE VIEW luxe.last_refresh AS
    WHERE status = 'succeeded'
    ORDER BY run_id DESC LIMIT 1;
 COMMENT ON VIEW luxe.last_refresh IS 'the last successful pipeline run';
+
+CREATE FUNCTION luxe.drop_pipeline()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  DROP MATERIALIZED VIEW IF EXISTS luxe.sellers_by_country, luxe.brand_prices,
+    luxe.product_types_by_brand, luxe.sales_by_ship_interval;
+  DROP TABLE IF EXISTS luxe.listings;
+  DELETE FROM luxe.pipeline_config;
+  DELETE FROM luxe.pipeline_runs;
+END
+$$;
+COMMENT ON FUNCTION luxe.drop_pipeline()
+IS 'drop the cleaned table and the insight views, and forget the source and the run history';

@@ -53,8 +53,10 @@ BEGIN
     RAISE EXCEPTION 'retries must not be negative' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   UPDATE luxe.pipeline_config SET keep_runs = schedule_pipeline.keep_runs;
-  command := format($c$CALL luxe.refresh_pipeline(retries => %s, retry_delay => %L, trigger => 'cron'); DELETE FROM cron.job_run_details WHERE end_time < now() - %L::interval AND jobid IN (SELECT jobid FROM cron.job WHERE jobname = %L)$c$,
-                    retries, retry_delay, keep_runs, luxe.pipeline_job_name());
+  -- One statement only: pg_cron runs a multi-statement command as one
+  -- transaction, in which the procedure could not commit its run rows.
+  command := format('CALL luxe.refresh_pipeline(retries => %s, retry_delay => %L, trigger => %L)',
+                    retries, retry_delay, 'cron');
   BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
       USING luxe.pipeline_job_name(), schedule, command;

@@ -55,6 +55,11 @@ DECLARE
   k integer;
   nrows integer;
 BEGIN
+  IF to_regclass('luxe.listings') IS NULL THEN
+    RAISE EXCEPTION 'the luxe pipeline is not set up'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Call luxe.setup_pipeline(''your_source''::regclass) and CALL luxe.refresh_pipeline() first.';
+  END IF;
   SELECT count(*) INTO total FROM luxe.listings;
   SELECT * INTO last FROM luxe.last_refresh;
 
@@ -136,7 +141,7 @@ BEGIN
       SELECT coalesce(sum(pct), 0) INTO w FROM luxe.product_types_by_brand p
        WHERE p.brand_name IS NOT DISTINCT FROM r.brand_name
          AND CASE WHEN k <= coalesce(array_length(types, 1), 0) THEN p.product_type IS NOT DISTINCT FROM types[k]
-                  ELSE p.product_type IS DISTINCT FROM ALL (types) END;
+                  ELSE (p.product_type IS NULL OR p.product_type <> ALL (types)) END;
       IF w > 0 THEN
         svg := svg || format('<rect x="%s" y="%s" width="%s" height="18" fill="%s"><title>%s: %s</title></rect>',
                              round(x::numeric, 1), 28 * i + 5, round((5.2 * w)::numeric, 1),

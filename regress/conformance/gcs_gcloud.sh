@@ -32,14 +32,17 @@ LOG="$WORK/last.log"
 
 gs() { gcloud storage "$@" 2>"$LOG"; }
 emulator() { curl -sf -X "$1" "$LUXE_EMULATOR_URL$2"; }
+json_get() {  # json_get EXPR: print EXPR evaluated on the JSON document `j` read from stdin
+    python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
 requests_of() {  # count of one operation in /_emulator/stats
-    emulator GET /_emulator/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"].get(sys.argv[1], 0))' "$1"
+    emulator GET /_emulator/stats | json_get "j['requests'].get('$1', 0)"
 }
 field() {  # one field of `gcloud storage objects describe --format=json`
-    gs objects describe "$1" --format=json | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
+    gs objects describe "$1" --format=json | json_get "j.get('$2', '')"
 }
 local_hash() {  # crc32c_hash or md5_hash of a local file, as gcloud computes it
-    gcloud storage hash "$1" --format=json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])' "$2"
+    gcloud storage hash "$1" --format=json 2>/dev/null | json_get "j[0]['$2']"
 }
 
 N=0 PASSED=0 FAILED=0

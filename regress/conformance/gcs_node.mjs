@@ -252,7 +252,8 @@ test('ifGenerationMatch preconditions fail with 412', async () => {
   await file.save('v1', {resumable: false});
   const [m] = await file.getMetadata();
   await expectCode(file.save('v2', {resumable: false, preconditionOpts: {ifGenerationMatch: 0}}), 412);
-  await expectCode(file.save('v2', {resumable: false, preconditionOpts: {ifGenerationMatch: Number(m.generation) + 1}}), 412);
+  const wrong = {resumable: false, preconditionOpts: {ifGenerationMatch: Number(m.generation) + 1}};
+  await expectCode(file.save('v2', wrong), 412);
   await file.save('v2', {resumable: false, preconditionOpts: {ifGenerationMatch: Number(m.generation)}});
   const [m2] = await file.getMetadata();
   assert.ok(BigInt(m2.generation) > BigInt(m.generation), 'a replacement bumps the generation');
@@ -291,6 +292,8 @@ test('a resumable upload resumes after an injected mid-chunk 503', async () => {
     resumable: true, chunkSize: 2 * 262144, validation: 'crc32c', preconditionOpts: {ifGenerationMatch: 0}});
   const [got] = await bucket.file('fault/resumed.bin').download();
   assert.ok(got.equals(data));
+  const left = (await emulator('GET', '/_emulator/faults')).json;
+  assert.deepEqual(left.instructions, {}, 'the fault was consumed');
 });
 
 // ---- run ----------------------------------------------------------------------------------

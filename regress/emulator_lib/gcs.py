@@ -6,10 +6,10 @@ Paths accepted (object names are one percent-encoded segment; a raw '/' is accep
   /upload/storage/v1/b/{b}/o, /upload/b/{b}/o and (gcloud's resumable form)
   /resumable/upload/storage/v1/b/{b}/o            uploads (media, multipart, resumable)
 
-Implemented: buckets.list/get/insert/delete/getStorageLayout; objects.list (prefix, delimiter, matchGlob,
-startOffset/endOffset, includeTrailingDelimiter, maxResults, pageToken, fields),
-objects.get (metadata; media with Range, conditions and gzip transcoding), objects.insert,
-objects.patch, objects.delete, objects.compose.
+Implemented: buckets.list/get/insert/delete/getStorageLayout; objects.list (prefix,
+delimiter, matchGlob, startOffset/endOffset, includeTrailingDelimiter, maxResults,
+pageToken, fields), objects.get (metadata; media with Range, conditions and gzip
+transcoding), objects.insert, objects.patch, objects.delete, objects.compose.
 """
 
 import base64
@@ -44,7 +44,10 @@ def compile_glob(pattern):
     matches zero segments), `?` one character other than '/', `[abc]`, `[a-z]`, `[!a-z]`
     classes, `{a,b}` alternatives (nestable), and a backslash escapes the next character.
     """
-    return re.compile(r"\A" + _glob_regex(pattern, True) + r"\Z", re.DOTALL)
+    try:
+        return re.compile(r"\A" + _glob_regex(pattern, True) + r"\Z", re.DOTALL)
+    except re.error:
+        raise ApiError(400, "Invalid matchGlob: %s" % pattern) from None
 
 
 def _glob_regex(p, at_segment_start):
@@ -308,19 +311,18 @@ def parse_range(header, size):
             return "unsatisfiable"
         return max(0, size - suffix), size - 1
     start = int(m[1])
-    end = int(m[2]) if m[2] else size - 1
-    if end < start:
-        return None
+    if m[2] and int(m[2]) < start:
+        return None  # syntactically invalid: ignored
     if start >= size:
         return "unsatisfiable"
-    return start, min(end, size - 1)
+    return start, min(int(m[2]) if m[2] else size - 1, size - 1)
 
 
 def _accepts_gzip(header):
     for item in (header or "").split(","):
         token, _, params = item.partition(";")
         if token.strip().lower() in ("gzip", "*"):
-            q = re.search(r"q\s*=\s*([0-9.]+)", params)
+            q = re.search(r"q\s*=\s*(\d+(?:\.\d*)?)", params)
             return not (q and float(q[1]) == 0)
     return False
 
@@ -637,8 +639,6 @@ class GcsService:
         for field, header in (("contentDisposition", "Content-Disposition"), ("contentLanguage", "Content-Language")):
             if field in res:
                 headers.append((header, res[field]))
-        for key, value in (res.get("metadata") or {}).items():
-            headers.append(("X-Goog-Meta-" + key, value))
 
         if stored_encoding == "gzip":
             no_transform = "no-transform" in res.get("cacheControl", "").lower()
@@ -666,13 +666,11 @@ class GcsService:
     @staticmethod
     def _stream_gunzip(ex, f):
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        offset = 0
         try:
             while True:
                 data = f.read(256 * 1024)
                 if not data:
                     break
-                offset += len(data)
                 while data:
                     out = inflater.decompress(data)
                     if out:
@@ -704,12 +702,12 @@ class GcsService:
     def _receive(self, ex, fileobj, hasher, skip=0, keep=None, progress=None):
         """Copy the request body into fileobj (and hasher): drop the first `skip` bytes,
         store at most `keep` bytes after them, discard the rest; progress(n) is called as
-        bytes are stored (so a fault mid-body leaves an exact count). Returns bytes stored."""
+        bytes are stored (so a fault mid-body leaves an exact count)."""
         stored = 0
         while True:
             data = ex.read_body()
             if not data:
-                return stored
+                return
             if skip:
                 dropped = min(skip, len(data))
                 data, skip = data[dropped:], skip - dropped

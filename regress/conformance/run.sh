@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Run the emulator conformance suites: start regress/emulator on a free loopback port over
+# a temporary root, run the wire (Python), Node client and gcloud suites against it, stop
+# it, and print "conformance: N passed, M failed". Exits non-zero if anything failed.
+#
+# Usage: bash regress/conformance/run.sh
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REGRESS=$(dirname "$HERE")
+
+# Nothing may leave loopback: no metadata-server probes, no ambient credentials.
+export METADATA_SERVER_DETECTION=none GCE_METADATA_HOST=127.0.0.1:9 GCE_METADATA_IP=127.0.0.1:9 NO_GCE_CHECK=True
+unset GOOGLE_APPLICATION_CREDENTIALS STORAGE_EMULATOR_HOST
+
+TMP=$(mktemp -d)
+EMULATOR_PID=
+cleanup() {
+    if [ -n "$EMULATOR_PID" ]; then
+        kill "$EMULATOR_PID" 2>/dev/null
+        wait "$EMULATOR_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+if [ ! -d "$REGRESS/node_modules/@google-cloud/storage" ]; then
+    echo "# installing the Node client libraries (npm ci)"
+    (cd "$REGRESS" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+fi
+
+export LUXE_EMULATOR_ROOT="$TMP/root"
+"$REGRESS/emulator" --root "$LUXE_EMULATOR_ROOT" --port 0 >"$TMP/emulator.out" 2>"$TMP/emulator.err" &
+EMULATOR_PID=$!
+for _ in $(seq 1 100); do
+    grep -q '^luxe emulator listening on ' "$TMP/emulator.out" && break
+    kill -0 "$EMULATOR_PID" 2>/dev/null || break
+    sleep 0.1
+done
+LUXE_EMULATOR_URL=$(sed -n 's/^luxe emulator listening on //p' "$TMP/emulator.out")
+if [ -z "$LUXE_EMULATOR_URL" ]; then
+    echo "# the emulator did not start:"
+    sed 's/^/# /' "$TMP/emulator.err"
+    echo "conformance: 0 passed, 1 failed"
+    exit 1
+fi
+export LUXE_EMULATOR_URL
+echo "# emulator at $LUXE_EMULATOR_URL, root $LUXE_EMULATOR_ROOT"
+
+PASSED=0 FAILED=0
+suite() {  # suite LABEL COMMAND...: run it, then add up its "LABEL: N passed, M failed" line
+    local label=$1 summary
+    shift
+    "$@" | tee "$TMP/suite.out"
+    summary=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$TMP/suite.out" | tail -n 1)
+    if [ -z "$summary" ]; then
+        echo "# $label: no summary line (the suite crashed)"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    PASSED=$((PASSED + $(echo "$summary" | sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/')))
+    FAILED=$((FAILED + $(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+}
+
+suite gcs-wire python3 "$HERE/gcs_wire.py"
+suite gcs-node node "$HERE/gcs_node.mjs"
+suite gcs-gcloud bash "$HERE/gcs_gcloud.sh"
+
+if [ "$FAILED" -ne 0 ] && [ -s "$TMP/emulator.err" ]; then
+    echo "# emulator stderr (last lines):"
+    tail -n 30 "$TMP/emulator.err" | sed 's/^/# /'
+fi
+echo "conformance: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,12 @@
+"""The luxe emulator's code, used by the regress/emulator script beside this package.
+
+  server.py     HTTP core shared by every API: dispatch to services, Google error bodies,
+                bearer-token auth, fault injection (faults.py) and statistics
+  gcs.py        the Cloud Storage JSON API service
+  gcs_store.py  the filesystem store behind it; Store.open() and Store.read_object_bytes()
+                give other services (e.g. a BigQuery load job) an object's bytes
+  crc32c.py     CRC32C in pure Python, fast enough for 500 MB objects
+
+Another API (BigQuery REST) plugs in as one more service object with a route() method
+(see server.py), registered in regress/emulator with server.add_service().
+"""

@@ -1,0 +1,79 @@
+--
+-- C functions and aggregates against their plain-SQL equivalents:
+-- NULLs, empty input, non-ASCII text, and forced parallel plans.
+--
+CREATE TABLE agg_data AS
+  SELECT i,
+         CASE WHEN i % 97 = 0 THEN NULL ELSE (i * 7919) % 5003 END::bigint AS v,
+         CASE WHEN i % 89 = 0 THEN NULL ELSE ((i * 2654435761) % 100000) / 100.0 END::float8 AS price,
+         CASE WHEN i % 83 = 0 THEN NULL ELSE i % 3 = 0 END AS flag,
+         i % 7 AS grp
+    FROM generate_series(1, 60000) i;
+ANALYZE agg_data;
+
+-- squish vs regexp_replace over ASCII whitespace (SQL has no \v escape: chr(11))
+CREATE FUNCTION sql_squish(x text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT regexp_replace(btrim(x, E' \t\n\r\f' || chr(11)), '[' || E' \t\n\r\f' || chr(11) || ']+', ' ', 'g')
+$$;
+SELECT luxe.squish(x) AS squished, sql_squish(x) AS sql
+  FROM (VALUES (E'  Leather\t\tbag \n\r\n with  strap  '), (''), ('   '), (NULL),
+               ('Zoë –  “quoted”   日本'), ('no-op'), (chr(11) || E'x\fy' || chr(11))) t(x);
+SELECT count(*) FILTER (WHERE luxe.squish(x) IS DISTINCT FROM sql_squish(x)) AS differences
+  FROM (SELECT repeat(chr(32 + (i % 3) * 0) || E'a\t b  ' || chr(9 + i % 5) || 'é ', i % 5) AS x
+          FROM generate_series(1, 2000) i) t;
+
+-- lower_trim vs lower(btrim())
+SELECT x, luxe.lower_trim(x), lower(btrim(x)) = luxe.lower_trim(x) AS same
+  FROM (VALUES ('  Louis VUITTON '), ('HERMÈS'), (''), ('   '), (NULL), (E'\tTab kept\t'), ('ÉCOLE  ')) t(x);
+
+-- pct and share_true
+SELECT luxe.pct(1, 3), luxe.pct(2, 3), luxe.pct(0, 5), luxe.pct(5, 0), luxe.pct(-1, 3), luxe.pct(7, -8);
+SELECT grp, luxe.share_true(flag) AS c,
+       round(100.0 * count(*) FILTER (WHERE flag) / nullif(count(flag), 0), 12) AS sql
+  FROM agg_data GROUP BY grp ORDER BY grp;
+SELECT luxe.share_true(flag) FROM agg_data WHERE false;
+SELECT luxe.share_true(NULL::boolean) FROM generate_series(1, 3);
+
+-- distinct_count vs count(DISTINCT)
+SELECT grp, luxe.distinct_count(v) AS c, count(DISTINCT v) AS sql FROM agg_data GROUP BY grp ORDER BY grp;
+SELECT luxe.distinct_count(v) FROM agg_data WHERE false;
+SELECT luxe.distinct_count(x) FROM (VALUES (NULL::bigint), (NULL)) t(x);
+SELECT luxe.distinct_count(x), count(DISTINCT x)
+  FROM (VALUES (-9223372036854775808), (-9223372036854775808), (0), (9223372036854775807), (NULL)) t(x);
+
+-- price_summary vs avg/percentile_cont/min/max
+SELECT grp, (s).listings = n AND (s).min = mn AND (s).p25 = q[1] AND (s).median = q[2]
+            AND (s).p75 = q[3] AND (s).max = mx AS same
+  FROM (SELECT grp, luxe.price_summary(price) AS s, count(price) AS n, avg(price) AS mean,
+               min(price) AS mn, max(price) AS mx,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY price) AS q
+          FROM agg_data GROUP BY grp) t
+ ORDER BY grp;
+-- (the mean may differ in the last bits: compare it to 1e-12)
+SELECT bool_and(abs((s).mean - mean) <= 1e-12 * abs(mean)) AS means_close
+  FROM (SELECT luxe.price_summary(price) AS s, avg(price) AS mean FROM agg_data GROUP BY grp) t;
+SELECT (luxe.price_summary(x)).* FROM (VALUES (1.0::float8), (2), (3), (4), (NULL)) t(x);
+SELECT (luxe.price_summary(x)).* FROM (VALUES (5.5::float8)) t(x);
+SELECT luxe.price_summary(x) IS NULL AS empty FROM (VALUES (NULL::float8)) t(x);
+SELECT luxe.price_summary(price) IS NULL AS empty FROM agg_data WHERE false;
+SELECT (luxe.price_summary(x)).* FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
+SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY x), avg(x), max(x) FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
+
+-- forced parallel plans exercise combine, serial and deserial functions
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT luxe.distinct_count(v), luxe.price_summary(price), luxe.share_true(flag) FROM agg_data;
+SELECT luxe.distinct_count(v) = count(DISTINCT v) AS distinct_same,
+       (luxe.price_summary(price)).median = percentile_cont(0.5) WITHIN GROUP (ORDER BY price) AS median_same,
+       (luxe.price_summary(price)).listings = count(price) AS count_same,
+       luxe.share_true(flag) = round(100.0 * count(*) FILTER (WHERE flag) / count(flag), 12) AS share_same
+  FROM agg_data;
+SELECT grp, luxe.distinct_count(v) = count(DISTINCT v) AS same FROM agg_data GROUP BY grp ORDER BY grp;
+RESET ALL;
+
+DROP TABLE agg_data;
+DROP FUNCTION sql_squish(text);

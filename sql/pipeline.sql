@@ -1,0 +1,118 @@
+--
+-- The insights pipeline over a GCS foreign table: setup, refresh, views,
+-- failure handling, scheduling without pg_cron, dashboard.
+--
+\getenv emulator_url LUXE_EMULATOR_URL
+\set SHOW_CONTEXT never
+CREATE SERVER regress_luxe_gcs FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'gcs', endpoint :'emulator_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_luxe_gcs OPTIONS (auth 'none');
+CREATE FOREIGN TABLE raw_listings (
+  product_id bigint, product_type text, product_name text, product_description text,
+  product_keywords text, product_gender_target text, product_category text,
+  product_season text, product_condition text, product_like_count float8,
+  sold boolean, reserved boolean, available boolean, in_stock boolean,
+  should_be_gone boolean, brand_id bigint, brand_name text, brand_url text,
+  product_material text, product_color text, price_usd float8, seller_price float8,
+  seller_earning float8, seller_badge text, has_cross_border_fees boolean,
+  buyers_fees float8, warehouse_name text, seller_id bigint, seller_username text,
+  usually_ships_within text, seller_country text, seller_products_sold float8,
+  seller_num_products_listed float8, seller_community_rank float8,
+  seller_num_followers float8, seller_pass_rate float8
+) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://vestiaire/data/vestiaire.csv', skip_leading_rows '1');
+
+-- refresh before setup, and a source without the columns
+CALL luxe.refresh_pipeline();                          -- ERROR
+CREATE TABLE not_listings (product_id bigint, brand_name text);
+SELECT luxe.setup_pipeline('not_listings');            -- ERROR
+
+SELECT luxe.setup_pipeline('raw_listings');
+SELECT relname, relkind, relpersistence FROM pg_class
+ WHERE relnamespace = 'luxe'::regnamespace AND relkind IN ('r', 'm') ORDER BY relname;
+CALL luxe.refresh_pipeline();
+SELECT run_id, trigger, attempt, status, rows_read, rows_rejected, error,
+       finished_at >= started_at AS timed
+  FROM luxe.pipeline_runs ORDER BY run_id;
+
+-- the cleaned table follows the rules
+SELECT count(*) AS listings,
+       count(*) FILTER (WHERE price_usd IS NULL OR buyers_fees IS NULL OR sold IS NULL
+                              OR has_cross_border_fees IS NULL OR product_like_count IS NULL) AS unfilled,
+       count(*) FILTER (WHERE brand_name <> lower(btrim(brand_name))
+                              OR seller_country <> lower(btrim(seller_country))) AS unnormalised,
+       count(*) FILTER (WHERE product_description ~ E'[\\t\\n\\r]|  |^ | $') AS unsquished,
+       count(*) FILTER (WHERE NOT has_cross_border_fees) AS filled_false
+  FROM luxe.listings;
+SELECT l.product_id, r.brand_name AS raw_brand, l.brand_name, r.product_like_count AS raw_likes, l.product_like_count
+  FROM luxe.listings l JOIN raw_listings r USING (product_id)
+ WHERE r.brand_name <> l.brand_name ORDER BY l.product_id LIMIT 3;
+
+-- each view agrees with plain SQL over the cleaned table
+SELECT count(*) AS countries, sum(listings) AS listings, round(sum(share_pct), 6) AS share_sum,
+       bool_and(sellers = (SELECT count(DISTINCT seller_id) FROM luxe.listings l
+                            WHERE l.seller_country IS NOT DISTINCT FROM s.seller_country)) AS sellers_ok
+  FROM luxe.sellers_by_country s;
+SELECT bool_and(b.listings = q.n AND b.min_price = q.mn AND b.max_price = q.mx
+                AND b.median = q.med AND b.p25 = q.p25 AND b.p75 = q.p75
+                AND abs(b.avg_price - q.mean) <= 1e-9 * abs(q.mean)) AS brand_prices_ok,
+       count(*) AS brands
+  FROM luxe.brand_prices b
+  JOIN (SELECT brand_name, count(*) AS n, min(price_usd) AS mn, max(price_usd) AS mx, avg(price_usd) AS mean,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY price_usd) AS med,
+               percentile_cont(0.25) WITHIN GROUP (ORDER BY price_usd) AS p25,
+               percentile_cont(0.75) WITHIN GROUP (ORDER BY price_usd) AS p75
+          FROM luxe.listings GROUP BY brand_name) q USING (brand_name);
+SELECT count(DISTINCT brand_name) AS brands, sum(listings) AS listings,
+       max(abs(s - 100)) < 1e-9 AS sums_to_100
+  FROM (SELECT brand_name, listings, sum(pct) OVER (PARTITION BY brand_name) AS s
+          FROM luxe.product_types_by_brand) t;
+SELECT usually_ships_within, sold, listings,
+       sold = (SELECT count(*) FROM luxe.listings l
+                WHERE coalesce(l.usually_ships_within, 'unknown') = v.usually_ships_within AND l.sold) AS sold_ok,
+       sell_through_pct = luxe.pct(sold, listings) AS through_ok
+  FROM luxe.sales_by_ship_interval v ORDER BY bucket_order;
+SELECT round(sum(share_pct), 9) AS share_sum FROM luxe.sales_by_ship_interval;
+
+-- a failed run leaves the previous data readable and is recorded
+ALTER FOREIGN TABLE raw_listings OPTIONS (SET uri 'gs://vestiaire/data/missing.csv');
+CALL luxe.refresh_pipeline();                          -- ERROR
+SELECT run_id, status, rows_read, error FROM luxe.pipeline_runs ORDER BY run_id;
+SELECT count(*) FROM luxe.listings;
+SELECT sum(listings) FROM luxe.sellers_by_country;
+-- with retries: every attempt is a run
+CALL luxe.refresh_pipeline(retries => 1, retry_delay => '10ms');   -- ERROR
+SELECT run_id, attempt, status FROM luxe.pipeline_runs ORDER BY run_id;
+ALTER FOREIGN TABLE raw_listings OPTIONS (SET uri 'gs://vestiaire/data/vestiaire.csv');
+CALL luxe.refresh_pipeline();
+SELECT run_id, status FROM luxe.last_refresh;
+
+-- scheduling needs pg_cron in this database
+SELECT luxe.schedule_pipeline();                       -- ERROR
+SELECT luxe.unschedule_pipeline();                     -- ERROR
+
+-- the dashboard: one self-contained page with the four charts and their numbers
+SELECT length(h) > 5000 AS sized,
+       (SELECT count(*) FROM regexp_matches(h, '<svg ', 'g')) AS charts,
+       h !~ '(src|href)=|https?:|@import|<script' AS self_contained,
+       h LIKE '%' || (SELECT luxe.fmt_count(sellers) || ' sellers · ' || luxe.fmt_pct(share_pct)
+                        FROM luxe.sellers_by_country ORDER BY sellers DESC, seller_country LIMIT 1) || '%' AS country_shown,
+       h LIKE '%avg ' || (SELECT luxe.fmt_usd(avg_price) FROM luxe.brand_prices
+                           ORDER BY listings DESC, brand_name LIMIT 1) || '%' AS price_shown,
+       h LIKE '%' || (SELECT luxe.fmt_pct(share_pct) || ' of sales' FROM luxe.sales_by_ship_interval
+                        ORDER BY bucket_order LIMIT 1) || '%' AS sales_shown
+  FROM (SELECT luxe.dashboard_html() AS h) d;
+SELECT luxe.fmt_count(1234567), luxe.fmt_pct(12.345), luxe.fmt_pct(0), luxe.fmt_usd(1234.5),
+       luxe.html_escape('<a href="x">Tom & Jerry''s</a>');
+
+-- write it where the harness renders it in Chromium
+\getenv dashboard_file LUXE_DASHBOARD_FILE
+SELECT luxe.dashboard_html() AS html \gset
+\o :dashboard_file
+\qecho :html
+\o
+SELECT luxe.drop_pipeline();
+SELECT count(*) FROM pg_class WHERE relnamespace = 'luxe'::regnamespace AND relkind IN ('r', 'm') AND relname NOT LIKE 'pipeline%';
+DROP TABLE not_listings;
+SET client_min_messages = warning;
+DROP SERVER regress_luxe_gcs CASCADE;
