@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regress"))
-from integration import COLDEFS  # noqa: E402  (one column list for all)
+from vestiaire_schema import COLDEFS  # noqa: E402
 
 ROOT = os.environ["LUXE_ROOT"]
 URL = os.environ["LUXE_EMULATOR_URL"]

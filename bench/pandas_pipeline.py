@@ -30,6 +30,7 @@ IDENTIFICATION bench/pandas_pipeline.py
 import argparse
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -43,19 +44,9 @@ TEXT_COLS = ["product_type", "product_name", "product_description",
              "warehouse_name", "seller_username", "usually_ships_within",
              "seller_country"]
 INT_COLS = ["product_id", "seller_id"]
-FLOAT_COLS = ["product_like_count", "price_usd", "seller_price",
-              "seller_earning", "buyers_fees", "seller_products_sold",
-              "seller_num_products_listed", "seller_community_rank",
-              "seller_num_followers", "seller_pass_rate"]
-BOOL_COLS = ["sold", "reserved", "available", "in_stock", "should_be_gone",
-             "has_cross_border_fees"]
-LOWER_TRIM_COLS = ["product_condition", "product_gender_target",
-                   "seller_country", "product_material", "product_color",
-                   "brand_name", "product_category"]
-BRAND_COLS = ["brand_id", "brand_name", "brand_url"]
-SHIP_ORDER = ["1-2 days", "3-5 days", "6-7 days", "More than 7 days",
-              "unknown"]
-ASCII_WS = " \t\n\r\f\v"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regress"))
+from vestiaire_schema import (ASCII_WS, BOOL_COLS, BRAND_COLS, FLOAT_COLS,  # noqa: E402
+                              LOWER_TRIM_COLS, SHIP_ORDER)
 
 DTYPES = {c: object for c in TEXT_COLS}
 DTYPES.update({c: "int64" for c in INT_COLS})

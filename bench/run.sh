@@ -1,15 +1,20 @@
 #!/bin/bash
 # Run the luxe_fdw benchmarks against a private cluster and the emulator.
-#   bash bench/run.sh [gcs_scan ...]     (default: all)
+#   bash bench/run.sh [gcs_scan pipeline aggregates]   (default: all, in that order;
+#   aggregates runs on the table pipeline leaves)
 # ROWS=N changes the generated data size (default 900000).
 set -euo pipefail
 source "$(dirname "$0")/../regress/lib.sh"
+# pandas is the yardstick of bench/pipeline.py (Debian's, for /usr/bin/python3)
+if ! /usr/bin/python3 -c 'import pandas' 2>/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas >/dev/null
+fi
 luxe_setup
 luxe_start_emulator "$LUXE_ROOT"
 luxe_start_cluster
 export LUXE_ROOT
 benches=("$@")
-[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan)
+[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan pipeline aggregates)
 for b in "${benches[@]}"; do
 	echo "== $b"
 	python3 "$LUXE_REPO/bench/$b.py"

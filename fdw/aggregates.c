@@ -32,7 +32,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -176,13 +175,10 @@ luxe_lower_trim(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------
- * luxe.pct(part, whole) and luxe.share_true(boolean)
+ * luxe.pct(part, whole)
  * ---------------------------------------------------------------------
  */
 PG_FUNCTION_INFO_V1(luxe_pct);
-PG_FUNCTION_INFO_V1(luxe_share_true_transfn);
-PG_FUNCTION_INFO_V1(luxe_share_true_combinefn);
-PG_FUNCTION_INFO_V1(luxe_share_true_finalfn);
 
 /*
  * 100 * part / whole as numeric with LUXE_PCT_SCALE decimals, rounded half
@@ -240,55 +236,16 @@ luxe_pct(PG_FUNCTION_ARGS)
 }
 
 /*
- * luxe.share_true(boolean): percentage of TRUE among non-NULL inputs.  The
- * state is an int8[2] {trues, count}, so the stock array serialisation
- * carries it between parallel workers.
+ * Point a StringInfo at the contents of a bytea (no copy), for reading a
+ * serialized aggregate state with the pq_getmsg* functions.
  */
-Datum
-luxe_share_true_transfn(PG_FUNCTION_ARGS)
+static void
+init_state_reader(StringInfo buf, bytea *b)
 {
-	ArrayType  *state;
-	int64	   *v;
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "luxe_share_true_transfn called in non-aggregate context");
-	state = PG_GETARG_ARRAYTYPE_P(0);	/* the initcond gives a fresh copy */
-	v = (int64 *) ARR_DATA_PTR(state);
-	if (!PG_ARGISNULL(1))
-	{
-		v[1]++;
-		if (PG_GETARG_BOOL(1))
-			v[0]++;
-	}
-	PG_RETURN_ARRAYTYPE_P(state);
-}
-
-Datum
-luxe_share_true_combinefn(PG_FUNCTION_ARGS)
-{
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
-	int64	   *va = (int64 *) ARR_DATA_PTR(a);
-	int64	   *vb = (int64 *) ARR_DATA_PTR(b);
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "luxe_share_true_combinefn called in non-aggregate context");
-	va[0] += vb[0];
-	va[1] += vb[1];
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-Datum
-luxe_share_true_finalfn(PG_FUNCTION_ARGS)
-{
-	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
-	int64	   *v = (int64 *) ARR_DATA_PTR(state);
-	bool		isnull;
-	Datum		result = pct_numeric(v[0], v[1], &isnull);
-
-	if (isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	buf->data = VARDATA_ANY(b);
+	buf->len = VARSIZE_ANY_EXHDR(b);
+	buf->maxlen = buf->len;
+	buf->cursor = 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -464,10 +421,7 @@ luxe_distinct_count_deserialfn(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "luxe_distinct_count_deserialfn called in non-aggregate context");
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
+	init_state_reader(&buf, b);
 	{
 		bool		has_min = pq_getmsgbyte(&buf) != 0;
 
@@ -616,10 +570,7 @@ luxe_price_summary_deserialfn(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "luxe_price_summary_deserialfn called in non-aggregate context");
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
+	init_state_reader(&buf, b);
 	n = pq_getmsgint64(&buf);
 	st = price_create(aggcxt, n);
 	for (i = 0; i < n; i++)

@@ -59,17 +59,26 @@ typedef struct LuxeBuf
 	bool		overflow;
 } LuxeBuf;
 
-struct LuxeHttpStream
+/*
+ * The curl resources of one transfer, freed on every path by
+ * transfer_release (which is idempotent).
+ */
+typedef struct Transfer
 {
 	CURLM	   *multi;
 	CURL	   *easy;
 	struct curl_slist *slist;
-	LuxeBuf		body;			/* bytes received and not yet read */
+	LuxeBuf		body;
 	LuxeBuf		headers;
 	bool		headers_done;
 	bool		finished;
 	CURLcode	result;
 	char		errbuf[CURL_ERROR_SIZE];
+} Transfer;
+
+struct LuxeHttpStream
+{
+	Transfer	t;				/* t.body: bytes received and not yet read */
 	long		status;
 	bool		consumed;		/* body.data handed to the reader */
 	LuxeHttpStats *stats;
@@ -438,36 +447,48 @@ drive(CURLM *multi, CURL *easy, bool *finished, CURLcode *result,
 	}
 }
 
-/* A single attempt of a buffered request; resources freed on every path. */
-typedef struct Attempt
-{
-	CURLM	   *multi;
-	CURL	   *easy;
-	struct curl_slist *slist;
-	LuxeBuf		body;
-	LuxeBuf		headers;
-	bool		headers_done;
-	bool		finished;
-	CURLcode	result;
-	char		errbuf[CURL_ERROR_SIZE];
-} Attempt;
-
 static void
-attempt_cleanup(Attempt *a)
+transfer_release(Transfer *t)
 {
-	if (a->multi && a->easy)
-		curl_multi_remove_handle(a->multi, a->easy);
-	if (a->easy)
-		curl_easy_cleanup(a->easy);
-	if (a->multi)
-		curl_multi_cleanup(a->multi);
-	if (a->slist)
-		curl_slist_free_all(a->slist);
-	buf_free(&a->body);
-	buf_free(&a->headers);
-	a->multi = NULL;
-	a->easy = NULL;
-	a->slist = NULL;
+	if (t->multi && t->easy)
+		curl_multi_remove_handle(t->multi, t->easy);
+	if (t->easy)
+		curl_easy_cleanup(t->easy);
+	if (t->multi)
+		curl_multi_cleanup(t->multi);
+	if (t->slist)
+		curl_slist_free_all(t->slist);
+	buf_free(&t->body);
+	buf_free(&t->headers);
+	t->multi = NULL;
+	t->easy = NULL;
+	t->slist = NULL;
+}
+
+/*
+ * Create the handles of a transfer with the common options, the given
+ * headers, and the body and header sinks.  Can throw (out of memory).
+ */
+static void
+transfer_init(Transfer *t, HeaderSink *sink, const LuxeHttpConfig *cfg,
+			  const char *url, List *headers)
+{
+	t->multi = curl_multi_init();
+	t->easy = curl_easy_init();
+	if (t->multi == NULL || t->easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	t->slist = build_slist(headers);
+	set_common_options(t->easy, cfg, t->errbuf);
+	sink->buf = &t->headers;
+	sink->done = &t->headers_done;
+	curl_easy_setopt(t->easy, CURLOPT_URL, url);
+	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->slist);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &t->body);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, sink);
 }
 
 /*
@@ -491,13 +512,13 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 
 	for (attempt = 0;; attempt++)
 	{
-		volatile Attempt a;
-		Attempt    *ap = (Attempt *) &a;
+		volatile Transfer a;
+		Transfer   *ap = (Transfer *) &a;
 		LuxeHttpResponse *resp = NULL;
 		char	   *transport_error = NULL;
 		char	   *retry_after = NULL;
 
-		memset(ap, 0, sizeof(Attempt));
+		memset(ap, 0, sizeof(Transfer));
 		ap->body.limit = LUXE_HTTP_MAX_BODY;
 		ap->headers.limit = LUXE_HTTP_MAX_HEADERS;
 
@@ -505,23 +526,8 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 		{
 			HeaderSink	sink;
 
-			ap->multi = curl_multi_init();
-			ap->easy = curl_easy_init();
-			if (ap->multi == NULL || ap->easy == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("out of memory")));
-			ap->slist = build_slist(headers);
-			set_common_options(ap->easy, cfg, ap->errbuf);
-			sink.buf = &ap->headers;
-			sink.done = &ap->headers_done;
-			curl_easy_setopt(ap->easy, CURLOPT_URL, url);
-			curl_easy_setopt(ap->easy, CURLOPT_HTTPHEADER, ap->slist);
+			transfer_init(ap, &sink, cfg, url, headers);
 			curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS, (long) cfg->request_timeout_ms);
-			curl_easy_setopt(ap->easy, CURLOPT_WRITEFUNCTION, write_cb);
-			curl_easy_setopt(ap->easy, CURLOPT_WRITEDATA, &ap->body);
-			curl_easy_setopt(ap->easy, CURLOPT_HEADERFUNCTION, header_cb);
-			curl_easy_setopt(ap->easy, CURLOPT_HEADERDATA, &sink);
 			curl_easy_setopt(ap->easy, CURLOPT_ACCEPT_ENCODING, "");
 			if (strcmp(method, "GET") == 0)
 				curl_easy_setopt(ap->easy, CURLOPT_HTTPGET, 1L);
@@ -567,7 +573,7 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 		}
 		PG_FINALLY();
 		{
-			attempt_cleanup(ap);
+			transfer_release(ap);
 		}
 		PG_END_TRY();
 
@@ -595,27 +601,9 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
  */
 
 static void
-stream_release(LuxeHttpStream *s)
-{
-	if (s->multi && s->easy)
-		curl_multi_remove_handle(s->multi, s->easy);
-	if (s->easy)
-		curl_easy_cleanup(s->easy);
-	if (s->multi)
-		curl_multi_cleanup(s->multi);
-	if (s->slist)
-		curl_slist_free_all(s->slist);
-	buf_free(&s->body);
-	buf_free(&s->headers);
-	s->multi = NULL;
-	s->easy = NULL;
-	s->slist = NULL;
-}
-
-static void
 stream_reset_callback(void *arg)
 {
-	stream_release((LuxeHttpStream *) arg);
+	transfer_release(&((LuxeHttpStream *) arg)->t);
 }
 
 static bool
@@ -623,7 +611,7 @@ headers_done_pred(void *arg)
 {
 	LuxeHttpStream *s = (LuxeHttpStream *) arg;
 
-	return s->headers_done;
+	return s->t.headers_done;
 }
 
 static bool
@@ -631,7 +619,7 @@ have_data_pred(void *arg)
 {
 	LuxeHttpStream *s = (LuxeHttpStream *) arg;
 
-	return s->body.len > 0;
+	return s->t.body.len > 0;
 }
 
 /*
@@ -654,48 +642,33 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 
 	luxe_http_init();
 	s->stats = stats;
-	s->body.limit = (size_t) 64 * 1024 * 1024;
-	s->headers.limit = LUXE_HTTP_MAX_HEADERS;
+	s->t.body.limit = (size_t) 64 * 1024 * 1024;
+	s->t.headers.limit = LUXE_HTTP_MAX_HEADERS;
 	s->cb.func = stream_reset_callback;
 	s->cb.arg = s;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
 
-	s->multi = curl_multi_init();
-	s->easy = curl_easy_init();
-	if (s->multi == NULL || s->easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	s->slist = build_slist(headers);
-	set_common_options(s->easy, cfg, s->errbuf);
-	sink->buf = &s->headers;
-	sink->done = &s->headers_done;
-	curl_easy_setopt(s->easy, CURLOPT_URL, url);
-	curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->slist);
-	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->body);
-	curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, sink);
-	curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
+	transfer_init(&s->t, sink, cfg, url, headers);
+	curl_easy_setopt(s->t.easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(s->t.easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
 	/* a stalled body is a transport failure the caller may resume from */
-	curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(s->easy, CURLOPT_LOW_SPEED_TIME, (long) LUXE_HTTP_STALL_SECONDS);
+	curl_easy_setopt(s->t.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(s->t.easy, CURLOPT_LOW_SPEED_TIME, (long) LUXE_HTTP_STALL_SECONDS);
 
-	curl_multi_add_handle(s->multi, s->easy);
+	curl_multi_add_handle(s->t.multi, s->t.easy);
 	stats->requests++;
 	elog(DEBUG1, "luxe_fdw: GET %s (stream)", url);
 
-	drive(s->multi, s->easy, &s->finished, &s->result, headers_done_pred, s);
-	if (s->headers_done || (s->finished && s->result == CURLE_OK))
-		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+	drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, headers_done_pred, s);
+	if (s->t.headers_done || (s->t.finished && s->t.result == CURLE_OK))
+		curl_easy_getinfo(s->t.easy, CURLINFO_RESPONSE_CODE, &s->status);
 
 	if (s->status != 0 && (s->status < 200 || s->status > 299))
 	{
 		/* read the error body, capped */
-		s->body.limit = LUXE_HTTP_MAX_ERROR_BODY;
-		if (!s->finished)
-			drive(s->multi, s->easy, &s->finished, &s->result, NULL, NULL);
+		s->t.body.limit = LUXE_HTTP_MAX_ERROR_BODY;
+		if (!s->t.finished)
+			drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, NULL, NULL);
 	}
 	elog(DEBUG1, "luxe_fdw: HTTP %ld (stream)", s->status);
 	return s;
@@ -710,21 +683,21 @@ luxe_http_stream_status(LuxeHttpStream *stream)
 const char *
 luxe_http_stream_header(LuxeHttpStream *stream, const char *name)
 {
-	return luxe_http_header(stream->headers.data ? stream->headers.data : "", name);
+	return luxe_http_header(stream->t.headers.data ? stream->t.headers.data : "", name);
 }
 
 const char *
 luxe_http_stream_error_body(LuxeHttpStream *stream)
 {
-	return stream->body.data ? pstrdup(stream->body.data) : "";
+	return stream->t.body.data ? pstrdup(stream->t.body.data) : "";
 }
 
 const char *
 luxe_http_stream_transport_error(LuxeHttpStream *stream)
 {
-	if (stream->finished && stream->result != CURLE_OK)
-		return psprintf("%s", stream->errbuf[0] ? stream->errbuf :
-						curl_easy_strerror(stream->result));
+	if (stream->t.finished && stream->t.result != CURLE_OK)
+		return psprintf("%s", stream->t.errbuf[0] ? stream->t.errbuf :
+						curl_easy_strerror(stream->t.result));
 	if (stream->status == 0)
 		return "no response";
 	return NULL;
@@ -742,20 +715,20 @@ luxe_http_stream_read(LuxeHttpStream *s, const char **data)
 {
 	if (s->consumed)
 	{
-		s->body.len = 0;
+		s->t.body.len = 0;
 		s->consumed = false;
 	}
-	if (s->body.len == 0 && !s->finished)
-		drive(s->multi, s->easy, &s->finished, &s->result, have_data_pred, s);
+	if (s->t.body.len == 0 && !s->t.finished)
+		drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, have_data_pred, s);
 
-	if (s->body.len > 0)
+	if (s->t.body.len > 0)
 	{
-		*data = s->body.data;
+		*data = s->t.body.data;
 		s->consumed = true;
-		s->stats->bytes += s->body.len;
-		return (ssize_t) s->body.len;
+		s->stats->bytes += s->t.body.len;
+		return (ssize_t) s->t.body.len;
 	}
-	if (s->finished && s->result == CURLE_OK)
+	if (s->t.finished && s->t.result == CURLE_OK)
 		return 0;
 	return -1;
 }
@@ -768,5 +741,5 @@ luxe_http_stream_read(LuxeHttpStream *s, const char **data)
 void
 luxe_http_stream_close(LuxeHttpStream *stream)
 {
-	stream_release(stream);
+	transfer_release(&stream->t);
 }

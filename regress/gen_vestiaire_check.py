@@ -34,18 +34,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN = os.path.join(HERE, "gen_vestiaire")
 
-COLUMNS = [
-    "product_id", "product_type", "product_name", "product_description",
-    "product_keywords", "product_gender_target", "product_category",
-    "product_season", "product_condition", "product_like_count", "sold",
-    "reserved", "available", "in_stock", "should_be_gone", "brand_id",
-    "brand_name", "brand_url", "product_material", "product_color",
-    "price_usd", "seller_price", "seller_earning", "seller_badge",
-    "has_cross_border_fees", "buyers_fees", "warehouse_name", "seller_id",
-    "seller_username", "usually_ships_within", "seller_country",
-    "seller_products_sold", "seller_num_products_listed",
-    "seller_community_rank", "seller_num_followers", "seller_pass_rate",
-]
+sys.path.insert(0, HERE)
+from vestiaire_schema import COLUMN_NAMES as COLUMNS  # noqa: E402
 BOOL_COLS = ["sold", "reserved", "available", "in_stock", "should_be_gone"]
 INT_COLS = ["product_id", "brand_id", "seller_id"]
 FLOAT_COLS = ["product_like_count", "price_usd", "seller_price",

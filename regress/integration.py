@@ -23,24 +23,7 @@ ROOT = os.environ["LUXE_ROOT"]
 URL = os.environ["LUXE_EMULATOR_URL"]
 results = []
 
-COLUMNS = [
-    ("product_id", "bigint"), ("product_type", "text"), ("product_name", "text"),
-    ("product_description", "text"), ("product_keywords", "text"),
-    ("product_gender_target", "text"), ("product_category", "text"),
-    ("product_season", "text"), ("product_condition", "text"),
-    ("product_like_count", "float8"), ("sold", "boolean"), ("reserved", "boolean"),
-    ("available", "boolean"), ("in_stock", "boolean"), ("should_be_gone", "boolean"),
-    ("brand_id", "bigint"), ("brand_name", "text"), ("brand_url", "text"),
-    ("product_material", "text"), ("product_color", "text"), ("price_usd", "float8"),
-    ("seller_price", "float8"), ("seller_earning", "float8"), ("seller_badge", "text"),
-    ("has_cross_border_fees", "boolean"), ("buyers_fees", "float8"),
-    ("warehouse_name", "text"), ("seller_id", "bigint"), ("seller_username", "text"),
-    ("usually_ships_within", "text"), ("seller_country", "text"),
-    ("seller_products_sold", "float8"), ("seller_num_products_listed", "float8"),
-    ("seller_community_rank", "float8"), ("seller_num_followers", "float8"),
-    ("seller_pass_rate", "float8"),
-]
-COLDEFS = ", ".join("%s %s" % c for c in COLUMNS)
+from vestiaire_schema import COLDEFS, COLUMNS  # noqa: E402
 
 
 def psql(sql, check=True):

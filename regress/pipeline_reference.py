@@ -74,38 +74,17 @@ import csv
 import decimal
 import json
 import math
+import os
 import re
 import sqlite3
 import sys
 import time
 
-COLUMNS = [
-    "product_id", "product_type", "product_name", "product_description",
-    "product_keywords", "product_gender_target", "product_category",
-    "product_season", "product_condition", "product_like_count", "sold",
-    "reserved", "available", "in_stock", "should_be_gone", "brand_id",
-    "brand_name", "brand_url", "product_material", "product_color",
-    "price_usd", "seller_price", "seller_earning", "seller_badge",
-    "has_cross_border_fees", "buyers_fees", "warehouse_name", "seller_id",
-    "seller_username", "usually_ships_within", "seller_country",
-    "seller_products_sold", "seller_num_products_listed",
-    "seller_community_rank", "seller_num_followers", "seller_pass_rate",
-]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vestiaire_schema import (ASCII_WS, BOOL_COLS, BRAND_COLS, FLOAT_COLS,  # noqa: E402
+                              LOWER_TRIM_COLS, SHIP_ORDER)
+from vestiaire_schema import COLUMN_NAMES as COLUMNS  # noqa: E402
 INT_COLS = {"product_id", "seller_id"}
-FLOAT_COLS = ["product_like_count", "price_usd", "seller_price",
-              "seller_earning", "buyers_fees", "seller_products_sold",
-              "seller_num_products_listed", "seller_community_rank",
-              "seller_num_followers", "seller_pass_rate"]
-BOOL_COLS = ["sold", "reserved", "available", "in_stock", "should_be_gone",
-             "has_cross_border_fees"]
-LOWER_TRIM_COLS = ["product_condition", "product_gender_target",
-                   "seller_country", "product_material", "product_color",
-                   "brand_name", "product_category"]
-BRAND_COLS = ["brand_id", "brand_name", "brand_url"]
-SHIP_ORDER = ["1-2 days", "3-5 days", "6-7 days", "More than 7 days",
-              "unknown"]
-
-ASCII_WS = " \t\n\r\f\v"
 WS_RUN = re.compile(r"[ \t\n\r\f\v]+")
 
 # The four views: name, key columns, count columns, other numeric columns

@@ -26,13 +26,12 @@ SELECT count(*) FILTER (WHERE luxe.squish(x) IS DISTINCT FROM sql_squish(x)) AS 
 SELECT x, luxe.lower_trim(x), lower(btrim(x)) = luxe.lower_trim(x) AS same
   FROM (VALUES ('  Louis VUITTON '), ('HERMÈS'), (''), ('   '), (NULL), (E'\tTab kept\t'), ('ÉCOLE  ')) t(x);
 
--- pct and share_true
+-- pct: the share helper of the percentage columns
 SELECT luxe.pct(1, 3), luxe.pct(2, 3), luxe.pct(0, 5), luxe.pct(5, 0), luxe.pct(-1, 3), luxe.pct(7, -8);
-SELECT grp, luxe.share_true(flag) AS c,
+SELECT luxe.pct(NULL, 3), luxe.pct(3, NULL), luxe.pct(9223372036854775807, 9223372036854775807);
+SELECT grp, luxe.pct(count(*) FILTER (WHERE flag), count(flag)) AS c,
        round(100.0 * count(*) FILTER (WHERE flag) / nullif(count(flag), 0), 12) AS sql
   FROM agg_data GROUP BY grp ORDER BY grp;
-SELECT luxe.share_true(flag) FROM agg_data WHERE false;
-SELECT luxe.share_true(NULL::boolean) FROM generate_series(1, 3);
 
 -- distinct_count vs count(DISTINCT)
 SELECT grp, luxe.distinct_count(v) AS c, count(DISTINCT v) AS sql FROM agg_data GROUP BY grp ORDER BY grp;
@@ -66,11 +65,10 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF)
-SELECT luxe.distinct_count(v), luxe.price_summary(price), luxe.share_true(flag) FROM agg_data;
+SELECT luxe.distinct_count(v), luxe.price_summary(price) FROM agg_data;
 SELECT luxe.distinct_count(v) = count(DISTINCT v) AS distinct_same,
        (luxe.price_summary(price)).median = percentile_cont(0.5) WITHIN GROUP (ORDER BY price) AS median_same,
-       (luxe.price_summary(price)).listings = count(price) AS count_same,
-       luxe.share_true(flag) = round(100.0 * count(*) FILTER (WHERE flag) / count(flag), 12) AS share_same
+       (luxe.price_summary(price)).listings = count(price) AS count_same
   FROM agg_data;
 SELECT grp, luxe.distinct_count(v) = count(DISTINCT v) AS same FROM agg_data GROUP BY grp ORDER BY grp;
 RESET ALL;

@@ -26,33 +26,6 @@ LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION luxe.pct(bigint, bigint)
 IS 'percentage part is of whole, numeric rounded to 12 decimals; NULL when whole is 0';
 
--- share_true: percentage of TRUE among non-NULL booleans
-CREATE FUNCTION luxe.share_true_transfn(bigint[], boolean)
-RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'luxe_share_true_transfn'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION luxe.share_true_transfn(bigint[], boolean) IS 'transition function of luxe.share_true';
-CREATE FUNCTION luxe.share_true_combinefn(bigint[], bigint[])
-RETURNS bigint[]
-AS 'MODULE_PATHNAME', 'luxe_share_true_combinefn'
-LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION luxe.share_true_combinefn(bigint[], bigint[]) IS 'combine function of luxe.share_true';
-CREATE FUNCTION luxe.share_true_finalfn(bigint[])
-RETURNS numeric
-AS 'MODULE_PATHNAME', 'luxe_share_true_finalfn'
-LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION luxe.share_true_finalfn(bigint[]) IS 'final function of luxe.share_true';
-CREATE AGGREGATE luxe.share_true(boolean) (
-  SFUNC = luxe.share_true_transfn,
-  STYPE = bigint[],
-  INITCOND = '{0,0}',
-  COMBINEFUNC = luxe.share_true_combinefn,
-  FINALFUNC = luxe.share_true_finalfn,
-  PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE luxe.share_true(boolean)
-IS 'percentage of TRUE among the non-NULL inputs (numeric, 12 decimals); NULL without input';
-
 -- distinct_count: exact count of distinct bigint values, hash based
 CREATE FUNCTION luxe.distinct_count_transfn(internal, bigint)
 RETURNS internal

@@ -184,7 +184,7 @@ BEGIN
                          WHEN 'More than 7 days' THEN 4 WHEN 'unknown' THEN 5 ELSE 6 END AS bucket_order
         FROM (SELECT coalesce(usually_ships_within, 'unknown') AS bucket,
                      count(*) FILTER (WHERE sold) AS sold,
-                     luxe.share_true(sold) AS sell_through_pct,
+                     luxe.pct(count(*) FILTER (WHERE sold), count(*)) AS sell_through_pct,
                      count(*) AS listings
                 FROM luxe.listings GROUP BY 1) s;
     CREATE UNIQUE INDEX sales_by_ship_interval_key ON luxe.sales_by_ship_interval (usually_ships_within);
