@@ -236,6 +236,17 @@ check_option_value(const LuxeOptionDef *def, DefElem *elem)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must not be empty", def->name)));
+			if (def->secret)
+			{
+				const char *c;
+
+				/* it becomes an HTTP header: no line breaks or controls */
+				for (c = value; *c; c++)
+					if ((unsigned char) *c < 0x20 || *c == 0x7f)
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("option \"%s\" contains a control character", def->name)));
+			}
 			break;
 		case LUXE_OT_BOOL:
 			(void) parse_bool_value(def->name, value);

@@ -25,6 +25,7 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER regress_luxe_ok OPTIONS (SET auth 'no
 CREATE USER MAPPING FOR PUBLIC SERVER regress_luxe_ok OPTIONS (auth 'password');          -- ERROR
 CREATE USER MAPPING FOR PUBLIC SERVER regress_luxe_ok OPTIONS (tokn 'x');                 -- ERROR
 CREATE USER MAPPING FOR PUBLIC SERVER regress_luxe_ok OPTIONS (token '');                 -- ERROR
+CREATE USER MAPPING FOR PUBLIC SERVER regress_luxe_ok OPTIONS (token E'x\r\nX-Evil: 1'); -- ERROR
 CREATE USER MAPPING FOR PUBLIC SERVER regress_luxe_ok OPTIONS (endpoint 'http://x');      -- ERROR
 
 -- foreign table options
