@@ -29,23 +29,13 @@ luxe_start_cluster
 run_psql() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 luxe_log "creating the extension, server, user mapping and foreign table"
+COLDEFS=$(cd "$LUXE_REPO/regress" && python3 -c 'from vestiaire_schema import COLDEFS; print(COLDEFS)')
 run_psql <<SQL
 CREATE EXTENSION luxe_fdw;
 CREATE SERVER vestiaire_gcs FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint '$LUXE_EMULATOR_URL');
 CREATE USER MAPPING FOR CURRENT_USER SERVER vestiaire_gcs OPTIONS (auth 'none');
-CREATE FOREIGN TABLE raw_listings (
-  product_id bigint, product_type text, product_name text, product_description text,
-  product_keywords text, product_gender_target text, product_category text,
-  product_season text, product_condition text, product_like_count float8,
-  sold boolean, reserved boolean, available boolean, in_stock boolean,
-  should_be_gone boolean, brand_id bigint, brand_name text, brand_url text,
-  product_material text, product_color text, price_usd float8, seller_price float8,
-  seller_earning float8, seller_badge text, has_cross_border_fees boolean,
-  buyers_fees float8, warehouse_name text, seller_id bigint, seller_username text,
-  usually_ships_within text, seller_country text, seller_products_sold float8,
-  seller_num_products_listed float8, seller_community_rank float8,
-  seller_num_followers float8, seller_pass_rate float8
+CREATE FOREIGN TABLE raw_listings ($COLDEFS
 ) SERVER vestiaire_gcs
   OPTIONS (uri 'gs://vestiaire/data/vestiaire.csv', skip_leading_rows '1');
 SELECT luxe.setup_pipeline('raw_listings');
