@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * auth.h
- *		  Credentials for Google APIs.
+ *		  Credentials for Google APIs: static tokens, service-account keys
+ *		  (RS256 JWT exchanged for an OAuth2 token) and the GCE metadata
+ *		  server, with a per-backend token cache.
  *
  * Copyright (c) 2026, luxe_fdw developers
  *
@@ -13,10 +15,14 @@
 #ifndef LUXE_AUTH_H
 #define LUXE_AUTH_H
 
+#include "http.h"
 #include "option.h"
 
 /* in auth.c */
 extern char *luxe_auth_get_header(const LuxeAuthOptions *auth,
-								  const LuxeServerOptions *server);
+								  const LuxeServerOptions *server,
+								  const LuxeHttpConfig *http,
+								  LuxeHttpStats *stats);
+extern void luxe_auth_forget(const LuxeAuthOptions *auth);
 
 #endif							/* LUXE_AUTH_H */

@@ -33,6 +33,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
+#include "auth.h"
 #include "gcs.h"
 
 #define LUXE_GCS_LIST_FIELDS "items(name,size,generation,contentEncoding,crc32c,updated),nextPageToken"
@@ -76,11 +77,30 @@ luxe_gcs_object_uri(const LuxeGcsObject *object)
 static List *
 base_headers(LuxeGcsClient *client)
 {
-	List	   *headers = NIL;
+	char	   *auth = luxe_auth_get_header(client->auth, client->server,
+											&client->http, client->stats);
 
-	if (client->auth_header)
-		headers = lappend(headers, client->auth_header);
-	return headers;
+	return auth ? list_make1(auth) : NIL;
+}
+
+/*
+ * A GET with the credentials; a 401 drops a cached OAuth2 token and is
+ * retried once with a fresh one (tokens can be revoked before they expire).
+ */
+static LuxeHttpResponse *
+gcs_get(LuxeGcsClient *client, const char *url)
+{
+	LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats, "GET", url,
+											   base_headers(client), NULL, 0, true);
+
+	if (resp->status == 401 && (client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
+								client->auth->mode == LUXE_AUTH_METADATA))
+	{
+		luxe_auth_forget(client->auth);
+		resp = luxe_http_request(&client->http, client->stats, "GET", url,
+								 base_headers(client), NULL, 0, true);
+	}
+	return resp;
 }
 
 /*
@@ -272,10 +292,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 								   client->endpoint, luxe_http_escape(bucket),
 								   luxe_http_escape(pattern),
 								   "name,size,generation,contentEncoding,crc32c,updated");
-		LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats,
-												   "GET", url,
-												   base_headers(client),
-												   NULL, 0, true);
+		LuxeHttpResponse *resp = gcs_get(client, url);
 		json_t	   *root;
 
 		if (resp->status == 404 && missing_ok)
@@ -311,8 +328,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 							 luxe_http_escape(LUXE_GCS_LIST_FIELDS));
 			if (page_token)
 				appendStringInfo(&url, "&pageToken=%s", luxe_http_escape(page_token));
-			resp = luxe_http_request(&client->http, client->stats, "GET", url.data,
-									 base_headers(client), NULL, 0, true);
+			resp = gcs_get(client, url.data);
 			if (resp->status == 404 && missing_ok)
 				return NIL;
 			if (resp->status != 200)
@@ -372,6 +388,8 @@ open_at_offset(LuxeGcsReader *r)
 							   client->endpoint, luxe_http_escape(o->bucket),
 							   luxe_http_escape(o->name), o->generation);
 
+	bool		refreshed = false;
+
 	for (;;)
 	{
 		List	   *headers = base_headers(client);
@@ -413,6 +431,16 @@ open_at_offset(LuxeGcsReader *r)
 					(errcode(ERRCODE_FDW_REPLY_HANDLE),
 					 errmsg("could not resume GCS object \"%s\" at byte " INT64_FORMAT, uri, r->offset),
 					 errdetail("The server ignored the Range header.")));
+		if (status == 401 && !refreshed &&
+			(client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
+			 client->auth->mode == LUXE_AUTH_METADATA))
+		{
+			/* a revoked or expired token: once more with a fresh one */
+			luxe_http_stream_close(r->stream);
+			luxe_auth_forget(client->auth);
+			refreshed = true;
+			continue;
+		}
 		if (status == 404)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),

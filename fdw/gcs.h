@@ -15,13 +15,15 @@
 #define LUXE_GCS_H
 
 #include "http.h"
+#include "option.h"
 
 typedef struct LuxeGcsClient
 {
 	LuxeHttpConfig http;
 	LuxeHttpStats *stats;
 	char	   *endpoint;		/* e.g. https://storage.googleapis.com */
-	char	   *auth_header;	/* secret; NULL for anonymous access */
+	const LuxeServerOptions *server;
+	const LuxeAuthOptions *auth;	/* secrets: never printed */
 } LuxeGcsClient;
 
 typedef struct LuxeGcsObject

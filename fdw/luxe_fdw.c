@@ -55,6 +55,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
+#include "commands/vacuum.h"
 
 #include "auth.h"
 #include "csv.h"
@@ -171,6 +173,17 @@ static bool next_object(LuxeFdwScanState *st);
 static void header_callback(void *arg, int nfields, char **names);
 static void store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec,
 						 TupleTableSlot *slot);
+static LuxeFdwScanState *scan_state_create(Relation rel, Oid serverid, Oid userid,
+										   List *attnums, MemoryContext parent);
+static TupleTableSlot *scan_next(LuxeFdwScanState *st, TupleTableSlot *slot);
+static void scan_state_end(LuxeFdwScanState *st);
+static bool luxeAnalyzeForeignTable(Relation relation,
+									AcquireSampleRowsFunc *func,
+									BlockNumber *totalpages);
+static int	luxe_acquire_sample_rows(Relation onerel, int elevel,
+									 HeapTuple *rows, int targrows,
+									 double *totalrows,
+									 double *totaldeadrows);
 
 void
 _PG_init(void)
@@ -200,6 +213,7 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = luxeReScanForeignScan;
 	routine->EndForeignScan = luxeEndForeignScan;
 	routine->IsForeignScanParallelSafe = luxeIsForeignScanParallelSafe;
+	routine->AnalyzeForeignTable = luxeAnalyzeForeignTable;
 
 	PG_RETURN_POINTER(routine);
 }
@@ -211,16 +225,16 @@ luxe_fdw_version(PG_FUNCTION_ARGS)
 }
 
 /*
- * Build a GCS client for a user; the Authorization header is resolved here
- * and lives only in the client.
+ * Build a GCS client for a user.  The credentials live only in the client;
+ * tokens are fetched (or taken from the cache) when a request is made.
  */
 static void
 make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
 				const LuxeServerOptions *server, Oid serverid, Oid userid)
 {
-	LuxeAuthOptions auth;
+	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
 
-	luxe_option_auth(serverid, userid, &auth);
+	luxe_option_auth(serverid, userid, auth);
 	memset(client, 0, sizeof(*client));
 	client->http.max_retries = server->max_retries;
 	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
@@ -229,7 +243,8 @@ make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
 	client->http.service_name = "GCS";
 	client->stats = stats;
 	client->endpoint = server->endpoint;
-	client->auth_header = luxe_auth_get_header(&auth, server);
+	client->server = server;
+	client->auth = auth;
 }
 
 static void
@@ -322,14 +337,20 @@ luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	ps->attnums = needed_attnums(baserel, foreigntableid);
 
 	if (baserel->pages > 0 && baserel->tuples > 0)
-		row_bytes = (double) baserel->pages * BLCKSZ / baserel->tuples;
+	{
+		/* ANALYZE measured rows per page of object bytes: scale it */
+		double		density = baserel->tuples / baserel->pages;
+
+		baserel->tuples = clamp_row_est(density *
+										Max(1.0, ceil((double) ps->total_bytes / BLCKSZ)));
+	}
 	else
 	{
 		/* a CSV row spells each column out, plus a delimiter */
 		row_bytes = get_relation_data_width(foreigntableid, NULL) + natts;
+		row_bytes = Max(row_bytes, 2.0);
+		baserel->tuples = clamp_row_est(ps->total_bytes / row_bytes);
 	}
-	row_bytes = Max(row_bytes, 2.0);
-	baserel->tuples = clamp_row_est(ps->total_bytes / row_bytes);
 	baserel->rows = clamp_row_est(baserel->tuples *
 								  clauselist_selectivity(root,
 														 baserel->baserestrictinfo,
@@ -423,27 +444,41 @@ luxeBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
 	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	List	   *attnums = (List *) list_nth(plan->fdw_private, LUXE_PRIV_ATTNUMS);
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	(void) tupdesc;
+	node->fdw_state = scan_state_create(rel, table->serverid, userid, attnums,
+										estate->es_query_cxt);
+}
+
+/*
+ * Set up a scan of a GCS foreign table converting the given attributes:
+ * options, credentials, input functions and the field-to-column maps.
+ * The state lives in parent; its "luxe_fdw scan" child context holds the
+ * network and parser resources.  Nothing touches the network yet.
+ */
+static LuxeFdwScanState *
+scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
+				  MemoryContext parent)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	LuxeFdwScanState *st;
 	MemoryContext old;
 	ListCell   *lc;
 	int			i;
 	int			field;
 
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
-
-	st = palloc0(sizeof(LuxeFdwScanState));
-	node->fdw_state = st;
+	st = MemoryContextAllocZero(parent, sizeof(LuxeFdwScanState));
 	st->rel = rel;
-	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										 "luxe_fdw scan",
+	st->scan_cxt = AllocSetContextCreate(parent, "luxe_fdw scan",
 										 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(st->scan_cxt);
 
-	luxe_option_server(table->serverid, &st->server);
+	luxe_option_server(serverid, &st->server);
 	require_gcs(&st->server);
 	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
-	make_gcs_client(&st->client, &st->stats, &st->server, table->serverid, userid);
+	make_gcs_client(&st->client, &st->stats, &st->server, serverid, userid);
 
 	st->nslots = list_length(attnums);
 	st->attnums = palloc(sizeof(AttrNumber) * Max(st->nslots, 1));
@@ -493,6 +528,7 @@ luxeBeginForeignScan(ForeignScanState *node, int eflags)
 	st->cur_object = -1;
 	st->object_done = true;
 	MemoryContextSwitchTo(old);
+	return st;
 }
 
 /*
@@ -711,8 +747,18 @@ store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 static TupleTableSlot *
 luxeIterateForeignScan(ForeignScanState *node)
 {
-	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	return scan_next((LuxeFdwScanState *) node->fdw_state,
+					 node->ss.ss_ScanTupleSlot);
+}
+
+/*
+ * The next row of a scan into slot (left empty at the end).  Runs in the
+ * caller's per-row context; network and parsing work happens in the scan
+ * context.  Can throw, with object, line and column in the error context.
+ */
+static TupleTableSlot *
+scan_next(LuxeFdwScanState *st, TupleTableSlot *slot)
+{
 	ErrorContextCallback errcb;
 
 	errcb.callback = scan_error_callback;
@@ -811,8 +857,13 @@ luxeEndForeignScan(ForeignScanState *node)
 {
 	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
 
-	if (st == NULL)
-		return;
+	if (st)
+		scan_state_end(st);
+}
+
+static void
+scan_state_end(LuxeFdwScanState *st)
+{
 	if (st->reader)
 		luxe_gcs_close_stream(st->reader);
 	st->reader = NULL;
@@ -825,4 +876,115 @@ luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 							  RangeTblEntry *rte)
 {
 	return true;
+}
+
+/*
+ * luxeAnalyzeForeignTable
+ *		ANALYZE support: sample rows with a full scan (as file_fdw does) and
+ *		report the objects' size in pages, so the planner's row estimate
+ *		becomes bytes divided by the measured bytes per row.
+ */
+static bool
+luxeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						BlockNumber *totalpages)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(relation));
+	LuxeServerOptions server;
+	LuxeCsvOptions csv;
+	LuxeHttpStats stats = {0};
+	LuxeGcsClient client;
+	List	   *objects;
+	ListCell   *lc;
+	int64		bytes = 0;
+
+	luxe_option_server(table->serverid, &server);
+	if (server.service != LUXE_SERVICE_GCS)
+		return false;
+	luxe_option_csv(RelationGetRelid(relation), RelationGetDescr(relation)->natts, &csv);
+	make_gcs_client(&client, &stats, &server, table->serverid, GetUserId());
+	objects = luxe_gcs_list_uri(&client, csv.uri, false);
+	foreach(lc, objects)
+		bytes += ((LuxeGcsObject *) lfirst(lc))->size;
+	*totalpages = (BlockNumber) Max(1, (bytes + BLCKSZ - 1) / BLCKSZ);
+	*func = luxe_acquire_sample_rows;
+	return true;
+}
+
+/*
+ * Read every row, keeping a reservoir sample of targrows (Vitter's
+ * algorithm, as analyze.c and file_fdw).  Rows are heap tuples palloc'd in
+ * the caller's context; everything else goes with a temporary context.
+ */
+static int
+luxe_acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
+						 int targrows, double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	tupdesc = RelationGetDescr(onerel);
+	ForeignTable *table = GetForeignTable(RelationGetRelid(onerel));
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
+											  "luxe_fdw analyze",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(tmp, "luxe_fdw analyze row",
+												  ALLOCSET_SMALL_SIZES);
+	List	   *attnums = NIL;
+	LuxeFdwScanState *st;
+	TupleTableSlot *slot;
+	ReservoirStateData rstate;
+	double		rowstoskip = -1;
+	int			numrows = 0;
+	int			i;
+
+	for (i = 1; i <= tupdesc->natts; i++)
+		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
+			attnums = lappend(attnums, makeInteger(i));
+	st = scan_state_create(onerel, table->serverid, GetUserId(), attnums, tmp);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	reservoir_init_selection_state(&rstate, targrows);
+	*totalrows = 0;
+	*totaldeadrows = 0;
+
+	for (;;)
+	{
+		MemoryContext old;
+
+		vacuum_delay_point();
+		MemoryContextReset(row_cxt);
+		old = MemoryContextSwitchTo(row_cxt);
+		scan_next(st, slot);
+		MemoryContextSwitchTo(old);
+		if (TupIsNull(slot))
+			break;
+
+		if (numrows < targrows)
+		{
+			old = MemoryContextSwitchTo(caller);
+			rows[numrows++] = heap_form_tuple(tupdesc, slot->tts_values, slot->tts_isnull);
+			MemoryContextSwitchTo(old);
+		}
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, *totalrows, targrows);
+			if (rowstoskip <= 0)
+			{
+				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
+
+				heap_freetuple(rows[k]);
+				old = MemoryContextSwitchTo(caller);
+				rows[k] = heap_form_tuple(tupdesc, slot->tts_values, slot->tts_isnull);
+				MemoryContextSwitchTo(old);
+			}
+			rowstoskip -= 1;
+		}
+		*totalrows += 1;
+	}
+
+	ExecDropSingleTupleTableSlot(slot);
+	scan_state_end(st);
+	MemoryContextDelete(tmp);
+	ereport(elevel,
+			(errmsg("\"%s\": read %.0f rows from GCS, kept a sample of %d",
+					RelationGetRelationName(onerel), *totalrows, numrows)));
+	return numrows;
 }

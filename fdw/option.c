@@ -27,6 +27,9 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "fmgr.h"
@@ -58,40 +61,44 @@ typedef struct LuxeOptionDef
 	Oid			catalog;
 	LuxeOptionType type;
 	bool		secret;
+	bool		privileged;		/* names a server file: pg_read_server_files */
 	int			min;			/* for INT and DURATION */
 	int			max;
 	const char *const *values;	/* for ENUM, NULL-terminated */
 } LuxeOptionDef;
 
 static const char *const service_values[] = {"gcs", "bigquery", NULL};
-static const char *const auth_values[] = {"none", "token", NULL};
+static const char *const auth_values[] = {"none", "token", "service_account", "metadata", NULL};
 
 static const LuxeOptionDef luxe_options[] = {
 	/* server */
-	{OPT_SERVICE, ForeignServerRelationId, LUXE_OT_ENUM, false, 0, 0, service_values},
-	{OPT_ENDPOINT, ForeignServerRelationId, LUXE_OT_URL, false, 0, 0, NULL},
-	{OPT_PROJECT, ForeignServerRelationId, LUXE_OT_STRING, false, 0, 0, NULL},
-	{OPT_LOCATION, ForeignServerRelationId, LUXE_OT_STRING, false, 0, 0, NULL},
-	{OPT_MAX_RETRIES, ForeignServerRelationId, LUXE_OT_INT, false, 0, 100, NULL},
-	{OPT_RETRY_MAX_DELAY, ForeignServerRelationId, LUXE_OT_DURATION, false, 0, 3600 * 1000, NULL},
-	{OPT_CONNECT_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, 1, 3600 * 1000, NULL},
-	{OPT_REQUEST_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, 1, INT_MAX, NULL},
+	{OPT_SERVICE, ForeignServerRelationId, LUXE_OT_ENUM, false, false, 0, 0, service_values},
+	{OPT_ENDPOINT, ForeignServerRelationId, LUXE_OT_URL, false, false, 0, 0, NULL},
+	{OPT_PROJECT, ForeignServerRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_LOCATION, ForeignServerRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_MAX_RETRIES, ForeignServerRelationId, LUXE_OT_INT, false, false, 0, 100, NULL},
+	{OPT_RETRY_MAX_DELAY, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 0, 3600 * 1000, NULL},
+	{OPT_CONNECT_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, 3600 * 1000, NULL},
+	{OPT_REQUEST_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, INT_MAX, NULL},
 	/* user mapping */
-	{OPT_AUTH, UserMappingRelationId, LUXE_OT_ENUM, false, 0, 0, auth_values},
-	{OPT_TOKEN, UserMappingRelationId, LUXE_OT_STRING, true, 0, 0, NULL},
+	{OPT_AUTH, UserMappingRelationId, LUXE_OT_ENUM, false, false, 0, 0, auth_values},
+	{OPT_TOKEN, UserMappingRelationId, LUXE_OT_STRING, true, false, 0, 0, NULL},
+	{OPT_KEY_JSON, UserMappingRelationId, LUXE_OT_STRING, true, false, 0, 0, NULL},
+	{OPT_KEY_FILE, UserMappingRelationId, LUXE_OT_STRING, false, true, 0, 0, NULL},
+	{OPT_SCOPES, UserMappingRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	/* foreign table */
-	{OPT_URI, ForeignTableRelationId, LUXE_OT_GS_URI, false, 0, 0, NULL},
-	{OPT_SKIP_LEADING_ROWS, ForeignTableRelationId, LUXE_OT_INT, false, 0, INT_MAX, NULL},
-	{OPT_FIELD_DELIMITER, ForeignTableRelationId, LUXE_OT_CHAR, false, 0, 0, NULL},
-	{OPT_QUOTE, ForeignTableRelationId, LUXE_OT_CHAR, false, 0, 0, NULL},
-	{OPT_ALLOW_QUOTED_NEWLINES, ForeignTableRelationId, LUXE_OT_BOOL, false, 0, 0, NULL},
-	{OPT_ALLOW_JAGGED_ROWS, ForeignTableRelationId, LUXE_OT_BOOL, false, 0, 0, NULL},
-	{OPT_IGNORE_UNKNOWN_VALUES, ForeignTableRelationId, LUXE_OT_BOOL, false, 0, 0, NULL},
-	{OPT_NULL_MARKER, ForeignTableRelationId, LUXE_OT_STRING, false, 0, 0, NULL},
-	{OPT_ENCODING, ForeignTableRelationId, LUXE_OT_ENCODING, false, 0, 0, NULL},
-	{OPT_HEADER_MAPPING, ForeignTableRelationId, LUXE_OT_BOOL, false, 0, 0, NULL},
+	{OPT_URI, ForeignTableRelationId, LUXE_OT_GS_URI, false, false, 0, 0, NULL},
+	{OPT_SKIP_LEADING_ROWS, ForeignTableRelationId, LUXE_OT_INT, false, false, 0, INT_MAX, NULL},
+	{OPT_FIELD_DELIMITER, ForeignTableRelationId, LUXE_OT_CHAR, false, false, 0, 0, NULL},
+	{OPT_QUOTE, ForeignTableRelationId, LUXE_OT_CHAR, false, false, 0, 0, NULL},
+	{OPT_ALLOW_QUOTED_NEWLINES, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_ALLOW_JAGGED_ROWS, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_IGNORE_UNKNOWN_VALUES, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_NULL_MARKER, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_ENCODING, ForeignTableRelationId, LUXE_OT_ENCODING, false, false, 0, 0, NULL},
+	{OPT_HEADER_MAPPING, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
 	/* column */
-	{OPT_COLUMN_NAME, AttributeRelationId, LUXE_OT_STRING, false, 0, 0, NULL},
+	{OPT_COLUMN_NAME, AttributeRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	{NULL}
 };
 
@@ -125,6 +132,13 @@ luxe_fdw_validator(PG_FUNCTION_ARGS)
 
 		if (def == NULL)
 			report_unknown_option(elem->defname, catalog);
+		if (def->privileged && !superuser() &&
+			!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set option \"%s\"", def->name),
+					 errdetail("Only roles with privileges of the \"%s\" role may set this option.",
+							   "pg_read_server_files")));
 		check_option_value(def, elem);
 	}
 
@@ -517,9 +531,24 @@ luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts)
 		const char *value = defGetString(elem);
 
 		if (strcmp(elem->defname, OPT_AUTH) == 0)
-			opts->mode = strcmp(value, "token") == 0 ? LUXE_AUTH_TOKEN : LUXE_AUTH_NONE;
+		{
+			if (strcmp(value, "token") == 0)
+				opts->mode = LUXE_AUTH_TOKEN;
+			else if (strcmp(value, "service_account") == 0)
+				opts->mode = LUXE_AUTH_SERVICE_ACCOUNT;
+			else if (strcmp(value, "metadata") == 0)
+				opts->mode = LUXE_AUTH_METADATA;
+			else
+				opts->mode = LUXE_AUTH_NONE;
+		}
 		else if (strcmp(elem->defname, OPT_TOKEN) == 0)
 			opts->token = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_KEY_JSON) == 0)
+			opts->key_json = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_KEY_FILE) == 0)
+			opts->key_file = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_SCOPES) == 0)
+			opts->scopes = pstrdup(value);
 	}
 
 	if (opts->mode == LUXE_AUTH_TOKEN && opts->token == NULL)
@@ -527,6 +556,14 @@ luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("user mapping option \"%s\" is required when \"%s\" is \"token\"",
 						OPT_TOKEN, OPT_AUTH)));
+	if (opts->mode == LUXE_AUTH_SERVICE_ACCOUNT &&
+		(opts->key_json == NULL) == (opts->key_file == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("user mapping needs exactly one of \"%s\" and \"%s\" when \"%s\" is \"service_account\"",
+						OPT_KEY_JSON, OPT_KEY_FILE, OPT_AUTH)));
+	if (opts->scopes == NULL)
+		opts->scopes = pstrdup("https://www.googleapis.com/auth/devstorage.read_only");
 }
 
 /*

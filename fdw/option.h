@@ -26,6 +26,9 @@
 #define OPT_REQUEST_TIMEOUT			"request_timeout"
 #define OPT_AUTH					"auth"
 #define OPT_TOKEN					"token"
+#define OPT_KEY_JSON				"key_json"
+#define OPT_KEY_FILE				"key_file"
+#define OPT_SCOPES					"scopes"
 #define OPT_URI						"uri"
 #define OPT_SKIP_LEADING_ROWS		"skip_leading_rows"
 #define OPT_FIELD_DELIMITER			"field_delimiter"
@@ -47,7 +50,9 @@ typedef enum LuxeService
 typedef enum LuxeAuthMode
 {
 	LUXE_AUTH_NONE,
-	LUXE_AUTH_TOKEN
+	LUXE_AUTH_TOKEN,
+	LUXE_AUTH_SERVICE_ACCOUNT,
+	LUXE_AUTH_METADATA
 } LuxeAuthMode;
 
 /* Server-level options, with defaults applied. */
@@ -72,7 +77,10 @@ typedef struct LuxeServerOptions
 typedef struct LuxeAuthOptions
 {
 	LuxeAuthMode mode;
-	char	   *token;
+	char	   *token;			/* auth 'token' */
+	char	   *key_json;		/* auth 'service_account': the key itself */
+	char	   *key_file;		/* ... or a server path to it */
+	char	   *scopes;			/* space-separated OAuth2 scopes */
 } LuxeAuthOptions;
 
 /* GCS CSV table options, with defaults applied. */
