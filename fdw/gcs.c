@@ -9,9 +9,13 @@
  *   listed, so a scan never mixes two versions: if the object is replaced
  *   meanwhile, GCS answers 404 for the old generation and the scan fails
  *   with a clear error instead of returning mixed data.
- * - A body cut mid-transfer is resumed with a Range request from the next
- *   unread byte (identity objects only: byte offsets of a transcoded gzip
- *   object are meaningless), so no byte is lost or read twice.
+ * - Downloads ask for the stored bytes (Accept-Encoding: gzip, so GCS does
+ *   not transcode): their CRC32C is checked against the listed one at the
+ *   end, a body cut mid-transfer is resumed with a Range request from the
+ *   next unread stored byte, so no byte is lost or read twice, and gzip
+ *   objects (Content-Encoding gzip, or named *.gz) are inflated here.  A
+ *   server that transcodes anyway is detected; such a body is neither
+ *   hashed nor resumable.
  * - Listing follows nextPageToken until it is absent; names are returned
  *   in byte order, as GCS lists them.
  * - A bq-load style wildcard has one '*' after the bucket that matches any
@@ -29,24 +33,38 @@
 #include "postgres.h"
 
 #include <jansson.h>
+#include <zlib.h>
 
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "port/pg_crc32c.h"
 
 #include "auth.h"
 #include "gcs.h"
 
 #define LUXE_GCS_LIST_FIELDS "items(name,size,generation,contentEncoding,crc32c,updated),nextPageToken"
 
+#define LUXE_INFLATE_CHUNK (256 * 1024)
+
 struct LuxeGcsReader
 {
 	LuxeGcsClient *client;
 	LuxeGcsObject *object;
 	LuxeHttpStream *stream;
-	int64		offset;			/* bytes delivered so far */
+	int64		offset;			/* stored bytes received so far */
 	int			attempt;		/* retries since the last progress */
 	bool		transcoded;		/* body is not the stored bytes */
 	bool		eof;
+	pg_crc32c	crc;			/* CRC32C of the stored bytes so far */
+	/* gzip: stored bytes are inflated here before they are returned */
+	bool		gzip;
+	bool		zlive;
+	z_stream	z;
+	const char *zin;			/* stored bytes not yet inflated */
+	size_t		zin_len;
+	bool		zmember;		/* inside a gzip member */
+	char	   *zout;
+	MemoryContextCallback zcb;
 };
 
 /*
@@ -378,6 +396,8 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
  * current offset.  Retryable failures are retried here; on return the
  * stream is delivering body bytes.  Can throw.
  */
+static void reader_reset_callback(void *arg);
+
 static void
 open_at_offset(LuxeGcsReader *r)
 {
@@ -396,6 +416,12 @@ open_at_offset(LuxeGcsReader *r)
 		long		status;
 		const char *transport;
 
+		/*
+		 * Ask for the stored bytes: their CRC32C is the one GCS keeps, and
+		 * byte offsets of a resumed transfer refer to them.  A gzip object
+		 * is inflated here.
+		 */
+		headers = lappend(headers, "Accept-Encoding: gzip");
 		if (r->offset > 0)
 			headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", r->offset));
 		r->stream = luxe_http_stream_open(&client->http, client->stats, url, headers);
@@ -481,20 +507,86 @@ LuxeGcsReader *
 luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object)
 {
 	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
+	size_t		nlen = strlen(object->name);
 
 	r->client = client;
 	r->object = object;
+	INIT_CRC32C(r->crc);
+	r->gzip = (object->content_encoding && strcmp(object->content_encoding, "gzip") == 0) ||
+		(nlen > 3 && strcmp(object->name + nlen - 3, ".gz") == 0);
 	open_at_offset(r);
+	if (r->transcoded)
+		r->gzip = false;		/* the server inflated it already */
+	if (r->gzip)
+	{
+		/* windowBits 15 + 32: zlib or gzip header, detected */
+		if (inflateInit2(&r->z, 15 + 32) != Z_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		r->zlive = true;
+		r->zcb.func = reader_reset_callback;
+		r->zcb.arg = r;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, &r->zcb);
+		r->zout = palloc(LUXE_INFLATE_CHUNK);
+	}
 	return r;
 }
 
+static void
+reader_reset_callback(void *arg)
+{
+	LuxeGcsReader *r = (LuxeGcsReader *) arg;
+
+	if (r->zlive)
+		inflateEnd(&r->z);
+	r->zlive = false;
+}
+
 /*
- * luxe_gcs_read
- *		Next bytes of the object (valid until the next call); 0 at the end.
- *		A broken transfer is resumed from the next unread byte.  Can throw.
+ * At the end of the stored bytes, compare their CRC32C with the one GCS
+ * listed for the pinned generation (base64 of the big-endian value).
+ * Objects without a crc32c, and transcoded bodies, are not checked.
  */
-ssize_t
-luxe_gcs_read(LuxeGcsReader *r, const char **data)
+static void
+verify_crc32c(LuxeGcsReader *r)
+{
+	pg_crc32c	crc = r->crc;
+	unsigned char be[4];
+	char		b64[9];
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	if (r->transcoded || r->object->crc32c == NULL)
+		return;
+	FIN_CRC32C(crc);
+	be[0] = (crc >> 24) & 0xFF;
+	be[1] = (crc >> 16) & 0xFF;
+	be[2] = (crc >> 8) & 0xFF;
+	be[3] = crc & 0xFF;
+	b64[0] = tbl[be[0] >> 2];
+	b64[1] = tbl[((be[0] & 3) << 4) | (be[1] >> 4)];
+	b64[2] = tbl[((be[1] & 15) << 2) | (be[2] >> 6)];
+	b64[3] = tbl[be[2] & 63];
+	b64[4] = tbl[be[3] >> 2];
+	b64[5] = tbl[(be[3] & 3) << 4];
+	b64[6] = '=';
+	b64[7] = '=';
+	b64[8] = '\0';
+	if (strcmp(b64, r->object->crc32c) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checksum mismatch for GCS object \"%s\"", luxe_gcs_object_uri(r->object)),
+				 errdetail("GCS lists crc32c %s for generation " INT64_FORMAT ", the bytes read have %s.",
+						   r->object->crc32c, r->object->generation, b64)));
+}
+
+/*
+ * The next stored bytes of the object (valid until the next call); 0 at
+ * the end, after the checksum is verified.  A broken transfer is resumed
+ * from the next unread byte.  Can throw.
+ */
+static ssize_t
+read_stored(LuxeGcsReader *r, const char **data)
 {
 	for (;;)
 	{
@@ -506,6 +598,8 @@ luxe_gcs_read(LuxeGcsReader *r, const char **data)
 		n = luxe_http_stream_read(r->stream, data);
 		if (n > 0)
 		{
+			if (!r->transcoded)
+				COMP_CRC32C(r->crc, *data, n);
 			r->offset += n;
 			r->attempt = 0;
 			return n;
@@ -514,6 +608,7 @@ luxe_gcs_read(LuxeGcsReader *r, const char **data)
 		{
 			r->eof = true;
 			luxe_http_stream_close(r->stream);
+			verify_crc32c(r);
 			return 0;
 		}
 
@@ -530,9 +625,74 @@ luxe_gcs_read(LuxeGcsReader *r, const char **data)
 		elog(DEBUG1, "luxe_fdw: resuming %s at byte " INT64_FORMAT ": %s",
 			 luxe_gcs_object_uri(r->object), r->offset, why ? why : "");
 		r->client->stats->retries++;
-		luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->http, r->attempt, NULL));
+		/* progress was made: the first resume is immediate */
+		if (r->attempt > 0)
+			luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->http, r->attempt - 1, NULL));
 		r->attempt++;
 		open_at_offset(r);
+	}
+}
+
+/*
+ * luxe_gcs_read
+ *		Next bytes of the object's content (valid until the next call); 0
+ *		at the end.  gzip objects (Content-Encoding gzip, or named *.gz) are
+ *		inflated, concatenated members included.  Can throw.
+ */
+ssize_t
+luxe_gcs_read(LuxeGcsReader *r, const char **data)
+{
+	if (!r->gzip)
+		return read_stored(r, data);
+
+	for (;;)
+	{
+		int			rc;
+
+		if (r->zin_len == 0)
+		{
+			ssize_t		n = read_stored(r, &r->zin);
+
+			if (n == 0)
+			{
+				if (r->zmember)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("could not decompress GCS object \"%s\"", luxe_gcs_object_uri(r->object)),
+							 errdetail("The gzip data ends before the end of its last member.")));
+				return 0;
+			}
+			r->zin_len = (size_t) n;
+		}
+		r->z.next_in = (Bytef *) r->zin;
+		r->z.avail_in = (uInt) r->zin_len;
+		r->z.next_out = (Bytef *) r->zout;
+		r->z.avail_out = LUXE_INFLATE_CHUNK;
+		rc = inflate(&r->z, Z_NO_FLUSH);
+		if (r->zin_len != r->z.avail_in)
+			r->zmember = true;
+		r->zin += r->zin_len - r->z.avail_in;
+		r->zin_len = r->z.avail_in;
+		if (rc == Z_STREAM_END)
+		{
+			r->zmember = false;
+			/* another gzip member may follow */
+			if (inflateReset(&r->z) != Z_OK)
+				rc = Z_DATA_ERROR;
+			else
+				rc = Z_OK;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not decompress GCS object \"%s\"", luxe_gcs_object_uri(r->object)),
+					 errdetail_internal("zlib: %s (after " INT64_FORMAT " stored bytes).",
+										r->z.msg ? r->z.msg : "invalid data", r->offset)));
+		if (LUXE_INFLATE_CHUNK - r->z.avail_out > 0)
+		{
+			*data = r->zout;
+			return LUXE_INFLATE_CHUNK - r->z.avail_out;
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ Each subdirectory of ROOT is a bucket (see regress/emulator).  Everything is
 generated here, deterministically, so no binary fixture is committed and the
 expected test outputs can rely on exact contents.
 """
+import gzip
 import os
 import subprocess
 import sys
@@ -82,6 +83,13 @@ def main(root):
     for i in range(20000):
         rows.append('%d,"line one of %d\nline two, with comma\r\nline ""three""",%d\n' % (i, i, i * 2))
     put(root, b, "big/newlines.csv", "id,txt,dbl\n" + "".join(rows))
+
+    # gzip: an object named *.gz, and one of two concatenated members.
+    plain = "id,name\n" + "".join("%d,row %d with some text\n" % (i, i) for i in range(5000))
+    put(root, b, "gz/data.csv.gz", gzip.compress(plain.encode(), mtime=0))
+    put(root, b, "gz/multi.csv.gz", gzip.compress(b"id,name\n1,first member\n", mtime=0) +
+        gzip.compress(b"2,second member\n", mtime=0))
+    put(root, b, "gz/broken.csv.gz", gzip.compress(plain.encode(), mtime=0)[:3000])
 
     # A Vestiaire-shaped sample for the pipeline tests.
     here = os.path.dirname(os.path.abspath(__file__))

@@ -51,6 +51,18 @@ SELECT id, name, length(name), octet_length(name) FROM latin1;
 ALTER FOREIGN TABLE latin1 OPTIONS (SET encoding 'UTF-8');
 SELECT * FROM latin1;                                  -- ERROR
 
+-- gzip objects (named *.gz) are inflated as they stream in
+CREATE FOREIGN TABLE gz (id int, name text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/gz/data.csv.gz', skip_leading_rows '1');
+SELECT count(*), sum(id), min(name), max(name) FROM gz;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM gz;
+CREATE FOREIGN TABLE gz_multi (id int, name text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/gz/multi.csv.gz', skip_leading_rows '1');
+SELECT * FROM gz_multi;
+CREATE FOREIGN TABLE gz_broken (id int, name text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/gz/broken.csv.gz', skip_leading_rows '1');
+SELECT count(*) FROM gz_broken;                        -- ERROR
+
 -- a 1 MB field
 CREATE FOREIGN TABLE bigfield (id int, blob text, tail text) SERVER regress_luxe_gcs
   OPTIONS (uri 'gs://luxe-test/big/field.csv', skip_leading_rows '1');
