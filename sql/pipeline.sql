@@ -107,10 +107,12 @@ SELECT luxe.fmt_count(1234567), luxe.fmt_pct(12.345), luxe.fmt_pct(0), luxe.fmt_
 
 -- write it where the harness renders it in Chromium
 \getenv dashboard_file LUXE_DASHBOARD_FILE
+\if :{?dashboard_file}
 SELECT luxe.dashboard_html() AS html \gset
 \o :dashboard_file
 \qecho :html
 \o
+\endif
 SELECT luxe.drop_pipeline();
 SELECT count(*) FROM pg_class WHERE relnamespace = 'luxe'::regnamespace AND relkind IN ('r', 'm') AND relname NOT LIKE 'pipeline%';
 DROP TABLE not_listings;
