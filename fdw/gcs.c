@@ -347,8 +347,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 			if (page_token)
 				appendStringInfo(&url, "&pageToken=%s", luxe_http_escape(page_token));
 			resp = gcs_get(client, url.data);
-			if (resp->status == 404 && missing_ok)
-				return NIL;
+			/* a listing 404s only for a missing bucket: always an error */
 			if (resp->status != 200)
 				report_gcs_error(resp->status, resp->body, "bucket",
 								 psprintf("gs://%s", bucket));

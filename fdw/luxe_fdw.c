@@ -34,6 +34,10 @@
 #include "access/htup_details.h"
 #include "access/reloptions.h"
 #include "access/table.h"
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "catalog/pg_foreign_server.h"
+#include "utils/acl.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
@@ -987,4 +991,100 @@ luxe_acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
 			(errmsg("\"%s\": read %.0f rows from GCS, kept a sample of %d",
 					RelationGetRelationName(onerel), *totalrows, numrows)));
 	return numrows;
+}
+
+/*
+ * luxe_gcs_objects
+ *		luxe.gcs_objects(uri text, server name DEFAULT NULL): the objects a
+ *		gs:// URI names (one object, a '*' wildcard, or a prefix ending in
+ *		'/'), with size, generation, update time and crc32c, listed with the
+ *		server's endpoint and the caller's user mapping.  Without a server
+ *		name the caller's only GCS server of luxe_fdw is used.
+ */
+PG_FUNCTION_INFO_V1(luxe_gcs_objects);
+
+static Oid
+only_gcs_server(void)
+{
+	Oid			fdwid = get_foreign_data_wrapper_oid("luxe_fdw", false);
+	Oid			found = InvalidOid;
+	int			count = 0;
+	Relation	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	TableScanDesc scan = table_beginscan_catalog(rel, 0, NULL);
+	HeapTuple	tup;
+
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+		LuxeServerOptions opts;
+
+		if (srv->srvfdw != fdwid)
+			continue;
+		luxe_option_server(srv->oid, &opts);
+		if (opts.service != LUXE_SERVICE_GCS)
+			continue;
+		found = srv->oid;
+		count++;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (count != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("there are %d GCS servers of luxe_fdw", count),
+				 errhint("Name the server: luxe.gcs_objects(uri, 'server_name').")));
+	return found;
+}
+
+Datum
+luxe_gcs_objects(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *uri = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			serverid = PG_ARGISNULL(1) ? only_gcs_server() :
+		get_foreign_server_oid(NameStr(*PG_GETARG_NAME(1)), false);
+	LuxeServerOptions *server = palloc(sizeof(LuxeServerOptions));
+	LuxeHttpStats stats = {0};
+	LuxeGcsClient client;
+	List	   *objects;
+	ListCell   *lc;
+	AclResult	aclresult;
+
+	aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, GetForeignServer(serverid)->servername);
+	luxe_option_server(serverid, server);
+	require_gcs(server);
+	if (strncmp(uri, "gs://", 5) != 0 || strchr(uri + 5, '/') == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid GCS URI \"%s\"", uri),
+				 errhint("Use gs://bucket/object, gs://bucket/prefix/ or a \"*\" wildcard.")));
+	if (uri[strlen(uri) - 1] == '/')
+		uri = psprintf("%s*", uri);
+
+	InitMaterializedSRF(fcinfo, 0);
+	make_gcs_client(&client, &stats, server, serverid, GetUserId());
+	objects = luxe_gcs_list_uri(&client, uri, true);
+	foreach(lc, objects)
+	{
+		LuxeGcsObject *o = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false};
+
+		values[0] = CStringGetTextDatum(o->name);
+		values[1] = Int64GetDatum(o->size);
+		values[2] = Int64GetDatum(o->generation);
+		if (o->updated)
+			values[3] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(o->updated),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		else
+			nulls[3] = true;
+		if (o->crc32c)
+			values[4] = CStringGetTextDatum(o->crc32c);
+		else
+			nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

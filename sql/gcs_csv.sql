@@ -79,6 +79,15 @@ END $$;
 SELECT estimated_rows('SELECT * FROM parts') BETWEEN 5 AND 200 AS plausible;
 SELECT estimated_rows('SELECT * FROM many') BETWEEN 500 AND 5000 AS plausible;
 
+-- listing objects for operators: a prefix, a wildcard, a missing object
+SELECT name, size, crc32c, generation > 0 AS has_generation, updated IS NOT NULL AS has_updated
+  FROM luxe.gcs_objects('gs://luxe-test/parts/out.csv/');
+SELECT count(*), sum(size) FROM luxe.gcs_objects('gs://luxe-test/many/obj-*.csv', 'regress_luxe_gcs');
+SELECT count(*) FROM luxe.gcs_objects('gs://luxe-test/no/such.csv');
+SELECT * FROM luxe.gcs_objects('gs://no-such-bucket/');         -- ERROR
+SELECT * FROM luxe.gcs_objects('luxe-test/parts');               -- ERROR
+SELECT * FROM luxe.gcs_objects('gs://luxe-test/x', 'no_server'); -- ERROR
+
 -- joins and rescans (a nested loop rescans the inner foreign scan)
 SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off;
 SELECT p.id, n.name FROM people p JOIN noheader n ON p.id = n.id ORDER BY 1;

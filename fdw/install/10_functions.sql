@@ -5,6 +5,15 @@
 CREATE SCHEMA luxe;
 COMMENT ON SCHEMA luxe IS 'luxe_fdw pipeline: cleaned listings, insight views, run history';
 
+CREATE FUNCTION luxe.gcs_objects(uri text, server name DEFAULT NULL,
+                                 OUT name text, OUT size bigint, OUT generation bigint,
+                                 OUT updated timestamptz, OUT crc32c text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'luxe_gcs_objects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION luxe.gcs_objects(text, name)
+IS 'list the GCS objects a gs:// URI names (object, prefix/ or * wildcard) through a luxe_fdw server';
+
 CREATE FUNCTION luxe.squish(text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'luxe_squish'
