@@ -250,7 +250,7 @@ check_option_value(const LuxeOptionDef *def, DefElem *elem)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must not be empty", def->name)));
-			if (def->secret)
+			if (strcmp(def->name, OPT_TOKEN) == 0)
 			{
 				const char *c;
 
