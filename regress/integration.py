@@ -315,6 +315,35 @@ def main():
         assert "generation" in p.stderr and "is no longer available" in p.stderr, (p.stdout, p.stderr)
         assert psql("SELECT sum(n) FROM it_pinned").stdout.strip() == str(7 * 999 * 1000 // 2)
 
+    # --- OAuth2: one token per backend and credential, reused until near expiry
+    auth_url = os.environ.get("LUXE_EMULATOR_AUTH_URL")
+    key_file = os.environ.get("LUXE_SA_KEY_FILE")
+
+    @test("a service-account token is fetched once per backend and reused")
+    def _():
+        assert auth_url and key_file, "LUXE_EMULATOR_AUTH_URL / LUXE_SA_KEY_FILE not set"
+        psql("DROP SERVER IF EXISTS itest_sa CASCADE")
+        psql("CREATE SERVER itest_sa FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'gcs', endpoint '%s');"
+             "CREATE USER MAPPING FOR CURRENT_USER SERVER itest_sa "
+             "OPTIONS (auth 'service_account', key_file '%s');"
+             "CREATE FOREIGN TABLE it_sa (id int, name text, city text) SERVER itest_sa "
+             "OPTIONS (uri 'gs://luxe-test/types/noheader.csv')" % (auth_url, key_file))
+
+        def tokens():
+            with urllib.request.urlopen(auth_url + "/_emulator/stats") as r:
+                return json.loads(r.read())["requests"].get("oauth2.token", 0)
+
+        before = tokens()
+        p = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-d", "postgres",
+                            "-c", "SELECT count(*) FROM it_sa", "-c", "SELECT count(*) FROM it_sa",
+                            "-c", "SELECT count(*) FROM luxe.gcs_objects('gs://luxe-test/types/', 'itest_sa')"],
+                           capture_output=True, text=True, check=True)
+        assert p.stdout.split() == ["3", "3", "2"], p.stdout
+        assert tokens() - before == 1, "token requests: %d" % (tokens() - before)
+        psql("SELECT count(*) FROM it_sa")           # a new backend: one more
+        assert tokens() - before == 2, "token requests: %d" % (tokens() - before)
+        psql("DROP SERVER itest_sa CASCADE")
+
     # --- the insights pipeline, end to end, against an independent computation
     pipe_csv = generate(100000, 11, "it/pipeline.csv")
     psql("DROP FOREIGN TABLE IF EXISTS it_pipe; SELECT luxe.drop_pipeline()")

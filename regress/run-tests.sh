@@ -94,7 +94,7 @@ count_from_log generator "$LUXE_TMP/gen.log" $?
 
 # 4. integration
 luxe_log "integration"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
 
 echo "$total_passed passed, $total_failed failed"

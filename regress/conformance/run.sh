@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the emulator conformance suites: start regress/emulator on a free loopback port over
 # a temporary root, run the wire (Python), Node client and gcloud suites against it, stop
-# it, and print "conformance: N passed, M failed". Exits non-zero if anything failed.
+# it; then the OAuth2/metadata suites (oauth_wire.py, oauth_node.mjs), which start their own
+# emulators with throw-away service-account keys. Prints "conformance: N passed, M failed";
+# exits non-zero if anything failed.
 #
 # Usage: bash regress/conformance/run.sh
 set -u
@@ -65,6 +67,8 @@ suite() {  # suite LABEL COMMAND...: run it, then add up its "LABEL: N passed, M
 suite gcs-wire python3 "$HERE/gcs_wire.py"
 suite gcs-node node "$HERE/gcs_node.mjs"
 suite gcs-gcloud bash "$HERE/gcs_gcloud.sh"
+suite oauth-wire python3 "$HERE/oauth_wire.py"
+suite oauth-node node "$HERE/oauth_node.mjs"
 
 if [ "$FAILED" -ne 0 ] && [ -s "$TMP/emulator.err" ]; then
     echo "# emulator stderr (last lines):"

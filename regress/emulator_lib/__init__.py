@@ -6,6 +6,9 @@
   gcs_store.py  the filesystem store behind it; Store.open() and Store.read_object_bytes()
                 give other services (e.g. a BigQuery load job) an object's bytes
   crc32c.py     CRC32C in pure Python, fast enough for 500 MB objects
+  oauth.py      the OAuth2 JWT-bearer token endpoint and the GCE metadata server, issuing
+                access tokens that server.Auth accepts until they expire
+  rsa.py        DER/PEM RSA key parsing and RSASSA-PKCS1-v1_5 SHA-256 verification
 
 Another API (BigQuery REST) plugs in as one more service object with a route() method
 (see server.py), registered in regress/emulator with server.add_service().

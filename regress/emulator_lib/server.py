@@ -9,9 +9,11 @@ A service is any object with a method
 where `path` is the raw (still percent-encoded) URL path and `query` the decoded query
 parameters. The returned Route names the API operation (e.g. "storage.objects.get", used for
 statistics and fault injection) and the function that handles the request:
-`func(exchange, **kwargs)`. Handlers raise ApiError for Google-style errors and use the
-Exchange helpers (send_json, start_response, write_body, send_file_range, ...) to answer,
-so that injected faults and byte counts apply to every service alike.
+`func(exchange, **kwargs)`; a Route with public=True is served without the bearer-token
+check (the OAuth token endpoint and the metadata server, oauth.py). Handlers raise ApiError
+for Google-style errors and use the Exchange helpers (send_json, start_response, write_body,
+send_file_range, ...) to answer, so that injected faults and byte counts apply to every
+service alike.
 
 Control endpoints, never authenticated nor counted:
   GET    /_emulator/health
@@ -20,6 +22,7 @@ Control endpoints, never authenticated nor counted:
   GET    /_emulator/faults           remaining global instructions
   POST   /_emulator/faults           {"instructions": {op: [instr, ...]}} (appended)
   DELETE /_emulator/faults
+  DELETE /_emulator/tokens           revoke every issued OAuth token (--require-token ones stay)
   POST   /retry_test                 testbench Retry Test API; GET /retry_tests,
   GET    /retry_test/ID              DELETE /retry_test/ID
 """
@@ -38,7 +41,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .faults import FaultRegistry
 
-Route = namedtuple("Route", "operation func kwargs")
+# `public` routes (the OAuth token endpoint, the metadata server) skip the bearer-token check.
+Route = namedtuple("Route", "operation func kwargs public", defaults=(False,))
 
 # Default `reason` for each status, as GCS reports them.
 _REASONS = {
@@ -170,17 +174,39 @@ class Auth:
     """Bearer-token check shared by every service.
 
     With required=False any (or no) Authorization header is accepted. Otherwise the token
-    must be in `tokens`; add_token() is the hook for an OAuth token endpoint that issues them.
+    must be one of `tokens` (--require-token, valid forever) or one issued through
+    add_token(), the hook of the OAuth token endpoint and the metadata server (oauth.py),
+    and not yet expired. Unknown and expired tokens both get 401 authError "Invalid
+    Credentials", as from Google.
     """
 
     def __init__(self, required=False, tokens=()):
         self._lock = threading.Lock()
         self.required = required
-        self._tokens = set(tokens)
+        self._tokens = {t: None for t in tokens}  # token -> time.monotonic() expiry, or None
 
-    def add_token(self, token):
+    def add_token(self, token, lifetime=None):
+        """Accept `token` from now on, for `lifetime` seconds (None: for ever)."""
+        now = time.monotonic()
         with self._lock:
-            self._tokens.add(token)
+            if len(self._tokens) > 1000:  # forget long-expired tokens (same answer: 401)
+                self._tokens = {t: e for t, e in self._tokens.items() if e is None or e > now}
+            self._tokens[token] = None if lifetime is None else now + lifetime
+
+    def revoke_issued(self):
+        """Forget every token added with a lifetime (issued ones); the number forgotten."""
+        with self._lock:
+            issued = [t for t, e in self._tokens.items() if e is not None]
+            for t in issued:
+                del self._tokens[t]
+            return len(issued)
+
+    def valid(self, token):
+        with self._lock:
+            if token not in self._tokens:
+                return False
+            expiry = self._tokens[token]
+        return expiry is None or time.monotonic() < expiry
 
     def check(self, exchange):
         if not self.required:
@@ -190,9 +216,7 @@ class Auth:
             raise ApiError(401, "Login Required", "required",
                            headers={"WWW-Authenticate": 'Bearer realm="luxe-emulator"'},
                            error_fields={"locationType": "header", "location": "Authorization"})
-        with self._lock:
-            known = token.strip() in self._tokens
-        if not known:
+        if not self.valid(token.strip()):
             raise ApiError(401, "Invalid Credentials", "authError",
                            headers={"WWW-Authenticate": 'Bearer realm="luxe-emulator", error="invalid_token"'},
                            error_fields={"locationType": "header", "location": "Authorization"})
@@ -413,7 +437,8 @@ class Exchange(BaseHTTPRequestHandler):
                 break
         else:
             raise ApiError(404, "Not Found")
-        self.server.auth.check(self)
+        if not route.public:
+            self.server.auth.check(self)
         self.server.stats.count(route.operation)
         try:
             fault = self.server.faults.take(route.operation, self.headers)
@@ -493,6 +518,8 @@ class EmulatorServer(ThreadingHTTPServer):
         elif path == "/_emulator/faults" and method == "DELETE":
             self.faults.clear_global()
             ex.send_json(200, {"instructions": {}})
+        elif path == "/_emulator/tokens" and method == "DELETE":
+            ex.send_json(200, {"revoked": self.auth.revoke_issued()})
         elif path == "/retry_test" and method == "POST":
             body = ex.read_json()
             try:
