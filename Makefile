@@ -55,6 +55,10 @@ endif
 endif
 endif
 
+# PGXS does not track headers: every object depends on all of ours.
+HEADERS = fdw/auth.h fdw/csv.h fdw/gcs.h fdw/http.h fdw/option.h
+$(OBJS): $(HEADERS)
+
 # The install script is assembled from one file per concern.
 luxe_fdw--0.1.sql: $(INSTALL_SQL)
 	cat $^ > $@

@@ -281,18 +281,22 @@ luxe_http_status_sqlstate(long status)
 
 /*
  * luxe_http_retry_delay_ms
- *		Truncated exponential backoff with jitter: min(2^attempt s + up to
- *		1 s random, retry_max_delay).  A Retry-After in seconds wins when
- *		larger.  attempt counts from 0.
+ *		Truncated exponential backoff with jitter, as Google documents it:
+ *		min(initial * 2^attempt + random jitter, retry_max_delay), where the
+ *		jitter is up to one second (or up to the initial delay, when that
+ *		is shorter).  A Retry-After in seconds wins when larger.  attempt
+ *		counts from 0.  With the default initial delay of 1 s this is
+ *		Google's 2^n s + up to 1000 ms.
  */
 int
 luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
 						 const char *retry_after)
 {
 	int64		delay;
+	int64		jitter = Min(1000, cfg->retry_initial_delay_ms);
 
-	delay = (int64) 1000 * ((int64) 1 << Min(attempt, 20));
-	delay += (int64) pg_prng_uint64_range(&pg_global_prng_state, 0, 1000);
+	delay = (int64) cfg->retry_initial_delay_ms * ((int64) 1 << Min(attempt, 20));
+	delay += (int64) pg_prng_uint64_range(&pg_global_prng_state, 0, (uint64) jitter);
 	if (retry_after)
 	{
 		char	   *end;

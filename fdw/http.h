@@ -20,6 +20,7 @@ typedef struct LuxeHttpConfig
 {
 	int			max_retries;
 	int			retry_max_delay_ms;
+	int			retry_initial_delay_ms;
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 	const char *service_name;	/* "GCS" or "BigQuery", for messages */

@@ -242,6 +242,7 @@ make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
 	memset(client, 0, sizeof(*client));
 	client->http.max_retries = server->max_retries;
 	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
+	client->http.retry_initial_delay_ms = server->retry_initial_delay_ms;
 	client->http.connect_timeout_ms = server->connect_timeout_ms;
 	client->http.request_timeout_ms = server->request_timeout_ms;
 	client->http.service_name = "GCS";

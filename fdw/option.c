@@ -78,6 +78,7 @@ static const LuxeOptionDef luxe_options[] = {
 	{OPT_LOCATION, ForeignServerRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	{OPT_MAX_RETRIES, ForeignServerRelationId, LUXE_OT_INT, false, false, 0, 100, NULL},
 	{OPT_RETRY_MAX_DELAY, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 0, 3600 * 1000, NULL},
+	{OPT_RETRY_INITIAL_DELAY, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 0, 600 * 1000, NULL},
 	{OPT_CONNECT_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, 3600 * 1000, NULL},
 	{OPT_REQUEST_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, INT_MAX, NULL},
 	/* user mapping */
@@ -448,6 +449,7 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 	opts->servername = pstrdup(server->servername);
 	opts->max_retries = 6;
 	opts->retry_max_delay_ms = 32 * 1000;
+	opts->retry_initial_delay_ms = 1000;
 	opts->connect_timeout_ms = 10 * 1000;
 	opts->request_timeout_ms = 300 * 1000;
 
@@ -470,6 +472,8 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 			opts->location = pstrdup(value);
 		else if (strcmp(elem->defname, OPT_MAX_RETRIES) == 0)
 			opts->max_retries = parse_int_value(must_find(OPT_MAX_RETRIES, ForeignServerRelationId), value);
+		else if (strcmp(elem->defname, OPT_RETRY_INITIAL_DELAY) == 0)
+			opts->retry_initial_delay_ms = parse_int_value(must_find(OPT_RETRY_INITIAL_DELAY, ForeignServerRelationId), value);
 		else if (strcmp(elem->defname, OPT_RETRY_MAX_DELAY) == 0)
 			opts->retry_max_delay_ms = parse_int_value(must_find(OPT_RETRY_MAX_DELAY, ForeignServerRelationId), value);
 		else if (strcmp(elem->defname, OPT_CONNECT_TIMEOUT) == 0)

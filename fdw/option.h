@@ -22,6 +22,7 @@
 #define OPT_LOCATION				"location"
 #define OPT_MAX_RETRIES				"max_retries"
 #define OPT_RETRY_MAX_DELAY			"retry_max_delay"
+#define OPT_RETRY_INITIAL_DELAY		"retry_initial_delay"
 #define OPT_CONNECT_TIMEOUT			"connect_timeout"
 #define OPT_REQUEST_TIMEOUT			"request_timeout"
 #define OPT_AUTH					"auth"
@@ -66,6 +67,7 @@ typedef struct LuxeServerOptions
 	char	   *location;
 	int			max_retries;
 	int			retry_max_delay_ms;
+	int			retry_initial_delay_ms;
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 } LuxeServerOptions;

@@ -6,7 +6,8 @@
 -- server options
 CREATE SERVER regress_luxe_ok FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint 'http://127.0.0.1:1', max_retries '3',
-           retry_max_delay '2s', connect_timeout '5s', request_timeout '1min');
+           retry_initial_delay '250ms', retry_max_delay '2s', connect_timeout '5s',
+           request_timeout '1min');
 CREATE SERVER regress_luxe_bq FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'bigquery', project 'p', location 'EU');
 CREATE SERVER regress_luxe_bad FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 's3');      -- ERROR
