@@ -18,6 +18,7 @@ OBJS = \
 	fdw/auth.o \
 	fdw/gcs.o \
 	fdw/csv.o \
+	fdw/import.o \
 	fdw/aggregates.o
 DATA_built = luxe_fdw--0.1.sql
 INSTALL_SQL = \
@@ -56,7 +57,7 @@ endif
 endif
 
 # PGXS does not track headers: every object depends on all of ours.
-HEADERS = fdw/auth.h fdw/csv.h fdw/gcs.h fdw/http.h fdw/option.h
+HEADERS = fdw/auth.h fdw/csv.h fdw/gcs.h fdw/http.h fdw/import.h fdw/option.h
 $(OBJS): $(HEADERS)
 
 # The install script is assembled from one file per concern.

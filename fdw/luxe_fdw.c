@@ -66,6 +66,7 @@
 #include "csv.h"
 #include "gcs.h"
 #include "http.h"
+#include "import.h"
 #include "option.h"
 
 PG_MODULE_MAGIC;
@@ -181,6 +182,7 @@ static LuxeFdwScanState *scan_state_create(Relation rel, Oid serverid, Oid useri
 										   List *attnums, MemoryContext parent);
 static TupleTableSlot *scan_next(LuxeFdwScanState *st, TupleTableSlot *slot);
 static void scan_state_end(LuxeFdwScanState *st);
+static List *luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 static bool luxeAnalyzeForeignTable(Relation relation,
 									AcquireSampleRowsFunc *func,
 									BlockNumber *totalpages);
@@ -218,6 +220,7 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = luxeEndForeignScan;
 	routine->IsForeignScanParallelSafe = luxeIsForeignScanParallelSafe;
 	routine->AnalyzeForeignTable = luxeAnalyzeForeignTable;
+	routine->ImportForeignSchema = luxeImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
 }
@@ -1088,4 +1091,22 @@ luxe_gcs_objects(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * luxeImportForeignSchema
+ *		IMPORT FOREIGN SCHEMA "gs://bucket/prefix/" FROM SERVER ... INTO ...:
+ *		see import.c.
+ */
+static List *
+luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	LuxeServerOptions *server = palloc(sizeof(LuxeServerOptions));
+	LuxeHttpStats stats = {0};
+	LuxeGcsClient client;
+
+	luxe_option_server(serverOid, server);
+	require_gcs(server);
+	make_gcs_client(&client, &stats, server, serverOid, GetUserId());
+	return luxe_import_gcs_schema(stmt, &client, server->servername);
 }

@@ -91,6 +91,20 @@ def main(root):
         gzip.compress(b"2,second member\n", mtime=0))
     put(root, b, "gz/broken.csv.gz", gzip.compress(plain.encode(), mtime=0)[:3000])
 
+    # IMPORT FOREIGN SCHEMA: typed columns, a gzip object, part files.
+    put(root, b, "import/listings.csv",
+        "Product ID,brand,price,big,sold,listed_on,updated_at,notes,empty\n"
+        "1,Chanel,12.5,123456789012345678901234,True,2024-01-02,2024-01-02 10:00:00+00,\"a, b\",\n"
+        "2,Dior,7,1,false,2024-02-03,2024-02-03T11:30:00Z,,\n"
+        "3,Hermès,1e3,2,TRUE,2024-03-04,2024-03-04 12:00:00,x,\n")
+    put(root, b, "import/sales.csv.gz",
+        gzip.compress(b"id,amount,when\n1,10,2024-01-01\n2,20,2024-01-02\n", mtime=0))
+    for i in range(2):
+        put(root, b, "import/out.csv/part-%05d.csv" % i, "n,label\n%d,p%d\n%d,q%d\n" % (2 * i, i, 2 * i + 1, i))
+    put(root, b, "import/out.csv/_SUCCESS", "")
+    put(root, b, "import/readme.txt", "not a table\n")
+    put(root, b, "import/2024 report.csv", "Region Name,Total\nEU,3\n")
+
     # A Vestiaire-shaped sample for the pipeline tests.
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(root, "vestiaire", "data", "vestiaire.csv")
