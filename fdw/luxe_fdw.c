@@ -32,6 +32,8 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "utils/resowner.h"
 #include "access/reloptions.h"
 #include "access/table.h"
 #include "access/heapam.h"
@@ -134,6 +136,9 @@ typedef struct LuxeFdwScanState
 	int			cur_slot;
 	const char *cur_value;
 
+	/* bad records skipped under max_bad_records */
+	int64		rejected;
+
 	/* EXPLAIN ANALYZE */
 	int64		rows_produced;
 	int64		bytes_listed;
@@ -176,8 +181,15 @@ static List *needed_attnums(RelOptInfo *baserel, Oid relid);
 static void scan_error_callback(void *arg);
 static bool next_object(LuxeFdwScanState *st);
 static void header_callback(void *arg, int nfields, char **names);
-static void store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec,
+static bool store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec,
 						 TupleTableSlot *slot);
+static void check_record_shape(LuxeFdwScanState *st, LuxeCsvRecord *rec);
+static void convert_record(LuxeFdwScanState *st, LuxeCsvRecord *rec,
+						   TupleTableSlot *slot);
+static void record_reject(LuxeFdwScanState *st, int64 line, const char *column,
+						  const char *reason);
+static void report_rejects(LuxeFdwScanState *st);
+static void reset_rejects(void);
 static LuxeFdwScanState *scan_state_create(Relation rel, Oid serverid, Oid userid,
 										   List *attnums, MemoryContext parent);
 static TupleTableSlot *scan_next(LuxeFdwScanState *st, TupleTableSlot *slot);
@@ -533,6 +545,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->expected_fields = field;
 
 	st->csvr = luxe_csv_create(&st->csv, st->nslots);
+	reset_rejects();			/* luxe.last_scan_rejects() is per scan */
 	st->cur_object = -1;
 	st->object_done = true;
 	MemoryContextSwitchTo(old);
@@ -633,6 +646,134 @@ next_object(LuxeFdwScanState *st)
 	return true;
 }
 
+/*
+ * Rows rejected by the last scan (of any luxe_fdw table), for
+ * luxe.last_scan_rejects(): backend-local, in TopMemoryContext, capped.
+ */
+#define LUXE_MAX_STORED_REJECTS 10000
+
+typedef struct LuxeReject
+{
+	char	   *table_name;
+	char	   *object;
+	int64		line;
+	char	   *column;
+	char	   *reason;
+} LuxeReject;
+
+static LuxeReject *rejects = NULL;
+static int	nrejects = 0;
+
+static void
+reset_rejects(void)
+{
+	int			i;
+
+	for (i = 0; i < nrejects; i++)
+	{
+		pfree(rejects[i].table_name);
+		pfree(rejects[i].object);
+		if (rejects[i].column)
+			pfree(rejects[i].column);
+		pfree(rejects[i].reason);
+	}
+	nrejects = 0;
+}
+
+/*
+ * Count a rejected row and keep it for luxe.last_scan_rejects(); past the
+ * budget, fail like bq load does.
+ */
+static void
+record_reject(LuxeFdwScanState *st, int64 line, const char *column, const char *reason)
+{
+	st->rejected++;
+	if (rejects == NULL)
+		rejects = MemoryContextAlloc(TopMemoryContext, sizeof(LuxeReject) * LUXE_MAX_STORED_REJECTS);
+	if (nrejects < LUXE_MAX_STORED_REJECTS)
+	{
+		LuxeReject *r = &rejects[nrejects++];
+
+		r->table_name = MemoryContextStrdup(TopMemoryContext, RelationGetRelationName(st->rel));
+		r->object = MemoryContextStrdup(TopMemoryContext, st->cur_uri);
+		r->line = line;
+		r->column = column ? MemoryContextStrdup(TopMemoryContext, column) : NULL;
+		r->reason = MemoryContextStrdup(TopMemoryContext, reason);
+	}
+	if (st->rejected > st->csv.max_bad_records)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("too many bad rows in foreign table \"%s\"",
+						RelationGetRelationName(st->rel)),
+				 errdetail("%lld rows were rejected and \"%s\" is %d; the last, line %lld%s%s: %s.",
+						   (long long) st->rejected, OPT_MAX_BAD_RECORDS, st->csv.max_bad_records,
+						   (long long) line, column ? ", column " : "", column ? column : "", reason),
+				 errhint("SELECT * FROM luxe.last_scan_rejects() lists the rejected rows.")));
+}
+
+/* At the end of a scan: a NOTICE with the count and the first rejects. */
+static void
+report_rejects(LuxeFdwScanState *st)
+{
+	StringInfoData buf;
+	int			i;
+	int			shown = 0;
+
+	if (st->rejected == 0)
+		return;
+	initStringInfo(&buf);
+	for (i = 0; i < nrejects && shown < 5; i++)
+	{
+		if (strcmp(rejects[i].table_name, RelationGetRelationName(st->rel)) != 0)
+			continue;
+		appendStringInfo(&buf, "%s%s, line %lld%s%s: %s", shown ? "\n" : "",
+						 rejects[i].object, (long long) rejects[i].line,
+						 rejects[i].column ? ", column " : "",
+						 rejects[i].column ? rejects[i].column : "", rejects[i].reason);
+		shown++;
+	}
+	ereport(NOTICE,
+			(errmsg_plural("skipped %lld bad row of foreign table \"%s\"",
+						   "skipped %lld bad rows of foreign table \"%s\"",
+						   st->rejected,
+						   (long long) st->rejected, RelationGetRelationName(st->rel)),
+			 errdetail_internal("%s", buf.data),
+			 errhint("SELECT * FROM luxe.last_scan_rejects() lists them all.")));
+	st->rejected = 0;			/* a rescan reports its own */
+}
+
+PG_FUNCTION_INFO_V1(luxe_last_scan_rejects);
+
+/*
+ * luxe_last_scan_rejects
+ *		luxe.last_scan_rejects(): the rows the last scan with a bad-record
+ *		budget in this session skipped (up to 10,000).
+ */
+Datum
+luxe_last_scan_rejects(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < nrejects; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false};
+
+		values[0] = CStringGetTextDatum(rejects[i].table_name);
+		values[1] = CStringGetTextDatum(rejects[i].object);
+		values[2] = Int64GetDatum(rejects[i].line);
+		if (rejects[i].column)
+			values[3] = CStringGetTextDatum(rejects[i].column);
+		else
+			nulls[3] = true;
+		values[4] = CStringGetTextDatum(rejects[i].reason);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 static void
 scan_error_callback(void *arg)
 {
@@ -670,17 +811,70 @@ scan_error_callback(void *arg)
 /*
  * Check a record's shape and convert its needed fields into the slot.
  * Runs in the per-tuple context; throws on a bad record (the error context
- * names object, line and column).
+ * names object, line and column), unless the table has a bad-record budget:
+ * then the row is recorded as rejected and false is returned.
  */
-static void
+static bool
 store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 {
-	Datum	   *values = slot->tts_values;
-	bool	   *nulls = slot->tts_isnull;
-	const char *data = luxe_csv_data(st->csvr);
-	int			i;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
 
 	st->cur_line = rec->line;
+	if (st->csv.max_bad_records == 0)
+	{
+		check_record_shape(st, rec);
+		convert_record(st, rec, slot);
+		return true;
+	}
+
+	/*
+	 * With a bad-record budget, a data error in this row is caught in a
+	 * subtransaction (input functions may leave state behind that only an
+	 * abort cleans up), recorded, and the row skipped.  Other errors, such
+	 * as a cancel or out of memory, propagate.
+	 */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		check_record_shape(st, rec);
+		convert_record(st, rec, slot);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(oldcxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (ERRCODE_TO_CATEGORY(ed->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(ed);
+		record_reject(st, rec->line,
+					  st->cur_slot >= 0 ? st->colnames[st->attnums[st->cur_slot]] : NULL,
+					  ed->message);
+		st->cur_slot = -1;
+		st->cur_value = NULL;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Raise the error for a record whose shape is wrong (field count, quoted
+ * line break); return quietly for a good one.
+ */
+static void
+check_record_shape(LuxeFdwScanState *st, LuxeCsvRecord *rec)
+{
 	if (rec->status == LUXE_CSV_RECORD_QUOTED_NEWLINE)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
@@ -701,6 +895,16 @@ store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 				 errdetail("Expected %d fields, found %d.", st->expected_fields, rec->nfields),
 				 errhint("Set the table option \"%s\" to true to ignore extra trailing fields.",
 						 OPT_IGNORE_UNKNOWN_VALUES)));
+}
+
+/* Convert a record's needed fields into the slot; throws on a bad value. */
+static void
+convert_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	const char *data = luxe_csv_data(st->csvr);
+	int			i;
 
 	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 	for (i = 0; i < st->nslots; i++)
@@ -783,7 +987,8 @@ scan_next(LuxeFdwScanState *st, TupleTableSlot *slot)
 
 		if (rec)
 		{
-			store_record(st, rec, slot);
+			if (!store_record(st, rec, slot))
+				continue;
 			ExecStoreVirtualTuple(slot);
 			st->rows_produced++;
 			break;
@@ -833,7 +1038,9 @@ scan_next(LuxeFdwScanState *st, TupleTableSlot *slot)
 		if (!next_object(st))
 		{
 			MemoryContextSwitchTo(old);
-			break;
+			error_context_stack = errcb.previous;
+			report_rejects(st);
+			return slot;
 		}
 		MemoryContextSwitchTo(old);
 	}
@@ -883,6 +1090,16 @@ static bool
 luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 							  RangeTblEntry *rte)
 {
+	ListCell   *lc;
+
+	/* a bad-record budget needs subtransactions, which workers cannot start */
+	foreach(lc, GetForeignTable(rte->relid)->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, OPT_MAX_BAD_RECORDS) == 0 && atoi(defGetString(d)) > 0)
+			return false;
+	}
 	return true;
 }
 

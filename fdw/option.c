@@ -98,6 +98,7 @@ static const LuxeOptionDef luxe_options[] = {
 	{OPT_NULL_MARKER, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	{OPT_ENCODING, ForeignTableRelationId, LUXE_OT_ENCODING, false, false, 0, 0, NULL},
 	{OPT_HEADER_MAPPING, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_MAX_BAD_RECORDS, ForeignTableRelationId, LUXE_OT_INT, false, false, 0, INT_MAX, NULL},
 	/* column */
 	{OPT_COLUMN_NAME, AttributeRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	{NULL}
@@ -616,6 +617,8 @@ luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
 			opts->null_marker = pstrdup(value);
 		else if (strcmp(name, OPT_ENCODING) == 0)
 			opts->encoding = parse_encoding_value(value);
+		else if (strcmp(name, OPT_MAX_BAD_RECORDS) == 0)
+			opts->max_bad_records = parse_int_value(must_find(name, ForeignTableRelationId), value);
 		else if (strcmp(name, OPT_HEADER_MAPPING) == 0)
 		{
 			opts->header_mapping = parse_bool_value(name, value);

@@ -40,6 +40,7 @@
 #define OPT_NULL_MARKER				"null_marker"
 #define OPT_ENCODING				"encoding"
 #define OPT_HEADER_MAPPING			"header_mapping"
+#define OPT_MAX_BAD_RECORDS			"max_bad_records"
 #define OPT_COLUMN_NAME				"column_name"
 
 typedef enum LuxeService
@@ -98,6 +99,7 @@ typedef struct LuxeCsvOptions
 	char	   *null_marker;	/* "" means: unquoted empty field is NULL */
 	int			encoding;		/* PG encoding id: PG_UTF8 or PG_LATIN1 */
 	bool		header_mapping;
+	int			max_bad_records;	/* rows that may be skipped, like bq load */
 } LuxeCsvOptions;
 
 /* in option.c */

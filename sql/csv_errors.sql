@@ -7,6 +7,9 @@ CREATE SERVER regress_luxe_gcs FOREIGN DATA WRAPPER luxe_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_luxe_gcs OPTIONS (auth 'none');
 \set SHOW_CONTEXT always
 
+CREATE FOREIGN TABLE noheader_ok (id int, name text, city text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/types/noheader.csv');
+
 -- a value that does not convert (line 4, column b)
 CREATE FOREIGN TABLE badvalue (a int, b int) SERVER regress_luxe_gcs
   OPTIONS (uri 'gs://luxe-test/errors/badvalue.csv', skip_leading_rows '1');
@@ -78,6 +81,21 @@ CREATE FOREIGN TABLE down (a int) SERVER regress_luxe_down OPTIONS (uri 'gs://b/
 \set VERBOSITY terse
 SELECT * FROM down;                                    -- ERROR
 \set VERBOSITY default
+
+-- a bad-record budget, like bq load's max_bad_records: skip and report
+CREATE FOREIGN TABLE budget (a int, b int, c int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/jagged.csv', skip_leading_rows '1', max_bad_records '2');
+SELECT * FROM budget;
+SELECT table_name, object, line, column_name, reason FROM luxe.last_scan_rejects();
+ALTER FOREIGN TABLE budget OPTIONS (SET max_bad_records '1');
+SELECT * FROM budget;                                  -- ERROR
+ALTER FOREIGN TABLE badvalue OPTIONS (ADD max_bad_records '5');
+SELECT * FROM badvalue;
+SELECT line, column_name, reason FROM luxe.last_scan_rejects();
+-- a clean scan has no rejects
+SELECT count(*) FROM noheader_ok;
+SELECT count(*) FROM luxe.last_scan_rejects();
+ALTER FOREIGN TABLE badvalue OPTIONS (DROP max_bad_records);
 
 -- the SQLSTATE of each kind of error
 CREATE FUNCTION sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$

@@ -14,6 +14,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION luxe.gcs_objects(text, name)
 IS 'list the GCS objects a gs:// URI names (object, prefix/ or * wildcard) through a luxe_fdw server';
 
+CREATE FUNCTION luxe.last_scan_rejects(OUT table_name text, OUT object text, OUT line bigint,
+                                       OUT column_name text, OUT reason text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'luxe_last_scan_rejects'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION luxe.last_scan_rejects()
+IS 'the rows the last luxe_fdw scan in this session skipped under max_bad_records (up to 10,000)';
+
 CREATE FUNCTION luxe.squish(text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'luxe_squish'

@@ -210,6 +210,7 @@ AS $$
 DECLARE
   src regclass;
   n bigint;
+  rejected bigint;
   t0 timestamptz := clock_timestamp();
   t1 timestamptz;
   msg text;
@@ -223,6 +224,8 @@ BEGIN
     TRUNCATE luxe.listings;
     EXECUTE 'INSERT INTO luxe.listings ' || luxe.cleaning_select(src);
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- rows a max_bad_records budget on a luxe_fdw source let the scan skip
+    SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
     t1 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.sellers_by_country;
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.brand_prices;
@@ -230,7 +233,7 @@ BEGIN
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.sales_by_ship_interval;
     UPDATE luxe.pipeline_runs
        SET status = 'succeeded', finished_at = clock_timestamp(), rows_read = n,
-           rows_rejected = 0,
+           rows_rejected = rejected,
            load_seconds = extract(epoch FROM t1 - t0),
            refresh_seconds = extract(epoch FROM clock_timestamp() - t1)
      WHERE run_id = run;
