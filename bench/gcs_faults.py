@@ -12,17 +12,13 @@ Google's documented 1 s start the 503 burst alone costs about 7 s, which no
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "regress"))
-from vestiaire_schema import COLDEFS  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import COLDEFS, URL, generate, psql  # noqa: E402
 
-ROOT = os.environ["LUXE_ROOT"]
-URL = os.environ["LUXE_EMULATOR_URL"]
 ROWS = int(os.environ.get("ROWS", "900000"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CHECKSUM = ("SELECT count(*), md5(string_agg(product_id::text || brand_name || price_usd::text || "
@@ -38,11 +34,6 @@ FAULTS = {"storage.objects.get": [NOOP, NOOP, "return-503", "return-503", "retur
                                   "return-broken-stream-after-150000K"]}
 
 
-def psql(sql):
-    return subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
 def emulator(method, path, body=None):
     req = urllib.request.Request(URL + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -53,16 +44,12 @@ def emulator(method, path, body=None):
 
 def timed():
     t0 = time.perf_counter()
-    out = psql(CHECKSUM)
+    out = psql(CHECKSUM).strip()
     return time.perf_counter() - t0, out
 
 
 def main():
-    path = os.path.join(ROOT, "vestiaire", "data", "faults.csv")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    print("generating %d rows..." % ROWS, flush=True)
-    subprocess.run([sys.executable, os.path.join(HERE, "..", "regress", "gen_vestiaire"), "--rows", str(ROWS),
-                    "--seed", "3", "--out", path], check=True)
+    generate(ROWS, 3, "data/faults.csv")
     psql("CREATE EXTENSION IF NOT EXISTS luxe_fdw")
     psql("DROP SERVER IF EXISTS bench_faults CASCADE")
     psql("CREATE SERVER bench_faults FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'gcs', endpoint '%s', "

@@ -7,37 +7,17 @@ luxe_fdw / file_fdw (bar: <= 1.0).  Needs the environment run.sh sets up.
 """
 import os
 import statistics
-import subprocess
 import sys
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regress"))
-from vestiaire_schema import COLDEFS  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import COLDEFS, URL, generate, psql, timed_psql as timed  # noqa: E402
 
-ROOT = os.environ["LUXE_ROOT"]
-URL = os.environ["LUXE_EMULATOR_URL"]
 ROWS = int(os.environ.get("ROWS", "900000"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 
 
-def psql(sql):
-    return subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres",
-                           "-c", sql], capture_output=True, text=True, check=True).stdout
-
-
-def timed(sql):
-    t0 = time.perf_counter()
-    out = psql(sql)
-    return time.perf_counter() - t0, out
-
-
 def main():
-    path = os.path.join(ROOT, "vestiaire", "data", "bench.csv")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    print("generating %d rows..." % ROWS, flush=True)
-    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "regress", "gen_vestiaire"),
-                    "--rows", str(ROWS), "--seed", "1", "--out", path], check=True)
-    os.chmod(os.path.dirname(path), 0o755)
+    path = generate(ROWS, 1, "data/bench.csv")
     size = os.path.getsize(path)
     psql("CREATE EXTENSION IF NOT EXISTS luxe_fdw; CREATE EXTENSION IF NOT EXISTS file_fdw;"
          "DROP SERVER IF EXISTS bench_gcs CASCADE; DROP SERVER IF EXISTS bench_file CASCADE;"

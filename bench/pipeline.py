@@ -20,8 +20,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "regress"))
-from vestiaire_schema import COLDEFS  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import COLDEFS, generate, psql  # noqa: E402
 
 ROOT = os.environ["LUXE_ROOT"]
 URL = os.environ["LUXE_EMULATOR_URL"]
@@ -74,9 +74,6 @@ CREATE TABLE c_i4 AS SELECT bucket, sold, 100.0 * sold / nullif(sum(sold) OVER (
 """
 
 
-def psql(sql, db="postgres"):
-    return subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
-                          capture_output=True, text=True, check=True).stdout
 
 
 def run_a():
@@ -110,12 +107,7 @@ def run_c(path):
 
 
 def main():
-    path = os.path.join(ROOT, "vestiaire", "data", "vestiaire.csv")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    print("generating %d rows..." % ROWS, flush=True)
-    subprocess.run([sys.executable, os.path.join(HERE, "..", "regress", "gen_vestiaire"),
-                    "--rows", str(ROWS), "--seed", "1", "--out", path], check=True)
-    os.chmod(os.path.dirname(path), 0o755)
+    path = generate(ROWS, 1, "data/vestiaire.csv")
     size = os.path.getsize(path)
     psql("CREATE EXTENSION IF NOT EXISTS luxe_fdw")
     psql("DROP SERVER IF EXISTS bench_gcs CASCADE")

@@ -25,6 +25,9 @@ import traceback
 import uuid
 from urllib.parse import quote, urlencode, urlsplit
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import Skip, run_tests  # noqa: E402
+
 BASE = os.environ.get("LUXE_EMULATOR_URL", "")
 ROOT = os.environ.get("LUXE_EMULATOR_ROOT")
 if not BASE:
@@ -740,27 +743,10 @@ def require_token():
 
 # ---- run ----------------------------------------------------------------------------------
 
-class Skip(Exception):
-    pass
 
 
 def main():
-    passed = failed = skipped = 0
-    for number, fn in enumerate(TESTS, 1):
-        title = (fn.__doc__ or fn.__name__.replace("_", " ")).strip().splitlines()[0]
-        try:
-            fn()
-        except Skip as why:
-            skipped += 1
-            print("ok %d - %s # SKIP %s" % (number, title, why))
-        except Exception:  # noqa: BLE001 - report every failure the same way
-            failed += 1
-            print("not ok %d - %s" % (number, title))
-            for line in traceback.format_exc().rstrip().splitlines()[-8:]:
-                print("# " + line)
-        else:
-            passed += 1
-            print("ok %d - %s" % (number, title))
+    passed, failed, skipped = run_tests(TESTS)
     jrequest("DELETE", "/_emulator/faults")
     print("gcs-wire: %d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0

@@ -28,6 +28,9 @@ import time
 import traceback
 from urllib.parse import urlencode
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import Skip, run_tests  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGRESS = os.path.dirname(HERE)
 EMULATOR = os.path.join(REGRESS, "emulator")
@@ -671,8 +674,6 @@ def gcloud_activate_service_account_and_storage_ls():
 
 # ---- run ----------------------------------------------------------------------------------
 
-class Skip(Exception):
-    pass
 
 
 def main():
@@ -686,22 +687,7 @@ def main():
         shutil.rmtree(WORK, ignore_errors=True)
         return 1
     try:
-        for number, fn in enumerate(TESTS, 1):
-            title = (fn.__doc__ or fn.__name__.replace("_", " ")).strip().splitlines()[0]
-            try:
-                fn()
-            except Skip as why:
-                skipped += 1
-                print("ok %d - %s # SKIP %s" % (number, title, why))
-            except Exception:  # noqa: BLE001 - report every failure the same way
-                failed += 1
-                print("not ok %d - %s" % (number, title))
-                for line in traceback.format_exc().rstrip().splitlines()[-8:]:
-                    print("# " + line)
-            else:
-                passed += 1
-                print("ok %d - %s" % (number, title))
-            sys.stdout.flush()
+        passed, failed, skipped = run_tests(TESTS)
     finally:
         if E is not None:
             E.stop()

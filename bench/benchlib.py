@@ -1,0 +1,36 @@
+"""Helpers shared by the luxe_fdw benchmarks (run through bench/run.sh)."""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "regress"))
+from vestiaire_schema import COLDEFS  # noqa: E402,F401  (re-exported)
+
+ROOT = os.environ.get("LUXE_ROOT", "")
+URL = os.environ.get("LUXE_EMULATOR_URL", "")
+
+
+def psql(sql, db="postgres"):
+    """Run SQL in the benchmark cluster; its unaligned output."""
+    return subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def timed_psql(sql):
+    """(seconds, output) of one psql run."""
+    t0 = time.perf_counter()
+    out = psql(sql)
+    return time.perf_counter() - t0, out
+
+
+def generate(rows, seed, name):
+    """Write a generated Vestiaire CSV as object vestiaire/<name>; its path."""
+    path = os.path.join(ROOT, "vestiaire", *name.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    print("generating %d rows..." % rows, flush=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "..", "regress", "gen_vestiaire"),
+                    "--rows", str(rows), "--seed", str(seed), "--out", path], check=True)
+    os.chmod(os.path.dirname(path), 0o755)
+    return path
