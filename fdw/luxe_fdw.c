@@ -32,6 +32,8 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
+#include "port/atomics.h"
 #include "access/xact.h"
 #include "utils/resowner.h"
 #include "access/reloptions.h"
@@ -97,6 +99,18 @@ typedef struct LuxeFdwPlanState
 	List	   *attnums;		/* columns the query needs */
 } LuxeFdwPlanState;
 
+/*
+ * Shared state of a parallel scan: the leader's listing (so every process
+ * reads the same objects at the same generations) and the next object to
+ * claim.
+ */
+typedef struct LuxeParallelShared
+{
+	pg_atomic_uint32 next_object;
+	Size		len;
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
+} LuxeParallelShared;
+
 /* Executor state of a GCS CSV scan. */
 typedef struct LuxeFdwScanState
 {
@@ -121,6 +135,9 @@ typedef struct LuxeFdwScanState
 	int			expected_fields;
 
 	/* objects, listed once per scan; generations pinned */
+	struct LuxeParallelShared *shared;	/* parallel scan: objects claimed here */
+	char	   *serialized;		/* the listing, as the leader shares it */
+	Size		serialized_len;
 	List	   *objects;
 	bool		listed;
 	int			cur_object;		/* index into objects, -1 before start */
@@ -195,6 +212,13 @@ static LuxeFdwScanState *scan_state_create(Relation rel, Oid serverid, Oid useri
 static TupleTableSlot *scan_next(LuxeFdwScanState *st, TupleTableSlot *slot);
 static void scan_state_end(LuxeFdwScanState *st);
 static List *luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+static Size luxeEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt);
+static void luxeInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+										 void *coordinate);
+static void luxeReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+										   void *coordinate);
+static void luxeInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
+											void *coordinate);
 static bool luxeAnalyzeForeignTable(Relation relation,
 									AcquireSampleRowsFunc *func,
 									BlockNumber *totalpages);
@@ -232,6 +256,10 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = luxeEndForeignScan;
 	routine->IsForeignScanParallelSafe = luxeIsForeignScanParallelSafe;
 	routine->AnalyzeForeignTable = luxeAnalyzeForeignTable;
+	routine->EstimateDSMForeignScan = luxeEstimateDSMForeignScan;
+	routine->InitializeDSMForeignScan = luxeInitializeDSMForeignScan;
+	routine->ReInitializeDSMForeignScan = luxeReInitializeDSMForeignScan;
+	routine->InitializeWorkerForeignScan = luxeInitializeWorkerForeignScan;
 	routine->ImportForeignSchema = luxeImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
@@ -402,6 +430,30 @@ luxeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup_cost, startup_cost + run_cost,
 									 NIL, NULL, NULL, NIL));
+
+	/*
+	 * Several objects can be shared among parallel workers, each reading
+	 * whole objects it claims from a shared counter.
+	 */
+	if (baserel->consider_parallel && ps->nobjects > 1)
+	{
+		int			workers = Min(ps->nobjects - 1, max_parallel_workers_per_gather);
+
+		if (workers > 0)
+		{
+			double		share = workers + 1;
+			ForeignPath *pp = create_foreignscan_path(root, baserel, NULL,
+													  clamp_row_est(baserel->rows / share),
+													  startup_cost,
+													  startup_cost + run_cost / share,
+													  NIL, NULL, NULL, NIL);
+
+			pp->path.parallel_aware = true;
+			pp->path.parallel_safe = true;
+			pp->path.parallel_workers = workers;
+			add_partial_path(baserel, (Path *) pp);
+		}
+	}
 }
 
 static ForeignScan *
@@ -628,7 +680,10 @@ next_object(LuxeFdwScanState *st)
 		luxe_gcs_close_stream(st->reader);
 		st->reader = NULL;
 	}
-	st->cur_object++;
+	if (st->shared)
+		st->cur_object = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
+	else
+		st->cur_object++;
 	if (st->cur_object >= list_length(st->objects))
 		return false;
 
@@ -1326,4 +1381,116 @@ luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	require_gcs(server);
 	make_gcs_client(&client, &stats, server, serverOid, GetUserId());
 	return luxe_import_gcs_schema(stmt, &client, server->servername);
+}
+
+/*
+ * Parallel scans.  Objects, not byte ranges, are the unit of work: a CSV
+ * record boundary cannot be found safely from the middle of an object when
+ * quoted line breaks are allowed.  The leader lists once and shares the
+ * listing, so workers never list again and all read the pinned generations.
+ */
+
+/* object fields, NUL-separated: bucket, name, size, generation, encoding, crc32c */
+static void
+serialize_objects(LuxeFdwScanState *st)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, st->objects)
+	{
+		LuxeGcsObject *o = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%c%s%c" INT64_FORMAT "%c" INT64_FORMAT "%c%s%c%s%c",
+						 o->bucket, 0, o->name, 0, o->size, 0, o->generation, 0,
+						 o->content_encoding ? o->content_encoding : "", 0,
+						 o->crc32c ? o->crc32c : "", 0);
+	}
+	st->serialized = buf.data;
+	st->serialized_len = buf.len;
+}
+
+static List *
+deserialize_objects(const char *p, Size len)
+{
+	const char *end = p + len;
+	List	   *result = NIL;
+
+	while (p < end)
+	{
+		LuxeGcsObject *o = palloc0(sizeof(LuxeGcsObject));
+		const char *f[6];
+		int			i;
+
+		for (i = 0; i < 6; i++)
+		{
+			f[i] = p;
+			p += strlen(p) + 1;
+		}
+		o->bucket = pstrdup(f[0]);
+		o->name = pstrdup(f[1]);
+		o->size = strtoll(f[2], NULL, 10);
+		o->generation = strtoll(f[3], NULL, 10);
+		o->content_encoding = f[4][0] ? pstrdup(f[4]) : NULL;
+		o->crc32c = f[5][0] ? pstrdup(f[5]) : NULL;
+		result = lappend(result, o);
+	}
+	return result;
+}
+
+static Size
+luxeEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	if (!st->listed)
+	{
+		ListCell   *lc;
+
+		st->objects = luxe_gcs_list_uri(&st->client, st->csv.uri, false);
+		foreach(lc, st->objects)
+			st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
+		st->listed = true;
+	}
+	serialize_objects(st);
+	MemoryContextSwitchTo(old);
+	return offsetof(LuxeParallelShared, data) + st->serialized_len;
+}
+
+static void
+luxeInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+							 void *coordinate)
+{
+	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
+	LuxeParallelShared *shared = (LuxeParallelShared *) coordinate;
+
+	pg_atomic_init_u32(&shared->next_object, 0);
+	shared->len = st->serialized_len;
+	memcpy(shared->data, st->serialized, st->serialized_len);
+	st->shared = shared;
+}
+
+static void
+luxeReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
+							   void *coordinate)
+{
+	LuxeParallelShared *shared = (LuxeParallelShared *) coordinate;
+
+	pg_atomic_write_u32(&shared->next_object, 0);
+}
+
+static void
+luxeInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
+								void *coordinate)
+{
+	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
+	LuxeParallelShared *shared = (LuxeParallelShared *) coordinate;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	st->objects = deserialize_objects(shared->data, shared->len);
+	st->listed = true;
+	st->shared = shared;
+	MemoryContextSwitchTo(old);
 }
