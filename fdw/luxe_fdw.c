@@ -196,6 +196,7 @@ static void make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
 							Oid userid);
 static List *needed_attnums(RelOptInfo *baserel, Oid relid);
 static void scan_error_callback(void *arg);
+static void ensure_listed(LuxeFdwScanState *st);
 static bool next_object(LuxeFdwScanState *st);
 static void header_callback(void *arg, int nfields, char **names);
 static bool store_record(LuxeFdwScanState *st, LuxeCsvRecord *rec,
@@ -657,24 +658,33 @@ header_callback(void *arg, int nfields, char **names)
 }
 
 /*
- * Move to the next object: list on first use (pinning generations), open a
- * stream.  Returns false when there are no more objects.  Runs in the scan
- * context; can throw.
+ * List the scan's objects once, pinning their generations for every later
+ * read and rescan.  Runs in the scan context; can throw.
+ */
+static void
+ensure_listed(LuxeFdwScanState *st)
+{
+	ListCell   *lc;
+
+	if (st->listed)
+		return;
+	st->objects = luxe_gcs_list_uri(&st->client, st->csv.uri, false);
+	foreach(lc, st->objects)
+		st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
+	st->listed = true;
+}
+
+/*
+ * Move to the next object (the next one claimed, in a parallel scan) and
+ * open a stream.  Returns false when there are no more objects.  Runs in
+ * the scan context; can throw.
  */
 static bool
 next_object(LuxeFdwScanState *st)
 {
 	LuxeGcsObject *o;
 
-	if (!st->listed)
-	{
-		ListCell   *lc;
-
-		st->objects = luxe_gcs_list_uri(&st->client, st->csv.uri, false);
-		foreach(lc, st->objects)
-			st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
-		st->listed = true;
-	}
+	ensure_listed(st);
 	if (st->reader)
 	{
 		luxe_gcs_close_stream(st->reader);
@@ -1445,15 +1455,7 @@ luxeEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
 	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 
-	if (!st->listed)
-	{
-		ListCell   *lc;
-
-		st->objects = luxe_gcs_list_uri(&st->client, st->csv.uri, false);
-		foreach(lc, st->objects)
-			st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
-		st->listed = true;
-	}
+	ensure_listed(st);
 	serialize_objects(st);
 	MemoryContextSwitchTo(old);
 	return offsetof(LuxeParallelShared, data) + st->serialized_len;
