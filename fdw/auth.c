@@ -34,6 +34,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "common/base64.h"
 #include "lib/stringinfo.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
@@ -144,34 +145,26 @@ luxe_auth_forget(const LuxeAuthOptions *auth)
 		e->expires = 0;
 }
 
-/* base64url without padding, palloc'd */
+/* base64url without padding (RFC 7515), palloc'd */
 static char *
 b64url(const unsigned char *data, size_t len)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char	   *out = palloc(4 * ((len + 2) / 3) + 1);
-	char	   *p = out;
-	size_t		i;
+	char	   *out = palloc(pg_b64_enc_len((int) len) + 1);
+	int			n = pg_b64_encode((const char *) data, (int) len, out, pg_b64_enc_len((int) len));
+	int			i;
 
-	for (i = 0; i + 2 < len; i += 3)
+	if (n < 0)
+		elog(ERROR, "luxe_fdw: could not encode base64");
+	while (n > 0 && out[n - 1] == '=')
+		n--;
+	out[n] = '\0';
+	for (i = 0; i < n; i++)
 	{
-		*p++ = tbl[data[i] >> 2];
-		*p++ = tbl[((data[i] & 3) << 4) | (data[i + 1] >> 4)];
-		*p++ = tbl[((data[i + 1] & 15) << 2) | (data[i + 2] >> 6)];
-		*p++ = tbl[data[i + 2] & 63];
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
 	}
-	if (i < len)
-	{
-		*p++ = tbl[data[i] >> 2];
-		if (i + 1 < len)
-		{
-			*p++ = tbl[((data[i] & 3) << 4) | (data[i + 1] >> 4)];
-			*p++ = tbl[(data[i + 1] & 15) << 2];
-		}
-		else
-			*p++ = tbl[(data[i] & 3) << 4];
-	}
-	*p = '\0';
 	return out;
 }
 

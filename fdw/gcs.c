@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "common/base64.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "port/pg_crc32c.h"
@@ -553,7 +554,7 @@ verify_crc32c(LuxeGcsReader *r)
 	pg_crc32c	crc = r->crc;
 	unsigned char be[4];
 	char		b64[9];
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int			n;
 
 	if (r->transcoded || r->object->crc32c == NULL)
 		return;
@@ -562,15 +563,8 @@ verify_crc32c(LuxeGcsReader *r)
 	be[1] = (crc >> 16) & 0xFF;
 	be[2] = (crc >> 8) & 0xFF;
 	be[3] = crc & 0xFF;
-	b64[0] = tbl[be[0] >> 2];
-	b64[1] = tbl[((be[0] & 3) << 4) | (be[1] >> 4)];
-	b64[2] = tbl[((be[1] & 15) << 2) | (be[2] >> 6)];
-	b64[3] = tbl[be[2] & 63];
-	b64[4] = tbl[be[3] >> 2];
-	b64[5] = tbl[(be[3] & 3) << 4];
-	b64[6] = '=';
-	b64[7] = '=';
-	b64[8] = '\0';
+	n = pg_b64_encode((const char *) be, 4, b64, sizeof(b64) - 1);
+	b64[Max(n, 0)] = '\0';
 	if (strcmp(b64, r->object->crc32c) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
