@@ -32,7 +32,6 @@
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -361,6 +360,7 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 	List	   *result = NIL;
 	ListCell   *lc;
 	LuxeCsvOptions csv;
+	List	   *table_options = NIL;
 	StringInfoData passthrough;
 	int			sample_rows = LUXE_IMPORT_SAMPLE_ROWS;
 	char	   *bucket;
@@ -374,12 +374,6 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 	luxe_gcs_parse_uri(prefix_uri, &bucket, &prefix);
 
 	/* table options to pass through, and sample_rows for ourselves */
-	memset(&csv, 0, sizeof(csv));
-	csv.delimiter = ',';
-	csv.quote = '"';
-	csv.allow_quoted_newlines = true;
-	csv.null_marker = "";
-	csv.encoding = PG_UTF8;
 	initStringInfo(&passthrough);
 	foreach(lc, stmt->options)
 	{
@@ -399,18 +393,12 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" is set by IMPORT FOREIGN SCHEMA itself", d->defname)));
-		if (strcmp(d->defname, OPT_FIELD_DELIMITER) == 0)
-			csv.delimiter = (strcmp(v, "\\t") == 0 || pg_strcasecmp(v, "tab") == 0) ? '\t' : v[0];
-		else if (strcmp(d->defname, OPT_QUOTE) == 0)
-			csv.quote = v[0] ? (unsigned char) v[0] : -1;
-		else if (strcmp(d->defname, OPT_NULL_MARKER) == 0)
-			csv.null_marker = pstrdup(v);
-		else if (strcmp(d->defname, OPT_ENCODING) == 0)
-			csv.encoding = (pg_strcasecmp(v, "ISO-8859-1") == 0 || pg_strcasecmp(v, "LATIN1") == 0) ?
-				PG_LATIN1 : PG_UTF8;
+		table_options = lappend(table_options, d);
 		appendStringInfo(&passthrough, ", %s %s", quote_identifier(d->defname),
 						 quote_literal_cstr(v));
 	}
+	/* the sample is read with the same dialect the tables will use */
+	(void) luxe_option_csv_from_list(table_options, &csv);
 
 	objects = luxe_gcs_list_uri(client, psprintf("gs://%s/%s*", bucket, prefix), true);
 

@@ -572,13 +572,15 @@ luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts)
 }
 
 /*
- * luxe_option_csv
- *		Resolve the CSV options of a GCS foreign table.
+ * luxe_option_csv_from_list
+ *		Defaults, then the CSV options found in a DefElem list (table
+ *		options, or the options of IMPORT FOREIGN SCHEMA), parsed and
+ *		checked as the validator does; other names are ignored.  Returns
+ *		whether header_mapping was given explicitly.
  */
-void
-luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
+bool
+luxe_option_csv_from_list(List *options, LuxeCsvOptions *opts)
 {
-	ForeignTable *table = GetForeignTable(relid);
 	bool		header_mapping_set = false;
 	ListCell   *lc;
 
@@ -589,7 +591,7 @@ luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
 	opts->null_marker = "";
 	opts->encoding = PG_UTF8;
 
-	foreach(lc, table->options)
+	foreach(lc, options)
 	{
 		DefElem    *elem = (DefElem *) lfirst(lc);
 		const char *name = elem->defname;
@@ -625,6 +627,21 @@ luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
 			header_mapping_set = true;
 		}
 	}
+
+	return header_mapping_set;
+}
+
+/*
+ * luxe_option_csv
+ *		Resolve the CSV options of a GCS foreign table.
+ */
+void
+luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	bool		header_mapping_set;
+
+	header_mapping_set = luxe_option_csv_from_list(table->options, opts);
 
 	if (opts->uri == NULL)
 		ereport(ERROR,

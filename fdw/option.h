@@ -106,6 +106,7 @@ typedef struct LuxeCsvOptions
 extern void luxe_option_server(Oid serverid, LuxeServerOptions *opts);
 extern void luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts);
 extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
+extern bool luxe_option_csv_from_list(List *options, LuxeCsvOptions *opts);
 extern char *luxe_option_column_name(Oid relid, int attnum);
 extern bool luxe_option_has_column_names(Oid relid, int natts);
 extern const char *luxe_option_service_name(LuxeService service);
