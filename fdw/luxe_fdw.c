@@ -194,7 +194,7 @@ static bool luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 static void make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
 							const LuxeServerOptions *server, Oid serverid,
 							Oid userid);
-static List *needed_attnums(RelOptInfo *baserel, Oid relid);
+static List *needed_attnums(RelOptInfo *baserel, TupleDesc tupdesc);
 static void scan_error_callback(void *arg);
 static void ensure_listed(LuxeFdwScanState *st);
 static bool next_object(LuxeFdwScanState *st);
@@ -311,14 +311,12 @@ require_gcs(const LuxeServerOptions *server)
  * restriction clauses.  A whole-row reference needs all of them.
  */
 static List *
-needed_attnums(RelOptInfo *baserel, Oid relid)
+needed_attnums(RelOptInfo *baserel, TupleDesc tupdesc)
 {
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
 	List	   *result = NIL;
 	int			i;
-	Relation	rel;
-	TupleDesc	tupdesc;
 	bool		whole_row;
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
@@ -330,8 +328,6 @@ needed_attnums(RelOptInfo *baserel, Oid relid)
 	}
 	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
 
-	rel = table_open(relid, AccessShareLock);
-	tupdesc = RelationGetDescr(rel);
 	for (i = 1; i <= tupdesc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(tupdesc, i - 1);
@@ -342,7 +338,6 @@ needed_attnums(RelOptInfo *baserel, Oid relid)
 			bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
 			result = lappend(result, makeInteger(i));
 	}
-	table_close(rel, AccessShareLock);
 	return result;
 }
 
@@ -367,6 +362,7 @@ luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	rel = table_open(foreigntableid, AccessShareLock);
 	natts = RelationGetDescr(rel)->natts;
+	ps->attnums = needed_attnums(baserel, RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 
 	baserel->fdw_private = ps;
@@ -383,7 +379,6 @@ luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		ps->total_bytes += o->size;
 	}
 	ps->nobjects = list_length(objects);
-	ps->attnums = needed_attnums(baserel, foreigntableid);
 
 	if (baserel->pages > 0 && baserel->tuples > 0)
 	{
