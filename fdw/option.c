@@ -68,6 +68,7 @@ typedef struct LuxeOptionDef
 } LuxeOptionDef;
 
 static const char *const service_values[] = {"gcs", "bigquery", NULL};
+static const char *const write_method_values[] = {"auto", "insert_all", "load", NULL};
 static const char *const auth_values[] = {"none", "token", "service_account", "metadata", NULL};
 
 static const LuxeOptionDef luxe_options[] = {
@@ -81,6 +82,10 @@ static const LuxeOptionDef luxe_options[] = {
 	{OPT_RETRY_INITIAL_DELAY, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 0, 600 * 1000, NULL},
 	{OPT_CONNECT_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, 3600 * 1000, NULL},
 	{OPT_REQUEST_TIMEOUT, ForeignServerRelationId, LUXE_OT_DURATION, false, false, 1, INT_MAX, NULL},
+	{OPT_PUSHDOWN, ForeignServerRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_BATCH_SIZE, ForeignServerRelationId, LUXE_OT_INT, false, false, 1, 50000, NULL},
+	{OPT_WRITE_METHOD, ForeignServerRelationId, LUXE_OT_ENUM, false, false, 0, 0, write_method_values},
+	{OPT_STAGING_URI, ForeignServerRelationId, LUXE_OT_GS_URI, false, false, 0, 0, NULL},
 	/* user mapping */
 	{OPT_AUTH, UserMappingRelationId, LUXE_OT_ENUM, false, false, 0, 0, auth_values},
 	{OPT_TOKEN, UserMappingRelationId, LUXE_OT_STRING, true, false, 0, 0, NULL},
@@ -99,6 +104,13 @@ static const LuxeOptionDef luxe_options[] = {
 	{OPT_ENCODING, ForeignTableRelationId, LUXE_OT_ENCODING, false, false, 0, 0, NULL},
 	{OPT_HEADER_MAPPING, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
 	{OPT_MAX_BAD_RECORDS, ForeignTableRelationId, LUXE_OT_INT, false, false, 0, INT_MAX, NULL},
+	{OPT_PROJECT, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_DATASET, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_TABLE, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_QUERY, ForeignTableRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
+	{OPT_PUSHDOWN, ForeignTableRelationId, LUXE_OT_BOOL, false, false, 0, 0, NULL},
+	{OPT_BATCH_SIZE, ForeignTableRelationId, LUXE_OT_INT, false, false, 1, 50000, NULL},
+	{OPT_WRITE_METHOD, ForeignTableRelationId, LUXE_OT_ENUM, false, false, 0, 0, write_method_values},
 	/* column */
 	{OPT_COLUMN_NAME, AttributeRelationId, LUXE_OT_STRING, false, false, 0, 0, NULL},
 	{NULL}
@@ -453,6 +465,9 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 	opts->retry_initial_delay_ms = 1000;
 	opts->connect_timeout_ms = 10 * 1000;
 	opts->request_timeout_ms = 300 * 1000;
+	opts->pushdown = true;
+	opts->batch_size = 500;
+	opts->write_method = pstrdup("auto");
 
 	foreach(lc, server->options)
 	{
@@ -481,6 +496,14 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 			opts->connect_timeout_ms = parse_int_value(must_find(OPT_CONNECT_TIMEOUT, ForeignServerRelationId), value);
 		else if (strcmp(elem->defname, OPT_REQUEST_TIMEOUT) == 0)
 			opts->request_timeout_ms = parse_int_value(must_find(OPT_REQUEST_TIMEOUT, ForeignServerRelationId), value);
+		else if (strcmp(elem->defname, OPT_PUSHDOWN) == 0)
+			opts->pushdown = parse_bool_value(OPT_PUSHDOWN, value);
+		else if (strcmp(elem->defname, OPT_BATCH_SIZE) == 0)
+			opts->batch_size = parse_int_value(must_find(OPT_BATCH_SIZE, ForeignServerRelationId), value);
+		else if (strcmp(elem->defname, OPT_WRITE_METHOD) == 0)
+			opts->write_method = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_STAGING_URI) == 0)
+			opts->staging_uri = pstrdup(value);
 	}
 
 	if (!have_service)
@@ -665,6 +688,71 @@ luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
 				 errmsg("header mapping of foreign table \"%s\" requires \"%s\" of at least 1",
 						get_rel_name(relid), OPT_SKIP_LEADING_ROWS),
 				 errdetail("Columns are matched to the names in the last skipped row.")));
+}
+
+/*
+ * luxe_option_bq_table
+ *		Resolve the options of a BigQuery foreign table; table options
+ *		override the server's project, pushdown, batch_size and
+ *		write_method.  Exactly one of (dataset and table) or query.
+ */
+void
+luxe_option_bq_table(Oid relid, const LuxeServerOptions *server,
+					 LuxeBqTableOptions *opts)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->project = server->project;
+	opts->pushdown = server->pushdown;
+	opts->batch_size = server->batch_size;
+	opts->write_method = server->write_method;
+
+	foreach(lc, table->options)
+	{
+		DefElem    *elem = (DefElem *) lfirst(lc);
+		const char *value = defGetString(elem);
+
+		if (strcmp(elem->defname, OPT_PROJECT) == 0)
+			opts->project = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_DATASET) == 0)
+			opts->dataset = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_TABLE) == 0)
+			opts->table = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_QUERY) == 0)
+			opts->query = pstrdup(value);
+		else if (strcmp(elem->defname, OPT_PUSHDOWN) == 0)
+			opts->pushdown = parse_bool_value(OPT_PUSHDOWN, value);
+		else if (strcmp(elem->defname, OPT_BATCH_SIZE) == 0)
+			opts->batch_size = parse_int_value(must_find(OPT_BATCH_SIZE, ForeignTableRelationId), value);
+		else if (strcmp(elem->defname, OPT_WRITE_METHOD) == 0)
+			opts->write_method = pstrdup(value);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not valid for BigQuery foreign table \"%s\"",
+							elem->defname, get_rel_name(relid)),
+					 errhint("BigQuery tables take dataset and table, or query.")));
+	}
+
+	if (opts->project == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("BigQuery foreign table \"%s\" has no project", get_rel_name(relid)),
+				 errhint("Set the \"%s\" option on the server \"%s\" or on the table.",
+						 OPT_PROJECT, server->servername)));
+	if (opts->query != NULL && (opts->dataset != NULL || opts->table != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("BigQuery foreign table \"%s\" sets both \"%s\" and \"%s\"/\"%s\"",
+						get_rel_name(relid), OPT_QUERY, OPT_DATASET, OPT_TABLE),
+				 errhint("A table reads either a query or a table, not both.")));
+	if (opts->query == NULL && (opts->dataset == NULL || opts->table == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("BigQuery foreign table \"%s\" needs \"%s\" and \"%s\", or \"%s\"",
+						get_rel_name(relid), OPT_DATASET, OPT_TABLE, OPT_QUERY)));
 }
 
 /*

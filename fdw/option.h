@@ -42,6 +42,14 @@
 #define OPT_HEADER_MAPPING			"header_mapping"
 #define OPT_MAX_BAD_RECORDS			"max_bad_records"
 #define OPT_COLUMN_NAME				"column_name"
+/* BigQuery */
+#define OPT_DATASET					"dataset"
+#define OPT_TABLE					"table"
+#define OPT_QUERY					"query"
+#define OPT_PUSHDOWN				"pushdown"
+#define OPT_BATCH_SIZE				"batch_size"
+#define OPT_WRITE_METHOD			"write_method"
+#define OPT_STAGING_URI				"staging_uri"
 
 typedef enum LuxeService
 {
@@ -71,6 +79,11 @@ typedef struct LuxeServerOptions
 	int			retry_initial_delay_ms;
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
+	/* BigQuery only */
+	bool		pushdown;		/* ship WHERE/ORDER/LIMIT/aggregates/joins */
+	int			batch_size;		/* rows per insertAll request */
+	char	   *write_method;	/* "auto", "insert_all" or "load" */
+	char	   *staging_uri;	/* gs:// prefix for load-job staging, or NULL */
 } LuxeServerOptions;
 
 /*
@@ -102,12 +115,29 @@ typedef struct LuxeCsvOptions
 	int			max_bad_records;	/* rows that may be skipped, like bq load */
 } LuxeCsvOptions;
 
+/*
+ * BigQuery table options, with the server's defaults applied.  Exactly one
+ * of (dataset, table) and query is set.
+ */
+typedef struct LuxeBqTableOptions
+{
+	char	   *project;		/* table option, else the server's */
+	char	   *dataset;
+	char	   *table;
+	char	   *query;			/* read-only Standard SQL; NULL for a table */
+	bool		pushdown;
+	int			batch_size;
+	char	   *write_method;
+} LuxeBqTableOptions;
+
 /* in option.c */
 extern void luxe_option_server(Oid serverid, LuxeServerOptions *opts);
 extern void luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts);
 extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
 extern bool luxe_option_csv_from_list(List *options, LuxeCsvOptions *opts);
 extern char *luxe_option_column_name(Oid relid, int attnum);
+extern void luxe_option_bq_table(Oid relid, const LuxeServerOptions *server,
+								 LuxeBqTableOptions *opts);
 extern bool luxe_option_has_column_names(Oid relid, int natts);
 extern const char *luxe_option_service_name(LuxeService service);
 
