@@ -17,6 +17,8 @@ OBJS = \
 	fdw/http.o \
 	fdw/auth.o \
 	fdw/gcs.o \
+	fdw/gcs_modify.o \
+	fdw/bigquery.o \
 	fdw/csv.o \
 	fdw/import.o \
 	fdw/aggregates.o
@@ -57,7 +59,7 @@ endif
 endif
 
 # PGXS does not track headers: every object depends on all of ours.
-HEADERS = fdw/auth.h fdw/csv.h fdw/gcs.h fdw/http.h fdw/import.h fdw/option.h
+HEADERS = $(wildcard fdw/*.h)
 $(OBJS): $(HEADERS)
 
 # The install script is assembled from one file per concern.

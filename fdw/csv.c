@@ -514,3 +514,58 @@ luxe_csv_destroy(LuxeCsvReader *r)
 {
 	MemoryContextDelete(r->cxt);
 }
+
+/*
+ * luxe_csv_append_field
+ *		Append one field to a record being written, RFC 4180 style: a value
+ *		is quoted when it holds the delimiter, the quote character or a line
+ *		break, or when it is empty (an unquoted empty field reads back as
+ *		NULL); quotes inside are doubled.  NULL is written as the null
+ *		marker, or as an empty unquoted field.  A value equal to the null
+ *		marker would read back as NULL, so it is an error, as is a value
+ *		that needs quotes when quoting is disabled.  colname names the
+ *		column for those errors.
+ */
+void
+luxe_csv_append_field(StringInfo buf, const char *value, const LuxeCsvOptions *opts,
+					  const char *colname)
+{
+	const char *c;
+	bool		needs_quotes;
+
+	if (value == NULL)
+	{
+		appendStringInfoString(buf, opts->null_marker ? opts->null_marker : "");
+		return;
+	}
+	if (opts->null_marker && opts->null_marker[0] && strcmp(value, opts->null_marker) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("cannot write the value \"%s\" of column \"%s\"", value, colname),
+				 errdetail("The value equals the table's null marker, so it would read back as NULL.")));
+	needs_quotes = value[0] == '\0';
+	for (c = value; *c && !needs_quotes; c++)
+	{
+		if (*c == opts->delimiter || *c == '\n' || *c == '\r' ||
+			(opts->quote >= 0 && (unsigned char) *c == opts->quote))
+			needs_quotes = true;
+	}
+	if (!needs_quotes)
+	{
+		appendStringInfoString(buf, value);
+		return;
+	}
+	if (opts->quote < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("cannot write the value of column \"%s\" without quoting", colname),
+				 errdetail("The value is empty or contains the delimiter or a line break, and the table's \"quote\" option disables quoting.")));
+	appendStringInfoChar(buf, (char) opts->quote);
+	for (c = value; *c; c++)
+	{
+		if ((unsigned char) *c == opts->quote)
+			appendStringInfoChar(buf, (char) opts->quote);
+		appendStringInfoChar(buf, *c);
+	}
+	appendStringInfoChar(buf, (char) opts->quote);
+}

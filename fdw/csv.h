@@ -15,6 +15,7 @@
 
 #include <csv.h>
 
+#include "lib/stringinfo.h"
 #include "option.h"
 
 #define LUXE_CSV_FIELD_NULL		0x01	/* unquoted empty, or the null marker */
@@ -60,5 +61,7 @@ extern const char *luxe_csv_data(LuxeCsvReader *r);
 extern bool luxe_csv_error(LuxeCsvReader *r, int64 *line, const char **reason);
 extern int64 luxe_csv_lines(LuxeCsvReader *r);
 extern void luxe_csv_destroy(LuxeCsvReader *r);
+extern void luxe_csv_append_field(StringInfo buf, const char *value,
+								  const LuxeCsvOptions *opts, const char *colname);
 
 #endif							/* LUXE_CSV_H */

@@ -93,6 +93,32 @@ luxe_gcs_object_uri(const LuxeGcsObject *object)
 	return psprintf("gs://%s/%s", object->bucket, object->name);
 }
 
+/*
+ * luxe_gcs_client_init
+ *		Build a GCS client for a user.  The credentials live only in the
+ *		client; tokens are fetched (or taken from the cache) when a request
+ *		is made.  Everything is palloc'd in the current memory context.
+ */
+void
+luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
+					 const LuxeServerOptions *server, Oid serverid, Oid userid)
+{
+	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
+
+	luxe_option_auth(serverid, userid, auth);
+	memset(client, 0, sizeof(*client));
+	client->http.max_retries = server->max_retries;
+	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
+	client->http.retry_initial_delay_ms = server->retry_initial_delay_ms;
+	client->http.connect_timeout_ms = server->connect_timeout_ms;
+	client->http.request_timeout_ms = server->request_timeout_ms;
+	client->http.service_name = "GCS";
+	client->stats = stats;
+	client->endpoint = server->endpoint;
+	client->server = server;
+	client->auth = auth;
+}
+
 static List *
 base_headers(LuxeGcsClient *client)
 {
@@ -695,4 +721,358 @@ luxe_gcs_close_stream(LuxeGcsReader *reader)
 	if (reader->stream)
 		luxe_http_stream_close(reader->stream);
 	reader->stream = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Resumable uploads
+ *
+ * An upload is a resumable session: luxe_gcs_upload_begin opens it,
+ * luxe_gcs_upload_write buffers bytes and sends them in chunks of
+ * LUXE_GCS_UPLOAD_CHUNK (a multiple of the 256 KiB the protocol demands),
+ * luxe_gcs_upload_finish sends the rest with the total size, which is the
+ * moment the object appears, and luxe_gcs_upload_cancel deletes the
+ * session so nothing appears.  A chunk that fails with a retryable status
+ * or a broken connection is resumed from the offset the server reports
+ * (a status query, "Content-Range: bytes * / *"), with the same backoff as
+ * every other request, so no byte is sent twice into the object nor lost.
+ * ---------------------------------------------------------------------
+ */
+
+#define LUXE_GCS_UPLOAD_CHUNK	(8 * 1024 * 1024)
+
+struct LuxeGcsUpload
+{
+	LuxeGcsClient *client;
+	char	   *bucket;
+	char	   *name;
+	char	   *session_uri;	/* secret-free: GCS puts no credential in it */
+	StringInfoData buf;			/* bytes not yet persisted, from buf_offset */
+	int64		buf_offset;		/* object offset of buf.data[0] */
+	pg_crc32c	crc;			/* CRC32C of every byte written */
+	bool		finished;
+};
+
+char *
+luxe_gcs_upload_uri(const LuxeGcsUpload *upload)
+{
+	return psprintf("gs://%s/%s", upload->bucket, upload->name);
+}
+
+/*
+ * luxe_gcs_upload_begin
+ *		Open a resumable upload session for bucket/name.  With if_absent the
+ *		object is created only if no live object has that name
+ *		(ifGenerationMatch=0), so an upload never overwrites data.  The
+ *		upload is palloc'd in the current memory context.  Can throw.
+ */
+LuxeGcsUpload *
+luxe_gcs_upload_begin(LuxeGcsClient *client, const char *bucket,
+					  const char *name, const char *content_type,
+					  bool if_absent)
+{
+	LuxeGcsUpload *up = palloc0(sizeof(LuxeGcsUpload));
+	char	   *url;
+	char	   *body;
+	List	   *headers;
+	LuxeHttpResponse *resp;
+	json_t	   *meta;
+	const char *location;
+
+	up->client = client;
+	up->bucket = pstrdup(bucket);
+	up->name = pstrdup(name);
+	initStringInfo(&up->buf);
+	INIT_CRC32C(up->crc);
+
+	url = psprintf("%s/upload/storage/v1/b/%s/o?uploadType=resumable&name=%s%s",
+				   client->endpoint, luxe_http_escape(bucket),
+				   luxe_http_escape(name), if_absent ? "&ifGenerationMatch=0" : "");
+	meta = json_pack("{s:s, s:s}", "name", name, "contentType", content_type);
+	body = json_dumps(meta, JSON_COMPACT);
+	json_decref(meta);
+	headers = base_headers(client);
+	headers = lappend(headers, "Content-Type: application/json; charset=UTF-8");
+	headers = lappend(headers, psprintf("X-Upload-Content-Type: %s", content_type));
+	/* starting a session has no side effect until bytes are committed */
+	resp = luxe_http_request(&client->http, client->stats, "POST", url, headers,
+							 body, strlen(body), true);
+	free(body);
+	if (resp->status == 401 && (client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
+								client->auth->mode == LUXE_AUTH_METADATA))
+	{
+		luxe_auth_forget(client->auth);
+		headers = base_headers(client);
+		headers = lappend(headers, "Content-Type: application/json; charset=UTF-8");
+		headers = lappend(headers, psprintf("X-Upload-Content-Type: %s", content_type));
+		resp = luxe_http_request(&client->http, client->stats, "POST", url, headers,
+								 NULL, 0, true);
+	}
+	if (resp->status == 412)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("GCS object \"gs://%s/%s\" already exists", bucket, name),
+				 errhint("Writes never replace an object: use a \"uri\" with a \"*\" wildcard, so that each INSERT adds a new object.")));
+	if (resp->status == 404)
+		report_gcs_error(resp->status, resp->body, "bucket", psprintf("gs://%s", bucket));
+	if (resp->status != 200 && resp->status != 201)
+		report_gcs_error(resp->status, resp->body, "object",
+						 psprintf("gs://%s/%s", bucket, name));
+	location = luxe_http_header(resp->headers, "location");
+	if (location == NULL || location[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("GCS did not return an upload session for \"gs://%s/%s\"", bucket, name)));
+	up->session_uri = pstrdup(location);
+	return up;
+}
+
+/*
+ * Parse the "Range: bytes=0-N" of a 308 answer: the number of bytes the
+ * session has persisted (0 without the header).
+ */
+static int64
+persisted_bytes(LuxeHttpResponse *resp)
+{
+	const char *range = luxe_http_header(resp->headers, "range");
+	const char *dash;
+
+	if (range == NULL || (dash = strchr(range, '-')) == NULL)
+		return 0;
+	return strtoi64(dash + 1, NULL, 10) + 1;
+}
+
+/*
+ * Send buf[0 .. len) at buf_offset; final says it is the last piece, so the
+ * total size is declared.  Returns the object resource (jansson) when the
+ * upload completed, NULL otherwise.  Retries and resumes; can throw.
+ */
+static json_t *
+upload_send(LuxeGcsUpload *up, size_t len, bool final)
+{
+	LuxeGcsClient *client = up->client;
+	int			attempt = 0;
+	char	   *uri = luxe_gcs_upload_uri(up);
+
+	for (;;)
+	{
+		LuxeHttpResponse *resp;
+		char	   *transport_error;
+		int64		total = up->buf_offset + (int64) len;
+		char	   *range;
+		List	   *headers = base_headers(client);
+		int64		persisted;
+		size_t		skip;
+
+		if (len == 0)
+			range = final ? psprintf("Content-Range: bytes */" INT64_FORMAT, total) :
+				pstrdup("Content-Range: bytes */*");
+		else
+			range = psprintf("Content-Range: bytes " INT64_FORMAT "-" INT64_FORMAT "/%s",
+							 up->buf_offset, total - 1,
+							 final ? psprintf(INT64_FORMAT, total) : "*");
+		headers = lappend(headers, range);
+		headers = lappend(headers, "Content-Type: application/octet-stream");
+		resp = luxe_http_request_once(&client->http, client->stats, "PUT", up->session_uri,
+									  headers, up->buf.data, len, &transport_error);
+
+		if (resp && (resp->status == 200 || resp->status == 201))
+		{
+			json_error_t jerr;
+			json_t	   *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+
+			if (!final || root == NULL)
+			{
+				if (root)
+					json_decref(root);
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_REPLY_HANDLE),
+						 errmsg("unexpected answer of GCS to the upload of \"%s\"", uri)));
+			}
+			up->buf_offset = total;
+			resetStringInfo(&up->buf);
+			return root;
+		}
+		if (resp && resp->status == 308 && !final)
+		{
+			persisted = persisted_bytes(resp);
+			if (persisted < up->buf_offset || persisted > total)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_REPLY_HANDLE),
+						 errmsg("GCS reports " INT64_FORMAT " bytes persisted for \"%s\", outside the chunk sent",
+								persisted, uri)));
+			/* keep what the server has not persisted (less than a quantum) */
+			skip = (size_t) (persisted - up->buf_offset);
+			memmove(up->buf.data, up->buf.data + skip, up->buf.len - skip);
+			up->buf.len -= skip;
+			up->buf.data[up->buf.len] = '\0';
+			up->buf_offset = persisted;
+			return NULL;
+		}
+		if (resp && !luxe_http_status_retryable(resp->status) && resp->status != 308)
+		{
+			if (resp->status == 412)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("GCS object \"%s\" already exists", uri),
+						 errdetail("Another writer created it while this upload ran.")));
+			report_gcs_error(resp->status, resp->body, "object", uri);
+		}
+		/* retryable status, a 308 short of the end, or a broken transfer */
+		if (attempt >= client->http.max_retries)
+		{
+			if (resp == NULL)
+				luxe_http_report_transport_error(&client->http, transport_error, attempt + 1);
+			report_gcs_error(resp->status, resp->body, "object", uri);
+		}
+		client->stats->retries++;
+		luxe_http_sleep(luxe_http_retry_delay_ms(&client->http, attempt,
+												 resp && resp->status != 308 ?
+												 luxe_http_header(resp->headers, "retry-after") : NULL));
+		attempt++;
+
+		/* ask how far the session got, then resend only the rest */
+		if (resp == NULL || resp->status != 308)
+		{
+			List	   *qh = base_headers(client);
+
+			qh = lappend(qh, "Content-Range: bytes */*");
+			resp = luxe_http_request(&client->http, client->stats, "PUT", up->session_uri,
+									 qh, NULL, 0, true);
+			if (resp->status == 200 || resp->status == 201)
+			{
+				/* the final piece got through before the connection broke */
+				json_error_t jerr;
+				json_t	   *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+
+				if (final && root)
+				{
+					up->buf_offset = total;
+					resetStringInfo(&up->buf);
+					return root;
+				}
+				if (root)
+					json_decref(root);
+			}
+			if (resp->status != 308)
+				report_gcs_error(resp->status, resp->body, "object", uri);
+		}
+		persisted = persisted_bytes(resp);
+		if (persisted < up->buf_offset || persisted > total)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("GCS reports " INT64_FORMAT " bytes persisted for \"%s\", outside the chunk sent",
+							persisted, uri)));
+		skip = (size_t) (persisted - up->buf_offset);
+		memmove(up->buf.data, up->buf.data + skip, up->buf.len - skip);
+		up->buf.len -= skip;
+		up->buf.data[up->buf.len] = '\0';
+		up->buf_offset = persisted;
+		len -= skip;
+		if (!final && len < 256 * 1024)
+			return NULL;		/* the rest goes with the next chunk */
+	}
+}
+
+/*
+ * luxe_gcs_upload_write
+ *		Append bytes to the object; full chunks are sent as they fill up.
+ */
+void
+luxe_gcs_upload_write(LuxeGcsUpload *up, const char *data, size_t len)
+{
+	Assert(!up->finished);
+	COMP_CRC32C(up->crc, data, len);
+	appendBinaryStringInfo(&up->buf, data, len);
+	while (up->buf.len >= LUXE_GCS_UPLOAD_CHUNK)
+		(void) upload_send(up, LUXE_GCS_UPLOAD_CHUNK, false);
+}
+
+/*
+ * luxe_gcs_upload_finish
+ *		Send the rest and commit the object; checks the CRC32C GCS computed
+ *		against the bytes written (a mismatch deletes the new object and is
+ *		an error).  Returns the object.  Can throw.
+ */
+LuxeGcsObject *
+luxe_gcs_upload_finish(LuxeGcsUpload *up)
+{
+	json_t	   *root = NULL;
+	LuxeGcsObject *object;
+	pg_crc32c	crc = up->crc;
+	uint8		be[4];
+	char		b64[16];
+	int			n;
+
+	while (root == NULL)
+		root = upload_send(up, up->buf.len, true);
+	up->finished = true;
+	object = object_from_json(up->bucket, root);
+	json_decref(root);
+
+	FIN_CRC32C(crc);
+	be[0] = (crc >> 24) & 0xff;
+	be[1] = (crc >> 16) & 0xff;
+	be[2] = (crc >> 8) & 0xff;
+	be[3] = crc & 0xff;
+	n = pg_b64_encode((const char *) be, 4, b64, sizeof(b64) - 1);
+	b64[Max(n, 0)] = '\0';
+	if (object->crc32c && strcmp(object->crc32c, b64) != 0)
+	{
+		luxe_gcs_delete_object(up->client, object);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checksum mismatch in the upload of \"%s\"", luxe_gcs_upload_uri(up)),
+				 errdetail("GCS stored crc32c %s, the bytes sent have %s; the object was deleted.",
+						   object->crc32c, b64)));
+	}
+	return object;
+}
+
+/*
+ * luxe_gcs_upload_cancel
+ *		Abandon an unfinished upload: DELETE the session, so the object never
+ *		appears.  Never throws (it runs during abort); a failure only leaves
+ *		a session that GCS expires after a week, with nothing visible.
+ */
+void
+luxe_gcs_upload_cancel(LuxeGcsUpload *up)
+{
+	if (up->finished || up->session_uri == NULL)
+		return;
+	up->finished = true;
+	PG_TRY();
+	{
+		char	   *transport_error;
+		LuxeHttpConfig cfg = up->client->http;
+
+		/* this runs with interrupts held: never wait long */
+		cfg.connect_timeout_ms = Min(cfg.connect_timeout_ms, 2000);
+		cfg.request_timeout_ms = Min(cfg.request_timeout_ms, 5000);
+		(void) luxe_http_request_once(&cfg, up->client->stats, "DELETE",
+									  up->session_uri, base_headers(up->client),
+									  NULL, 0, &transport_error);
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * luxe_gcs_delete_object
+ *		Delete one generation of an object (used to take back an object that
+ *		was committed by a transaction that then failed).  Can throw.
+ */
+void
+luxe_gcs_delete_object(LuxeGcsClient *client, const LuxeGcsObject *object)
+{
+	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?generation=" INT64_FORMAT,
+							   client->endpoint, luxe_http_escape(object->bucket),
+							   luxe_http_escape(object->name), object->generation);
+	LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats, "DELETE",
+											   url, base_headers(client), NULL, 0, true);
+
+	if (resp->status != 204 && resp->status != 200 && resp->status != 404)
+		report_gcs_error(resp->status, resp->body, "object", luxe_gcs_object_uri(object));
 }

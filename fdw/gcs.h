@@ -38,8 +38,12 @@ typedef struct LuxeGcsObject
 } LuxeGcsObject;
 
 typedef struct LuxeGcsReader LuxeGcsReader;
+typedef struct LuxeGcsUpload LuxeGcsUpload;
 
 /* in gcs.c */
+extern void luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
+								 const LuxeServerOptions *server, Oid serverid,
+								 Oid userid);
 extern void luxe_gcs_parse_uri(const char *uri, char **bucket, char **object);
 extern List *luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri,
 							   bool missing_ok);
@@ -48,5 +52,13 @@ extern LuxeGcsReader *luxe_gcs_open_stream(LuxeGcsClient *client,
 extern ssize_t luxe_gcs_read(LuxeGcsReader *reader, const char **data);
 extern void luxe_gcs_close_stream(LuxeGcsReader *reader);
 extern char *luxe_gcs_object_uri(const LuxeGcsObject *object);
+extern LuxeGcsUpload *luxe_gcs_upload_begin(LuxeGcsClient *client, const char *bucket,
+											const char *name, const char *content_type,
+											bool if_absent);
+extern void luxe_gcs_upload_write(LuxeGcsUpload *upload, const char *data, size_t len);
+extern LuxeGcsObject *luxe_gcs_upload_finish(LuxeGcsUpload *upload);
+extern void luxe_gcs_upload_cancel(LuxeGcsUpload *upload);
+extern char *luxe_gcs_upload_uri(const LuxeGcsUpload *upload);
+extern void luxe_gcs_delete_object(LuxeGcsClient *client, const LuxeGcsObject *object);
 
 #endif							/* LUXE_GCS_H */

@@ -496,6 +496,86 @@ transfer_init(Transfer *t, HeaderSink *sink, const LuxeHttpConfig *cfg,
 }
 
 /*
+ * luxe_http_request_once
+ *		One attempt at a request: the whole response, palloc'd in the current
+ *		memory context, or NULL after a transport failure, whose reason is
+ *		then stored in *transport_error.  Callers that retry in their own way
+ *		(resumable uploads ask the server how far they got) use this.  Can
+ *		throw (interrupts, OOM, an oversized response).
+ */
+LuxeHttpResponse *
+luxe_http_request_once(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+					   const char *method, const char *url, List *headers,
+					   const char *body, size_t body_len, char **transport_error)
+{
+	volatile Transfer a;
+	Transfer   *ap = (Transfer *) &a;
+	LuxeHttpResponse *resp = NULL;
+
+	luxe_http_init();
+	*transport_error = NULL;
+	memset(ap, 0, sizeof(Transfer));
+	ap->body.limit = LUXE_HTTP_MAX_BODY;
+	ap->headers.limit = LUXE_HTTP_MAX_HEADERS;
+
+	PG_TRY();
+	{
+		HeaderSink	sink;
+
+		transfer_init(ap, &sink, cfg, url, headers);
+		curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS, (long) cfg->request_timeout_ms);
+		curl_easy_setopt(ap->easy, CURLOPT_ACCEPT_ENCODING, "");
+		if (strcmp(method, "GET") == 0)
+			curl_easy_setopt(ap->easy, CURLOPT_HTTPGET, 1L);
+		else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+		{
+			if (strcmp(method, "PUT") == 0)
+				curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+			curl_easy_setopt(ap->easy, CURLOPT_POST, 1L);
+			curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDS, body ? body : "");
+			curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+							 (curl_off_t) (body ? body_len : 0));
+		}
+		else
+			curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, method);
+
+		curl_multi_add_handle(ap->multi, ap->easy);
+		stats->requests++;
+		elog(DEBUG1, "luxe_fdw: %s %s", method, url);
+		drive(ap->multi, ap->easy, &ap->finished, &ap->result, NULL, NULL);
+
+		if (ap->result == CURLE_OK)
+		{
+			resp = palloc0(sizeof(LuxeHttpResponse));
+			curl_easy_getinfo(ap->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+			resp->body_len = ap->body.len;
+			resp->body = palloc(ap->body.len + 1);
+			if (ap->body.len)
+				memcpy(resp->body, ap->body.data, ap->body.len);
+			resp->body[ap->body.len] = '\0';
+			resp->headers = pstrdup(ap->headers.data ? ap->headers.data : "");
+			elog(DEBUG1, "luxe_fdw: HTTP %ld, %zu bytes", resp->status, resp->body_len);
+		}
+		else if (ap->body.overflow)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s response is too large", cfg->service_name),
+					 errdetail("Responses are limited to %zu bytes.", LUXE_HTTP_MAX_BODY)));
+		else
+			*transport_error = psprintf("%s",
+										ap->errbuf[0] ? ap->errbuf :
+										curl_easy_strerror(ap->result));
+	}
+	PG_FINALLY();
+	{
+		transfer_release(ap);
+	}
+	PG_END_TRY();
+
+	return resp;
+}
+
+/*
  * luxe_http_request
  *		Perform a request and return the whole response, palloc'd in the
  *		current memory context.
@@ -512,91 +592,40 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 {
 	int			attempt;
 
-	luxe_http_init();
-
 	for (attempt = 0;; attempt++)
 	{
-		volatile Transfer a;
-		Transfer   *ap = (Transfer *) &a;
-		LuxeHttpResponse *resp = NULL;
-		char	   *transport_error = NULL;
-		char	   *retry_after = NULL;
+		char	   *transport_error;
+		LuxeHttpResponse *resp;
 
-		memset(ap, 0, sizeof(Transfer));
-		ap->body.limit = LUXE_HTTP_MAX_BODY;
-		ap->headers.limit = LUXE_HTTP_MAX_HEADERS;
-
-		PG_TRY();
-		{
-			HeaderSink	sink;
-
-			transfer_init(ap, &sink, cfg, url, headers);
-			curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS, (long) cfg->request_timeout_ms);
-			curl_easy_setopt(ap->easy, CURLOPT_ACCEPT_ENCODING, "");
-			if (strcmp(method, "GET") == 0)
-				curl_easy_setopt(ap->easy, CURLOPT_HTTPGET, 1L);
-			else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
-			{
-				if (strcmp(method, "PUT") == 0)
-					curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, "PUT");
-				curl_easy_setopt(ap->easy, CURLOPT_POST, 1L);
-				curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDS, body ? body : "");
-				curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-								 (curl_off_t) (body ? body_len : 0));
-			}
-			else
-				curl_easy_setopt(ap->easy, CURLOPT_CUSTOMREQUEST, method);
-
-			curl_multi_add_handle(ap->multi, ap->easy);
-			stats->requests++;
-			elog(DEBUG1, "luxe_fdw: %s %s", method, url);
-			drive(ap->multi, ap->easy, &ap->finished, &ap->result, NULL, NULL);
-
-			if (ap->result == CURLE_OK)
-			{
-				resp = palloc0(sizeof(LuxeHttpResponse));
-				curl_easy_getinfo(ap->easy, CURLINFO_RESPONSE_CODE, &resp->status);
-				resp->body_len = ap->body.len;
-				resp->body = palloc(ap->body.len + 1);
-				if (ap->body.len)
-					memcpy(resp->body, ap->body.data, ap->body.len);
-				resp->body[ap->body.len] = '\0';
-				resp->headers = pstrdup(ap->headers.data ? ap->headers.data : "");
-				retry_after = (char *) luxe_http_header(resp->headers, "retry-after");
-				elog(DEBUG1, "luxe_fdw: HTTP %ld, %zu bytes", resp->status, resp->body_len);
-			}
-			else if (ap->body.overflow)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("%s response is too large", cfg->service_name),
-						 errdetail("Responses are limited to %zu bytes.", LUXE_HTTP_MAX_BODY)));
-			else
-				transport_error = psprintf("%s",
-										   ap->errbuf[0] ? ap->errbuf :
-										   curl_easy_strerror(ap->result));
-		}
-		PG_FINALLY();
-		{
-			transfer_release(ap);
-		}
-		PG_END_TRY();
-
+		resp = luxe_http_request_once(cfg, stats, method, url, headers,
+									  body, body_len, &transport_error);
 		if (resp && (!idempotent || !luxe_http_status_retryable(resp->status) ||
 					 attempt >= cfg->max_retries))
 			return resp;
 		if (resp == NULL && (!idempotent || attempt >= cfg->max_retries))
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not connect to %s", cfg->service_name),
-					 errdetail_internal("%s (after %d attempts)", transport_error,
-										attempt + 1),
-					 errhint("Check the \"endpoint\" option of the server and the network.")));
+			luxe_http_report_transport_error(cfg, transport_error, attempt + 1);
 
 		stats->retries++;
 		elog(DEBUG1, "luxe_fdw: retrying after %s",
 			 resp ? psprintf("HTTP %ld", resp->status) : transport_error);
-		luxe_http_sleep(luxe_http_retry_delay_ms(cfg, attempt, retry_after));
+		luxe_http_sleep(luxe_http_retry_delay_ms(cfg, attempt,
+												 resp ? luxe_http_header(resp->headers, "retry-after") : NULL));
 	}
+}
+
+/*
+ * luxe_http_report_transport_error
+ *		Raise the error for a transport failure that outlived its retries.
+ */
+void
+luxe_http_report_transport_error(const LuxeHttpConfig *cfg,
+								 const char *transport_error, int attempts)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("could not connect to %s", cfg->service_name),
+			 errdetail_internal("%s (after %d attempts)", transport_error, attempts),
+			 errhint("Check the \"endpoint\" option of the server and the network.")));
 }
 
 /* ---------------------------------------------------------------------

@@ -54,6 +54,16 @@ extern LuxeHttpResponse *luxe_http_request(const LuxeHttpConfig *cfg,
 										   List *headers,
 										   const char *body, size_t body_len,
 										   bool idempotent);
+extern LuxeHttpResponse *luxe_http_request_once(const LuxeHttpConfig *cfg,
+												LuxeHttpStats *stats,
+												const char *method,
+												const char *url,
+												List *headers,
+												const char *body, size_t body_len,
+												char **transport_error);
+extern void luxe_http_report_transport_error(const LuxeHttpConfig *cfg,
+											 const char *transport_error,
+											 int attempts) pg_attribute_noreturn();
 extern LuxeHttpStream *luxe_http_stream_open(const LuxeHttpConfig *cfg,
 											 LuxeHttpStats *stats,
 											 const char *url, List *headers);

@@ -69,6 +69,7 @@
 #include "auth.h"
 #include "csv.h"
 #include "gcs.h"
+#include "gcs_modify.h"
 #include "http.h"
 #include "import.h"
 #include "option.h"
@@ -191,9 +192,6 @@ static bool luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 /*
  * Helper functions
  */
-static void make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
-							const LuxeServerOptions *server, Oid serverid,
-							Oid userid);
 static List *needed_attnums(RelOptInfo *baserel, TupleDesc tupdesc);
 static void scan_error_callback(void *arg);
 static void ensure_listed(LuxeFdwScanState *st);
@@ -212,6 +210,17 @@ static LuxeFdwScanState *scan_state_create(Relation rel, Oid serverid, Oid useri
 										   List *attnums, MemoryContext parent);
 static TupleTableSlot *scan_next(LuxeFdwScanState *st, TupleTableSlot *slot);
 static void scan_state_end(LuxeFdwScanState *st);
+static int	luxeIsForeignRelUpdatable(Relation rel);
+static void luxeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+								   List *fdw_private, int subplan_index, int eflags);
+static TupleTableSlot *luxeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+											 TupleTableSlot *slot, TupleTableSlot *planSlot);
+static void luxeEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+static void luxeBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo);
+static void luxeEndForeignInsert(EState *estate, ResultRelInfo *rinfo);
+static void luxeExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+									 List *fdw_private, int subplan_index,
+									 ExplainState *es);
 static List *luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 static Size luxeEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt);
 static void luxeInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
@@ -262,6 +271,13 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReInitializeDSMForeignScan = luxeReInitializeDSMForeignScan;
 	routine->InitializeWorkerForeignScan = luxeInitializeWorkerForeignScan;
 	routine->ImportForeignSchema = luxeImportForeignSchema;
+	routine->IsForeignRelUpdatable = luxeIsForeignRelUpdatable;
+	routine->BeginForeignModify = luxeBeginForeignModify;
+	routine->ExecForeignInsert = luxeExecForeignInsert;
+	routine->EndForeignModify = luxeEndForeignModify;
+	routine->BeginForeignInsert = luxeBeginForeignInsert;
+	routine->EndForeignInsert = luxeEndForeignInsert;
+	routine->ExplainForeignModify = luxeExplainForeignModify;
 
 	PG_RETURN_POINTER(routine);
 }
@@ -270,30 +286,6 @@ Datum
 luxe_fdw_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(LUXE_FDW_VERSION));
-}
-
-/*
- * Build a GCS client for a user.  The credentials live only in the client;
- * tokens are fetched (or taken from the cache) when a request is made.
- */
-static void
-make_gcs_client(LuxeGcsClient *client, LuxeHttpStats *stats,
-				const LuxeServerOptions *server, Oid serverid, Oid userid)
-{
-	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
-
-	luxe_option_auth(serverid, userid, auth);
-	memset(client, 0, sizeof(*client));
-	client->http.max_retries = server->max_retries;
-	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
-	client->http.retry_initial_delay_ms = server->retry_initial_delay_ms;
-	client->http.connect_timeout_ms = server->connect_timeout_ms;
-	client->http.request_timeout_ms = server->request_timeout_ms;
-	client->http.service_name = "GCS";
-	client->stats = stats;
-	client->endpoint = server->endpoint;
-	client->server = server;
-	client->auth = auth;
 }
 
 static void
@@ -370,7 +362,7 @@ luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	require_gcs(&ps->server);
 	luxe_option_csv(foreigntableid, natts, &ps->csv);
 
-	make_gcs_client(&client, &stats, &ps->server, table->serverid, userid);
+	luxe_gcs_client_init(&client, &stats, &ps->server, table->serverid, userid);
 	objects = luxe_gcs_list_uri(&client, ps->csv.uri, false);
 	foreach(lc, objects)
 	{
@@ -546,7 +538,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	luxe_option_server(serverid, &st->server);
 	require_gcs(&st->server);
 	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
-	make_gcs_client(&st->client, &st->stats, &st->server, serverid, userid);
+	luxe_gcs_client_init(&st->client, &st->stats, &st->server, serverid, userid);
 
 	st->nslots = list_length(attnums);
 	st->attnums = palloc(sizeof(AttrNumber) * Max(st->nslots, 1));
@@ -1186,7 +1178,7 @@ luxeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	if (server.service != LUXE_SERVICE_GCS)
 		return false;
 	luxe_option_csv(RelationGetRelid(relation), RelationGetDescr(relation)->natts, &csv);
-	make_gcs_client(&client, &stats, &server, table->serverid, GetUserId());
+	luxe_gcs_client_init(&client, &stats, &server, table->serverid, GetUserId());
 	objects = luxe_gcs_list_uri(&client, csv.uri, false);
 	foreach(lc, objects)
 		bytes += ((LuxeGcsObject *) lfirst(lc))->size;
@@ -1345,7 +1337,7 @@ luxe_gcs_objects(PG_FUNCTION_ARGS)
 		uri = psprintf("%s*", uri);
 
 	InitMaterializedSRF(fcinfo, 0);
-	make_gcs_client(&client, &stats, server, serverid, GetUserId());
+	luxe_gcs_client_init(&client, &stats, server, serverid, GetUserId());
 	objects = luxe_gcs_list_uri(&client, uri, true);
 	foreach(lc, objects)
 	{
@@ -1384,7 +1376,7 @@ luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 	luxe_option_server(serverOid, server);
 	require_gcs(server);
-	make_gcs_client(&client, &stats, server, serverOid, GetUserId());
+	luxe_gcs_client_init(&client, &stats, server, serverOid, GetUserId());
 	return luxe_import_gcs_schema(stmt, &client, server->servername);
 }
 
@@ -1490,4 +1482,89 @@ luxeInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc,
 	st->listed = true;
 	st->shared = shared;
 	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------
+ * INSERT (and COPY FROM, and tuple routing into foreign partitions)
+ * ---------------------------------------------------------------------
+ */
+
+/* ri_FdwState of a luxe_fdw result relation. */
+typedef struct LuxeModifyState
+{
+	LuxeService service;
+	void	   *state;			/* gcs_modify.c's */
+} LuxeModifyState;
+
+/*
+ * luxeIsForeignRelUpdatable
+ *		Both services take INSERT; rows in GCS objects and BigQuery tables
+ *		have no identity luxe_fdw could UPDATE or DELETE by.
+ */
+static int
+luxeIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT);
+}
+
+static void
+modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	Relation	rel = rinfo->ri_RelationDesc;
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	LuxeServerOptions *server = palloc(sizeof(LuxeServerOptions));
+	LuxeModifyState *ms = palloc0(sizeof(LuxeModifyState));
+
+	luxe_option_server(table->serverid, server);
+	require_gcs(server);
+	ms->service = server->service;
+	ms->state = luxe_gcs_begin_insert(mtstate, rinfo, server);
+	rinfo->ri_FdwState = ms;
+}
+
+static void
+luxeBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					   List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	modify_begin(mtstate, rinfo);
+}
+
+static void
+luxeBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	modify_begin(mtstate, rinfo);
+}
+
+static TupleTableSlot *
+luxeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					  TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	LuxeModifyState *ms = (LuxeModifyState *) rinfo->ri_FdwState;
+
+	return luxe_gcs_exec_insert(ms->state, slot);
+}
+
+static void
+luxeEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	LuxeModifyState *ms = (LuxeModifyState *) rinfo->ri_FdwState;
+
+	if (ms)
+		luxe_gcs_end_insert(ms->state);
+}
+
+static void
+luxeEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	luxeEndForeignModify(estate, rinfo);
+}
+
+static void
+luxeExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						 List *fdw_private, int subplan_index, ExplainState *es)
+{
+	ExplainPropertyText("GCS Object Pattern",
+						luxe_gcs_insert_target(rinfo->ri_RelationDesc), es);
 }

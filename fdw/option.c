@@ -591,7 +591,23 @@ luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts)
 				 errmsg("user mapping needs exactly one of \"%s\" and \"%s\" when \"%s\" is \"service_account\"",
 						OPT_KEY_JSON, OPT_KEY_FILE, OPT_AUTH)));
 	if (opts->scopes == NULL)
-		opts->scopes = pstrdup("https://www.googleapis.com/auth/devstorage.read_only");
+	{
+		/* what the service needs: reads and INSERTs (and staged loads) */
+		ForeignServer *server = GetForeignServer(serverid);
+		ListCell   *lc2;
+		bool		bigquery = false;
+
+		foreach(lc2, server->options)
+		{
+			DefElem    *elem = (DefElem *) lfirst(lc2);
+
+			if (strcmp(elem->defname, OPT_SERVICE) == 0)
+				bigquery = strcmp(defGetString(elem), "bigquery") == 0;
+		}
+		opts->scopes = pstrdup(bigquery ?
+							   "https://www.googleapis.com/auth/bigquery https://www.googleapis.com/auth/devstorage.read_write" :
+							   "https://www.googleapis.com/auth/devstorage.read_write");
+	}
 }
 
 /*

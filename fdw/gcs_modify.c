@@ -1,0 +1,428 @@
+/*-------------------------------------------------------------------------
+ *
+ * gcs_modify.c
+ *		  INSERT into GCS foreign tables: each statement writes one new CSV
+ *		  object through a resumable upload that is committed with the
+ *		  transaction.
+ *
+ * Design assumptions and invariants:
+ * - Objects are immutable in practice: an INSERT never rewrites an object.
+ *   With a wildcard uri ("gs://b/dir/part-*.csv") each statement writes a
+ *   new object whose name replaces the '*' with a unique, time-ordered
+ *   token; with a single-object uri the object is created only if it does
+ *   not exist (ifGenerationMatch=0).
+ * - Nothing becomes visible unless the transaction commits: rows stream
+ *   into a resumable upload session during the statement, and the last
+ *   chunk, which makes the object appear, is sent at pre-commit.  Abort
+ *   (of the transaction, or of the subtransaction that wrote) deletes the
+ *   session.  If one of several uploads fails at pre-commit, the objects
+ *   already committed by this transaction are deleted again.
+ * - The object is written in the table's dialect: header rows when
+ *   skip_leading_rows > 0 (the column names, repeated on every skipped
+ *   row, so the last skipped row is the header bq load expects), the
+ *   delimiter and quote of the table, NULL as the null marker (or an
+ *   empty unquoted field), booleans as true/false, and other values with
+ *   their output functions under DateStyle ISO and extra_float_digits 3,
+ *   like postgres_fdw sends them, so they read back identically.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/gcs_modify.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "csv.h"
+#include "gcs.h"
+#include "gcs_modify.h"
+#include "option.h"
+
+/* One object being written by this transaction. */
+typedef struct PendingUpload
+{
+	LuxeServerOptions server;
+	LuxeHttpStats stats;
+	LuxeGcsClient client;
+	LuxeGcsUpload *upload;
+	SubTransactionId subid;		/* subtransaction that started it */
+	bool		done;			/* committed or cancelled */
+} PendingUpload;
+
+/* Executor state of one INSERT. */
+typedef struct LuxeGcsModifyState
+{
+	Relation	rel;
+	MemoryContext row_cxt;
+	LuxeCsvOptions csv;
+	char	   *bucket;
+	char	   *object_name;
+	bool		if_absent;
+	PendingUpload *pending;		/* NULL until the first row */
+	int			natts;
+	FmgrInfo   *out_functions;
+	char	  **colnames;
+	StringInfoData line;
+	int64		rows;
+} LuxeGcsModifyState;
+
+/* Uploads of the current transaction, in TopTransactionContext. */
+static List *pending_uploads = NIL;
+static bool callbacks_registered = false;
+static uint32 object_counter = 0;
+
+static void gcs_xact_callback(XactEvent event, void *arg);
+static void gcs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+/*
+ * The object name an INSERT writes: the uri's object with its '*' replaced
+ * by a token that is unique (time, process, counter) and sorts by time.
+ */
+static char *
+new_object_name(const char *pattern, bool *if_absent)
+{
+	const char *star = strchr(pattern, '*');
+	pg_time_t	now = timestamptz_to_time_t(GetCurrentTimestamp());
+	struct pg_tm *tm = pg_gmtime(&now);
+	char		stamp[32];
+
+	/* either way an existing object is never overwritten */
+	*if_absent = true;
+	if (star == NULL)
+		return pstrdup(pattern);
+	pg_strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", tm);
+	return psprintf("%.*s%s-%08x-%u%s", (int) (star - pattern), pattern, stamp,
+					(unsigned) MyProcPid, ++object_counter, star + 1);
+}
+
+/*
+ * luxe_gcs_begin_insert
+ *		Prepare an INSERT into a GCS foreign table.  The upload session is
+ *		opened with the first row, so an INSERT of no rows writes nothing.
+ */
+void *
+luxe_gcs_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					  const LuxeServerOptions *server)
+{
+	Relation	rel = rinfo->ri_RelationDesc;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	LuxeGcsModifyState *st = palloc0(sizeof(LuxeGcsModifyState));
+	char	   *pattern;
+	int			i;
+
+	st->rel = rel;
+	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
+	luxe_gcs_parse_uri(st->csv.uri, &st->bucket, &pattern);
+	if (st->csv.encoding != PG_UTF8 && st->csv.encoding != GetDatabaseEncoding() &&
+		st->csv.encoding != PG_LATIN1)
+		elog(ERROR, "luxe_fdw: unexpected encoding %d", st->csv.encoding);
+	{
+		size_t		n = strlen(pattern);
+
+		if (n > 3 && strcmp(pattern + n - 3, ".gz") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot insert into foreign table \"%s\"", RelationGetRelationName(rel)),
+					 errdetail("Its uri \"%s\" names gzip objects, and writing gzip objects is not supported.",
+							   st->csv.uri)));
+	}
+	st->object_name = new_object_name(pattern, &st->if_absent);
+
+	st->natts = tupdesc->natts;
+	st->out_functions = palloc0(sizeof(FmgrInfo) * st->natts);
+	st->colnames = palloc0(sizeof(char *) * st->natts);
+	for (i = 0; i < st->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		Oid			func;
+		bool		varlena;
+
+		if (attr->attisdropped)
+			continue;
+		getTypeOutputInfo(attr->atttypid, &func, &varlena);
+		fmgr_info(func, &st->out_functions[i]);
+		st->colnames[i] = luxe_option_column_name(RelationGetRelid(rel), i + 1);
+		if (st->colnames[i] == NULL)
+			st->colnames[i] = pstrdup(NameStr(attr->attname));
+	}
+	st->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "luxe_fdw insert row",
+										ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&st->line);
+	(void) mtstate;
+	(void) server;
+	return st;
+}
+
+/* Convert the line to the object's encoding, then hand it to the upload. */
+static void
+write_line(LuxeGcsModifyState *st)
+{
+	char	   *data = st->line.data;
+	int			len = st->line.len;
+
+	if (st->csv.encoding != GetDatabaseEncoding())
+	{
+		data = pg_server_to_any(data, len, st->csv.encoding);
+		len = strlen(data);
+	}
+	luxe_gcs_upload_write(st->pending->upload, data, len);
+}
+
+/*
+ * Open the upload in a context that lives until the end of the
+ * transaction, and write the header rows.
+ */
+static void
+start_upload(LuxeGcsModifyState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	ForeignTable *table = GetForeignTable(RelationGetRelid(st->rel));
+	PendingUpload *p = palloc0(sizeof(PendingUpload));
+	int			i;
+
+	luxe_option_server(table->serverid, &p->server);
+	luxe_gcs_client_init(&p->client, &p->stats, &p->server, table->serverid, GetUserId());
+	p->subid = GetCurrentSubTransactionId();
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(gcs_xact_callback, NULL);
+		RegisterSubXactCallback(gcs_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	p->upload = luxe_gcs_upload_begin(&p->client, st->bucket, st->object_name,
+									  "text/csv", st->if_absent);
+	pending_uploads = lappend(pending_uploads, p);
+	MemoryContextSwitchTo(old);
+	st->pending = p;
+
+	for (i = 0; i < st->csv.skip_leading_rows; i++)
+	{
+		int			a;
+		bool		first = true;
+
+		resetStringInfo(&st->line);
+		for (a = 0; a < st->natts; a++)
+		{
+			if (st->colnames[a] == NULL)
+				continue;
+			if (!first)
+				appendStringInfoChar(&st->line, st->csv.delimiter);
+			first = false;
+			luxe_csv_append_field(&st->line, st->colnames[a], &st->csv, st->colnames[a]);
+		}
+		appendStringInfoChar(&st->line, '\n');
+		write_line(st);
+	}
+}
+
+/*
+ * luxe_gcs_exec_insert
+ *		Append one row to the object.
+ */
+TupleTableSlot *
+luxe_gcs_exec_insert(void *state, TupleTableSlot *slot)
+{
+	LuxeGcsModifyState *st = (LuxeGcsModifyState *) state;
+	MemoryContext old;
+	int			nestlevel;
+	int			a;
+	bool		first = true;
+
+	if (st->pending == NULL)
+		start_upload(st);
+
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(st->row_cxt);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	resetStringInfo(&st->line);
+	for (a = 0; a < st->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, a);
+		const char *value = NULL;
+
+		if (attr->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoChar(&st->line, st->csv.delimiter);
+		first = false;
+		if (!slot->tts_isnull[a])
+		{
+			if (attr->atttypid == BOOLOID)
+				value = DatumGetBool(slot->tts_values[a]) ? "true" : "false";
+			else
+				value = OutputFunctionCall(&st->out_functions[a], slot->tts_values[a]);
+		}
+		luxe_csv_append_field(&st->line, value, &st->csv, st->colnames[a]);
+	}
+	appendStringInfoChar(&st->line, '\n');
+	AtEOXact_GUC(true, nestlevel);
+	write_line(st);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->row_cxt);
+	st->rows++;
+	return slot;
+}
+
+/*
+ * luxe_gcs_end_insert
+ *		Nothing to send yet: the upload is committed with the transaction.
+ */
+void
+luxe_gcs_end_insert(void *state)
+{
+	LuxeGcsModifyState *st = (LuxeGcsModifyState *) state;
+
+	if (st->pending)
+		elog(DEBUG1, "luxe_fdw: " INT64_FORMAT " rows staged for \"%s\", committed at transaction end",
+			 st->rows, luxe_gcs_upload_uri(st->pending->upload));
+}
+
+/*
+ * luxe_gcs_insert_target
+ *		For EXPLAIN: the uri whose pattern an INSERT's object follows.
+ */
+char *
+luxe_gcs_insert_target(Relation rel)
+{
+	LuxeCsvOptions csv;
+
+	luxe_option_csv(RelationGetRelid(rel), RelationGetDescr(rel)->natts, &csv);
+	return csv.uri;
+}
+
+static void
+cancel_all(SubTransactionId subid, bool all)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_uploads)
+	{
+		PendingUpload *p = lfirst(lc);
+
+		if (!p->done && (all || p->subid == subid))
+		{
+			p->done = true;
+			luxe_gcs_upload_cancel(p->upload);
+		}
+	}
+}
+
+/*
+ * At pre-commit make every upload of the transaction visible; if one
+ * fails, take back those already made visible and fail the commit.
+ */
+static void
+commit_all(void)
+{
+	List	   *committed = NIL;
+	ListCell   *lc;
+
+	PG_TRY();
+	{
+		foreach(lc, pending_uploads)
+		{
+			PendingUpload *p = lfirst(lc);
+			LuxeGcsObject *object;
+
+			if (p->done)
+				continue;
+			object = luxe_gcs_upload_finish(p->upload);
+			p->done = true;
+			committed = lappend(committed, list_make2(p, object));
+		}
+	}
+	PG_CATCH();
+	{
+		foreach(lc, committed)
+		{
+			List	   *pair = lfirst(lc);
+			PendingUpload *p = linitial(pair);
+
+			PG_TRY();
+			{
+				luxe_gcs_delete_object(&p->client, lsecond(pair));
+			}
+			PG_CATCH();
+			{
+				/* the first error is the one to report; keep going */
+			}
+			PG_END_TRY();
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static void
+gcs_xact_callback(XactEvent event, void *arg)
+{
+	if (pending_uploads == NIL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			commit_all();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that has written to a GCS foreign table")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			cancel_all(InvalidSubTransactionId, true);
+			pending_uploads = NIL;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			pending_uploads = NIL;	/* freed with TopTransactionContext */
+			break;
+	}
+}
+
+static void
+gcs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (pending_uploads == NIL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		cancel_all(mySubid, false);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending_uploads)
+		{
+			PendingUpload *p = lfirst(lc);
+
+			if (p->subid == mySubid)
+				p->subid = parentSubid;
+		}
+	}
+}
