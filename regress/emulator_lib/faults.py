@@ -13,8 +13,18 @@ Instructions (one string each):
   return-broken-stream-after-YK   send Y KiB of the body (downloads) or read Y KiB of it
                                   (uploads), then close the connection abruptly
   stall-for-Ts-after-YK           after Y KiB of the body, sleep T seconds, then go on
+  return-NNN-REASON               answer HTTP NNN with a Google error body whose errors[].reason
+                                  is REASON (letters/digits), e.g. return-403-rateLimitExceeded,
+                                  return-403-quotaExceeded, return-500-backendError
+  job-incomplete-N                BigQuery jobs.query / jobs.insert: the job created by this
+                                  request answers jobComplete:false (state RUNNING) in this
+                                  response and in its first N polls (getQueryResults, jobs.get)
+  job-slow-Ts                     BigQuery jobs.query / jobs.insert: the job stays RUNNING for T
+                                  seconds (getQueryResults waits up to its timeoutMs, then says
+                                  jobComplete:false); jobs.cancel ends it early (reason stopped)
 
-They are queued per operation (`storage.objects.get`, ...) and consumed one per matching
+They are queued per operation (`storage.objects.get`, `bigquery.jobs.query`, ... -- Google's method
+ids) and consumed one per matching
 request, either from a retry test chosen by the `x-retry-test-id` request header, or, for
 clients that cannot send custom headers, from a global queue. A request may also carry one
 instruction of its own in `x-goog-emulator-instructions`.
@@ -28,12 +38,16 @@ import uuid
 class Fault:
     """One parsed instruction.
 
-    kind is 'error' (status, retry_after), 'reset', 'break' (after_bytes, status or None)
-    or 'stall' (after_bytes, seconds).
+    kind is 'error' (status, retry_after, reason), 'reset', 'break' (after_bytes, status or
+    None), 'stall' (after_bytes, seconds) or 'job' (polls and/or seconds: handed to the
+    BigQuery service, which applies it to the job the request creates).
     """
 
-    def __init__(self, text, kind, status=None, retry_after=None, after_bytes=0, seconds=0.0):
+    def __init__(self, text, kind, status=None, retry_after=None, after_bytes=0, seconds=0.0,
+                 reason=None, polls=0):
         self.text = text
+        self.reason = reason
+        self.polls = polls
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
@@ -56,6 +70,12 @@ _GRAMMAR = [
      lambda t, m: Fault(t, "break", after_bytes=int(m[1]) * _KIB)),
     (re.compile(r"stall-for-(\d+(?:\.\d+)?)s-after-(\d+)K(?:iB)?"),
      lambda t, m: Fault(t, "stall", seconds=float(m[1]), after_bytes=int(m[2]) * _KIB)),
+    (re.compile(r"return-(\d{3})-([A-Za-z][A-Za-z0-9]*)"),
+     lambda t, m: Fault(t, "error", status=int(m[1]), reason=m[2])),
+    (re.compile(r"job-incomplete-(\d+)"),
+     lambda t, m: Fault(t, "job", polls=int(m[1]))),
+    (re.compile(r"job-slow-(\d+(?:\.\d+)?)s?"),
+     lambda t, m: Fault(t, "job", seconds=float(m[1]))),
 ]
 
 

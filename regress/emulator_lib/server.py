@@ -1,5 +1,5 @@
 """HTTP core of the luxe emulator: a threading HTTP/1.1 server that dispatches requests to
-API "services" (GCS now, BigQuery later), with Google-style error bodies, bearer-token
+API "services" (GCS, BigQuery, OAuth), with Google-style error bodies, bearer-token
 authentication, fault injection and request statistics shared by all of them.
 
 A service is any object with a method
@@ -25,6 +25,7 @@ Control endpoints, never authenticated nor counted:
   DELETE /_emulator/tokens           revoke every issued OAuth token (--require-token ones stay)
   POST   /retry_test                 testbench Retry Test API; GET /retry_tests,
   GET    /retry_test/ID              DELETE /retry_test/ID
+  and those of services with a control(exchange) method (bigquery.py: /_emulator/bigquery/...)
 """
 
 import json
@@ -52,6 +53,13 @@ _REASONS = {
     500: "internalError", 501: "notImplemented", 502: "badGateway", 503: "backendError",
     504: "gatewayTimeout",
 }
+
+
+# google.rpc status names, which BigQuery puts in error bodies as "status".
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED",
+           499: "CANCELLED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED", 503: "UNAVAILABLE",
+           504: "DEADLINE_EXCEEDED"}
 
 
 class ApiError(Exception):
@@ -393,6 +401,7 @@ class Exchange(BaseHTTPRequestHandler):
         self.response_started = False
         self.sent_bytes = 0
         self._fault = None
+        self.job_fault = None
         self._fault_on_request = False
         self._body_read = 0
         url = urlsplit(self.path)
@@ -449,10 +458,17 @@ class Exchange(BaseHTTPRequestHandler):
                 raise AbortConnection(rst=True)
             if fault.kind == "error":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                raise ApiError(fault.status, "Fault injected: %s" % fault.text, headers=headers)
+                extra = {}
+                if route.operation.startswith("bigquery."):  # BigQuery bodies carry "status"
+                    extra["status"] = _STATUS.get(fault.status, "UNKNOWN")
+                raise ApiError(fault.status, "Fault injected: %s" % fault.text, fault.reason,
+                               headers=headers, extra=extra)
+            if fault.kind == "job":  # applied by the service to the job this request creates
+                self.job_fault = fault
+                fault = None
             self._fault = fault
             # A request that carries a body (an upload) is faulted on the way in.
-            self._fault_on_request = self.body.present
+            self._fault_on_request = fault is not None and self.body.present
         route.func(self, **route.kwargs)
 
     def _drop(self, rst):
@@ -538,5 +554,6 @@ class EmulatorServer(ThreadingHTTPServer):
                 self.faults.delete_test(test_id)
             ex.send_json(200, test)
         else:
-            return False
+            # a service's own control endpoints (e.g. /_emulator/bigquery/...)
+            return any(getattr(service, "control", None) and service.control(ex) for service in self.services)
         return True
