@@ -473,6 +473,7 @@ def _load_csv(loader, uri, text, opts, conf, skip, header_used, autodetect):
     if not custom:
         null_marker = ""
     convs = [_csv_converter(f, null_marker, custom) for f in schema]
+    required = [i for i, f in enumerate(schema) if f.mode == "REQUIRED"]
     jagged = bool(conf.get("allowJaggedRows"))
     ignore_unknown = bool(conf.get("ignoreUnknownValues"))
     quoted_newlines = bool(conf.get("allowQuotedNewlines"))
@@ -522,7 +523,7 @@ def _load_csv(loader, uri, text, opts, conf, skip, header_used, autodetect):
             else:
                 rec = rec[:ncols]
         try:
-            add([c(v) for c, v in zip(convs, rec)])
+            values = [c(v) for c, v in zip(convs, rec)]
         except T.ValueError_:
             for i, (c, v) in enumerate(zip(convs, rec)):
                 try:
@@ -533,10 +534,12 @@ def _load_csv(loader, uri, text, opts, conf, skip, header_used, autodetect):
                                    % (v, schema[i].type, schema[i].name, i, start_line, exc, uri))
                     break
             continue
-        if any(v is None for v, f in zip(loader.batch[-1], schema) if f.mode == "REQUIRED"):
-            loader.batch.pop()
-            loader.bad_row("Error while reading data, error message: Required field is missing (NULL) at "
-                           "line %d; file %s" % (start_line, uri))
+        if required and any(values[i] is None for i in required):
+            loader.bad_row("Error while reading data, error message: Required field %s cannot be null at "
+                           "line %d; file %s" % (schema[[i for i in required if values[i] is None][0]].name,
+                                                 start_line, uri))
+            continue
+        add(values)
 
 
 def _load_json(loader, uri, text, conf):

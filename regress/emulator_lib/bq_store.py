@@ -313,7 +313,7 @@ class BqStore:
         if ty.type in ("NULL", f.type):
             return sql
         if ty.repeated or not S._castable(ty.type, f.type) or (
-                ty.type not in ("INT64", "NUMERIC", "BIGNUMERIC", "STRING", "DATE") ):
+                ty.type not in ("INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "STRING", "DATE")):
             raise S.SqlError("Value of type %s cannot be assigned to %s, which has type %s"
                              % (ty.type, f.name, f.type))
         return "bq_cast(%s, '%s', '%s')" % (sql, ty.type, f.type)

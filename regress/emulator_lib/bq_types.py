@@ -45,7 +45,9 @@ _LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN", "STRUCT": 
 SQLITE_DECL = {"INT64": "INTEGER", "FLOAT64": "REAL", "BOOL": "INTEGER", "BYTES": "BLOB",
                "TIMESTAMP": "INTEGER"}
 MODES = ("NULLABLE", "REQUIRED", "REPEATED")
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}\Z")
+# Flexible column names (BigQuery accepts spaces, dashes, non-ASCII letters...): any 1-300
+# characters without control characters, quotes of the dot/backtick kind reserved by paths.
+_NAME_RE = re.compile(r"[^\x00-\x1f.`\\\[\]{}!\"'@$%^*|;<>?/]{1,300}\Z")
 
 
 class ValueError_(Exception):
@@ -106,9 +108,8 @@ def parse_schema(fields, where="schema"):
             raise ValueError_("Invalid %s: every field must be an object" % where)
         name = f.get("name")
         if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ValueError_("Invalid field name \"%s\". Fields must contain only letters, numbers, "
-                              "and underscores, start with a letter or underscore, and be at most "
-                              "300 characters long." % (name,))
+            raise ValueError_("Invalid field name \"%s\". Fields must contain the allowed characters, "
+                              "and be at most 300 characters long." % (name,))
         if name.lower() in seen:
             raise ValueError_("Field %s already exists in schema" % name)
         seen.add(name.lower())
