@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the emulator conformance suites: start regress/emulator on a free loopback port over
-# a temporary root, run the wire (Python), Node client and gcloud suites against it, stop
+# a temporary root, run the GCS and BigQuery wire (Python), Node client and gcloud/bq CLI
+# suites against it, stop
 # it; then the OAuth2/metadata suites (oauth_wire.py, oauth_node.mjs), which start their own
 # emulators with throw-away service-account keys. Prints "conformance: N passed, M failed";
 # exits non-zero if anything failed.
@@ -67,6 +68,9 @@ suite() {  # suite LABEL COMMAND...: run it, then add up its "LABEL: N passed, M
 suite gcs-wire python3 "$HERE/gcs_wire.py"
 suite gcs-node node "$HERE/gcs_node.mjs"
 suite gcs-gcloud bash "$HERE/gcs_gcloud.sh"
+suite bq-wire python3 "$HERE/bq_wire.py"
+suite bq-node node "$HERE/bq_node.mjs"
+suite bq-cli bash "$HERE/bq_cli.sh"
 suite oauth-wire python3 "$HERE/oauth_wire.py"
 suite oauth-node node "$HERE/oauth_node.mjs"
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Conformance of the luxe emulator's BigQuery REST v2 service, judged by Google's `bq` CLI
+# (Cloud SDK), which fetches the discovery document, creates datasets and tables, loads from
+# gs:// URIs, runs queries through jobs.insert + getQueryResults, inserts with insertAll and
+# pages with tabledata.list.
+#
+# Usage: LUXE_EMULATOR_URL=http://127.0.0.1:PORT bash regress/conformance/bq_cli.sh
+# Starts nothing: the emulator must already be running. Prints "ok N - name" or
+# "not ok N - name" per test, then "bq-cli: N passed, M failed"; exits 1 on failure.
+set -u
+
+: "${LUXE_EMULATOR_URL:?LUXE_EMULATOR_URL is not set}"
+if ! command -v bq >/dev/null 2>&1; then
+    echo "bq not found (Debian package google-cloud-cli)" >&2
+    exit 2
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# The emulator accepts any bearer token unless started with --require-auth; keep everything
+# on loopback and out of the user's gcloud configuration.
+export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator
+export CLOUDSDK_CONFIG="$WORK/config"
+export CLOUDSDK_CORE_DISABLE_PROMPTS=1
+export CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=True
+export CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=True
+export METADATA_SERVER_DETECTION=none GCE_METADATA_HOST=127.0.0.1:9 GCE_METADATA_IP=127.0.0.1:9 NO_GCE_CHECK=True
+unset GOOGLE_APPLICATION_CREDENTIALS
+
+PROJECT="cli-$RANDOM"
+DS="cli_$RANDOM$RANDOM"
+BUCKET="bqcli-$RANDOM$RANDOM"
+LOG="$WORK/last.log"
+
+bqc() { bq --api="$LUXE_EMULATOR_URL" --project_id="$PROJECT" --headless --quiet "$@" 2>>"$LOG"; }
+bqj() { bqc --format=json "$@"; }
+emulator() { curl -sf -X "$1" "$LUXE_EMULATOR_URL$2" "${@:3}"; }
+json_get() {  # json_get EXPR: print EXPR evaluated on the JSON document `j` read from stdin
+    python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+put_object() {  # put_object NAME FILE: create gs://$BUCKET/NAME through the JSON upload API
+    emulator POST "/upload/storage/v1/b/$BUCKET/o?uploadType=media&name=$1" \
+        -H 'Content-Type: text/csv' --data-binary "@$2" >/dev/null
+}
+
+N=0 PASSED=0 FAILED=0
+run() {  # run NAME FUNCTION; the function runs under set -e in a subshell
+    N=$((N + 1))
+    : >"$LOG"
+    ( set -e; "$2" ) >"$WORK/out" 2>&1
+    if [ $? -eq 0 ]; then
+        PASSED=$((PASSED + 1)); echo "ok $N - $1"
+    else
+        FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        sed 's/^/# /' "$WORK/out" | tail -n 15
+        [ -s "$LOG" ] && sed 's/^/# bq: /' "$LOG" | tail -n 10
+    fi
+}
+
+# ---- fixtures ----
+printf 'id,brand,price,sold\n1,Chanel,120.5,true\n2,Gucci,80,false\n3,"Dior, Paris",99.99,true\n4,Chanel,10,false\n' >"$WORK/items.csv"
+printf '{"id": 10, "brand": "Hermes", "price": 1000.25, "sold": true}\n{"id": 11, "brand": null, "price": null, "sold": false}\n' >"$WORK/rows.json"
+
+# ---- tests ----
+t_mk_dataset() {
+    bqc mk -d "$DS"
+    bqj show "$DS" | json_get "j['datasetReference']['datasetId']" | grep -qx "$DS"
+    bqc ls | grep -q "$DS"
+    ! bqc mk -d "$DS"    # already exists
+}
+
+t_mk_table() {
+    bqc mk -t "$DS.items" id:INTEGER,brand:STRING,price:FLOAT,sold:BOOLEAN
+    [ "$(bqj show "$DS.items" | json_get "[(f['name'], f['type']) for f in j['schema']['fields']]")" = \
+      "[('id', 'INTEGER'), ('brand', 'STRING'), ('price', 'FLOAT'), ('sold', 'BOOLEAN')]" ]
+    bqc ls "$DS" | grep -q items
+}
+
+t_load_csv() {
+    emulator POST "/storage/v1/b?project=$PROJECT" -H 'Content-Type: application/json' \
+        -d "{\"name\": \"$BUCKET\"}" >/dev/null
+    put_object items.csv "$WORK/items.csv"
+    bqc load --source_format=CSV --skip_leading_rows=1 "$DS.items" "gs://$BUCKET/items.csv"
+    [ "$(bqj show "$DS.items" | json_get "j['numRows']")" = 4 ]
+    bqc load --source_format=CSV --skip_leading_rows=1 "$DS.items" "gs://$BUCKET/items.csv"
+    [ "$(bqj show "$DS.items" | json_get "j['numRows']")" = 8 ]   # WRITE_APPEND by default
+    bqc load --replace --source_format=CSV --skip_leading_rows=1 "$DS.items" "gs://$BUCKET/items.csv"
+    [ "$(bqj show "$DS.items" | json_get "j['numRows']")" = 4 ]   # --replace: WRITE_TRUNCATE
+}
+
+t_load_autodetect() {
+    bqc load --autodetect --replace --source_format=CSV --skip_leading_rows=1 --allow_quoted_newlines \
+        "$DS.auto" "gs://$BUCKET/items.csv"
+    [ "$(bqj show "$DS.auto" | json_get "[(f['name'], f['type']) for f in j['schema']['fields']]")" = \
+      "[('id', 'INTEGER'), ('brand', 'STRING'), ('price', 'FLOAT'), ('sold', 'BOOLEAN')]" ]
+}
+
+t_load_bad() {
+    printf '1,a,1,true\nx,b,2,false\n' >"$WORK/bad.csv"
+    put_object bad.csv "$WORK/bad.csv"
+    ! bqc load --source_format=CSV "$DS.items" "gs://$BUCKET/bad.csv" >"$WORK/err.txt" 2>&1
+    tr '\n' ' ' <"$WORK/err.txt" | grep -q "line 2"
+    bqc load --source_format=CSV --max_bad_records=1 "$DS.items2" "gs://$BUCKET/bad.csv" \
+        id:INTEGER,brand:STRING,price:FLOAT,sold:BOOLEAN
+    [ "$(bqj show "$DS.items2" | json_get "j['numRows']")" = 1 ]
+}
+
+t_query() {
+    out=$(bqj query --use_legacy_sql=false \
+        "SELECT brand, COUNT(*) AS n, SUM(price) AS total FROM \`$PROJECT.$DS.items\` GROUP BY brand ORDER BY n DESC, brand")
+    [ "$(echo "$out" | json_get "[(r['brand'], r['n'], r['total']) for r in j]")" = \
+      "[('Chanel', '2', '130.5'), ('Dior, Paris', '1', '99.99'), ('Gucci', '1', '80.0')]" ]
+}
+
+t_query_params() {
+    out=$(bqj query --use_legacy_sql=false --parameter=lo:FLOAT64:50 --parameter=b:STRING:Chanel \
+        "SELECT id FROM $DS.items WHERE price > @lo AND brand = @b ORDER BY id")
+    [ "$(echo "$out" | json_get "[r['id'] for r in j]")" = "['1']" ]
+    out=$(bqj query --use_legacy_sql=false --parameter='ids:ARRAY<INT64>:[2,3]' \
+        "SELECT brand FROM $DS.items WHERE id IN UNNEST(@ids) ORDER BY brand")
+    [ "$(echo "$out" | json_get "[r['brand'] for r in j]")" = "['Dior, Paris', 'Gucci']" ]
+}
+
+t_query_types() {
+    out=$(bqj query --use_legacy_sql=false \
+        "SELECT 7 / 2 AS q, CAST('2024-01-01 00:00:00' AS TIMESTAMP) AS ts, 'a' LIKE 'A' AS l, DIV(7, 2) AS d")
+    [ "$(echo "$out" | json_get "[(r['q'], r['ts'], r['l'], r['d']) for r in j]")" = \
+      "[('3.5', '2024-01-01 00:00:00', 'false', '3')]" ]
+}
+
+t_query_error() {
+    ! bqc query --use_legacy_sql=false "SELECT nope FROM $DS.items" >"$WORK/err.txt" 2>&1
+    grep -q "Unrecognized name: nope" "$WORK/err.txt"
+    ! bqc query --use_legacy_sql=false "SELECT * FROM $DS.missing" >"$WORK/err.txt" 2>&1
+    grep -qi "not found: table" "$WORK/err.txt"
+}
+
+t_insert() {
+    bqc insert "$DS.items" "$WORK/rows.json"
+    out=$(bqj query --use_legacy_sql=false "SELECT id, brand, price FROM $DS.items WHERE id >= 10 ORDER BY id")
+    [ "$(echo "$out" | json_get "[(r['id'], r['brand'], r['price']) for r in j]")" = \
+      "[('10', 'Hermes', '1000.25'), ('11', None, None)]" ]
+    printf '{"id": "not a number"}\n' >"$WORK/badrow.json"
+    ! bqc insert "$DS.items" "$WORK/badrow.json"
+}
+
+t_head() {
+    out=$(bqj head -n 3 "$DS.items")
+    [ "$(echo "$out" | json_get "len(j)")" = 3 ]
+    out=$(bqj head -s 4 -n 10 "$DS.items")
+    [ "$(echo "$out" | json_get "[r['id'] for r in j]")" = "['10', '11']" ]
+}
+
+t_dml() {
+    bqc query --use_legacy_sql=false "DELETE FROM $DS.items WHERE id = 11"
+    [ "$(bqj show "$DS.items" | json_get "j['numRows']")" = 5 ]
+    bqc query --use_legacy_sql=false "TRUNCATE TABLE \`$PROJECT.$DS.items2\`"
+    [ "$(bqj show "$DS.items2" | json_get "j['numRows']")" = 0 ]
+}
+
+t_rm() {
+    bqc rm -f -t "$DS.auto"
+    ! bqc show "$DS.auto"
+    ! bqc rm -f -d "$DS"          # not empty
+    bqc rm -r -f -d "$DS"
+    ! bqc show "$DS"
+}
+
+run "mk a dataset; show and ls it" t_mk_dataset
+run "mk a table with a schema" t_mk_table
+run "load CSV from the GCS emulator (append, --replace)" t_load_csv
+run "load --autodetect detects the header and the types" t_load_autodetect
+run "load of bad rows fails, --max_bad_records skips them" t_load_bad
+run "query with GROUP BY / ORDER BY" t_query
+run "query --parameter (scalar and ARRAY)" t_query_params
+run "query result values: float division, TIMESTAMP, LIKE, DIV" t_query_types
+run "query errors are reported" t_query_error
+run "insert NDJSON rows (insertAll)" t_insert
+run "head pages through tabledata.list" t_head
+run "DELETE and TRUNCATE TABLE" t_dml
+run "rm a table and a dataset" t_rm
+
+echo "bq-cli: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
