@@ -903,8 +903,9 @@ class BigQueryService:
             conf["jobType"] = "LOAD"
             job = self._new_job(project, job_id, location, "load", conf)
             self._apply_fault(ex, job)
+            resource = self._job_resource(ex, job, first=True)  # PENDING: the load runs after
             threading.Thread(target=self._run_load, args=(job, config["load"]), daemon=True).start()
-            return ex.send_json(200, self._job_resource(ex, job, first=True))
+            return ex.send_json(200, resource)
         for k in ("extract", "copy"):
             if config.get(k) is not None:
                 raise bq_error(501, "%s jobs are not supported by the luxe emulator" % k, "notImplemented")
