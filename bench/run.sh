@@ -1,6 +1,6 @@
 #!/bin/bash
 # Run the luxe_fdw benchmarks against a private cluster and the emulator.
-#   bash bench/run.sh [gcs_scan gcs_faults pipeline aggregates]   (default: all, in that order;
+#   bash bench/run.sh [gcs_scan gcs_faults pipeline aggregates bq_pushdown]   (default: all, in that order;
 #   aggregates runs on the table pipeline leaves)
 # ROWS=N changes the generated data size (default 900000).
 set -euo pipefail
@@ -14,7 +14,7 @@ luxe_start_emulator "$LUXE_ROOT"
 luxe_start_cluster
 export LUXE_ROOT
 benches=("$@")
-[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan gcs_faults pipeline aggregates)
+[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan gcs_faults pipeline aggregates bq_pushdown)
 for b in "${benches[@]}"; do
 	echo "== $b"
 	python3 "$LUXE_REPO/bench/$b.py"

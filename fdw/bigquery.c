@@ -4,11 +4,12 @@
  *		  BigQuery REST v2 client of luxe_fdw.
  *
  * Design assumptions and invariants:
- * - Queries run through jobs.query with useLegacySql false, named
- *   parameters (values are never spliced into SQL text), a requestId (so
- *   a retried request cannot start the query twice) and
- *   formatOptions.useInt64Timestamp, so TIMESTAMPs arrive as exact int64
- *   microseconds.  An incomplete job (jobComplete false) is polled with
+ * - Queries run as jobs (jobs.insert) with a job id chosen here, so a
+ *   retried request cannot start the query twice (409 duplicate) and a
+ *   cancel can always name the job; useLegacySql false; named parameters
+ *   (values are never spliced into SQL text); results are read with
+ *   jobs.getQueryResults and formatOptions.useInt64Timestamp, so
+ *   TIMESTAMPs arrive as exact int64 microseconds.  An incomplete job (jobComplete false) is polled with
  *   jobs.getQueryResults until it completes: never a silent timeout, never
  *   a truncated result.  Rows are read one page at a time (pageToken), so
  *   memory is bounded by one page whatever the result size.
@@ -22,7 +23,10 @@
  *   client-chosen jobId, so a retried jobs.insert that already went
  *   through is recognised (409 duplicate) instead of loading twice;
  *   insertAll rows carry insertIds for BigQuery's de-duplication.
- * - This file uses jansson and must not include utils/builtins.h.
+ * - This file uses jansson and must not include utils/builtins.h.  It
+ *   never calls jansson's json_object(): the postgres executable exports a
+ *   SQL function of that name, which the dynamic linker would bind instead
+ *   (json_pack("{}") makes an empty object).
  *
  * Copyright (c) 2026, luxe_fdw developers
  *
@@ -234,7 +238,7 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 		resp = luxe_http_request(&c->http, c->stats, method, url, base_headers(c),
 								 text, text_len, true);
 		c->stats->bytes += resp->body_len;
-		root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_object();
+		root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_pack("{}");
 
 		if (resp->status >= 200 && resp->status < 300)
 		{
@@ -253,7 +257,7 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 			if (text)
 				free(text);
 			*status_out = resp->status;
-			return root ? root : json_object();
+			return root ? root : json_pack("{}");
 		}
 		if (resp->status == 401 && !renewed &&
 			(c->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT || c->auth->mode == LUXE_AUTH_METADATA))
@@ -458,7 +462,7 @@ repeated_to_json(json_t *v, json_t *field)
 static json_t *
 record_to_json(json_t *v, json_t *schema)
 {
-	json_t	   *obj = json_object();
+	json_t	   *obj = json_pack("{}");
 	json_t	   *fields = json_object_get(schema, "fields");
 	json_t	   *cells = json_object_get(v, "f");
 	size_t		i;
@@ -534,8 +538,8 @@ new_request_id(const char *prefix)
 static json_t *
 param_json(int i, const LuxeBqParam *p)
 {
-	json_t	   *type = json_object();
-	json_t	   *value = json_object();
+	json_t	   *type = json_pack("{}");
+	json_t	   *value = json_pack("{}");
 	bool		is_array = strncmp(p->type, "ARRAY<", 6) == 0;
 
 	if (is_array)
@@ -692,41 +696,60 @@ luxe_bq_query_start(LuxeBqClient *client, const char *sql, int nparams,
 									   ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < nparams; i++)
 		json_array_append_new(jparams, param_json(i, &params[i]));
-	body = json_pack("{s:s, s:b, s:s, s:o, s:i, s:i, s:s, s:{s:b}}",
+
+	/*
+	 * The job id is chosen here, before anything is sent, so that a cancel
+	 * arriving at any moment can name the job, and a jobs.insert retried
+	 * after a lost answer is recognised (409 duplicate) instead of running
+	 * the query twice.
+	 */
+	q->job_id = new_request_id("luxe_query_");
+	q->location = client->location;
+	body = json_pack("{s:{s:s, s:s}, s:{s:{s:s, s:b, s:s, s:o}}}",
+					 "jobReference", "projectId", client->project, "jobId", q->job_id,
+					 "configuration", "query",
 					 "query", sql, "useLegacySql", 0, "parameterMode", "NAMED",
-					 "queryParameters", jparams, "maxResults", page_rows,
-					 "timeoutMs", LUXE_BQ_POLL_TIMEOUT_MS,
-					 "requestId", new_request_id("luxe-"),
-					 "formatOptions", "useInt64Timestamp", 1);
+					 "queryParameters", jparams);
 	if (client->location)
-		json_object_set_new(body, "location", json_string(client->location));
+		json_object_set_new(json_object_get(body, "jobReference"), "location",
+							json_string(client->location));
 
 	q->cb.func = query_cancel_callback;
 	q->cb.arg = q;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &q->cb);
 
-	root = bq_call(client, "POST", psprintf("projects/%s/queries", luxe_http_escape(client->project)),
-				   body, "query", sql, 0, &status);
+	root = bq_call(client, "POST", psprintf("projects/%s/jobs", luxe_http_escape(client->project)),
+				   body, "query", sql, 409, &status);
 	json_decref(body);
-	ref = json_object_get(root, "jobReference");
-	if (json_is_string(json_object_get(ref, "jobId")))
-		q->job_id = pstrdup(json_string_value(json_object_get(ref, "jobId")));
-	if (json_is_string(json_object_get(ref, "location")))
-		q->location = pstrdup(json_string_value(json_object_get(ref, "location")));
-	else if (client->location)
-		q->location = client->location;
-	take_page(q, root);
+	if (status != 409)
+	{
+		json_t	   *st = json_object_get(root, "status");
+		json_t	   *err = json_object_get(st, "errorResult");
 
-	/* poll an incomplete job; each poll waits up to timeoutMs server-side */
-	while (!q->complete)
+		ref = json_object_get(root, "jobReference");
+		if (json_is_string(json_object_get(ref, "location")))
+			q->location = pstrdup(json_string_value(json_object_get(ref, "location")));
+		if (json_is_object(err))
+		{
+			/* rejected at once (e.g. a syntax error): the job is done */
+			json_t	   *wrapped = json_pack("{s:O, s:[O]}", "message",
+											json_object_get(err, "message") ?
+											json_object_get(err, "message") : json_string("failed"),
+											"errors", err);
+
+			q->complete = true;
+			report_bq_error(0, wrapped, "query", sql);
+		}
+	}
+	json_decref(root);
+
+	/* the first page; an incomplete job is polled, each poll waiting up to
+	 * timeoutMs server-side */
+	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (q->job_id == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_REPLY_HANDLE),
-					 errmsg("BigQuery returned an incomplete query without a job reference")));
 		fetch_results(q);
-	}
+	} while (!q->complete);
 	return q;
 }
 
@@ -982,7 +1005,7 @@ void
 luxe_bq_rows_add(LuxeBqRows *rows, int ncols, const char **names,
 				 const LuxeBqValueKind *kinds, const char **values)
 {
-	json_t	   *obj = json_object();
+	json_t	   *obj = json_pack("{}");
 	int			i;
 
 	for (i = 0; i < ncols; i++)

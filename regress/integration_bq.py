@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Integration tests of luxe_fdw's BigQuery side against the emulator.
+
+Runs against the cluster and emulator that run-tests.sh started (PGHOST,
+PGPORT, PGUSER, LUXE_EMULATOR_URL, LUXE_ROOT in the environment).  Generated
+Vestiaire rows are written into a BigQuery table through the FDW (a staged
+load job), read back and compared with Python's own reading of the CSV;
+then the retry, polling and cancellation paths run under the emulator's
+injected faults.  Prints "ok N - name" lines and
+"integration-bq: N passed, M failed".
+"""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import integration as it  # noqa: E402  (shared helpers; its main() does not run)
+from vestiaire_schema import COLDEFS, COLUMNS  # noqa: E402
+
+URL = it.URL
+PROJECT = "luxe-itest"
+results = []
+psql = it.psql
+
+BQ_TYPES = {"bigint": "INT64", "text": "STRING", "float8": "FLOAT64", "boolean": "BOOL"}
+
+
+def test(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append((True, name, ""))
+        except Exception as e:  # report and go on
+            results.append((False, name, "%s: %s" % (type(e).__name__, e)))
+    return wrap
+
+
+def api(method, path, body=None):
+    req = urllib.request.Request(URL + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        data = r.read()
+        return json.loads(data) if data else {}
+
+
+def faults(instructions):
+    api("POST", "/_emulator/faults", {"instructions": instructions})
+
+
+def faults_left():
+    left = api("GET", "/_emulator/faults")["instructions"]
+    api("DELETE", "/_emulator/faults")
+    return {k: v for k, v in left.items() if v}
+
+
+def jobs():
+    return api("GET", "/_emulator/bigquery/jobs")["jobs"]
+
+
+def main():
+    psql("CREATE EXTENSION IF NOT EXISTS luxe_fdw")
+    psql("DROP SERVER IF EXISTS ibq_gcs CASCADE; DROP SERVER IF EXISTS ibq CASCADE")
+    psql("CREATE SERVER ibq_gcs FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'gcs', endpoint '%s');"
+         "CREATE USER MAPPING FOR CURRENT_USER SERVER ibq_gcs OPTIONS (auth 'none')" % URL)
+    psql("CREATE SERVER ibq FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'bigquery', endpoint '%s', "
+         "project '%s', staging_uri 'gs://vestiaire/ibq-staging/', retry_initial_delay '20ms', "
+         "retry_max_delay '200ms');"
+         "CREATE USER MAPPING FOR CURRENT_USER SERVER ibq OPTIONS (auth 'none')" % (URL, PROJECT))
+
+    path = it.generate(60000, 11, "ibq/source.csv")
+    expect = it.python_summary(path)
+    psql("CREATE FOREIGN TABLE ibq_src (%s) SERVER ibq_gcs OPTIONS "
+         "(uri 'gs://vestiaire/ibq/source.csv', skip_leading_rows '1')" % COLDEFS)
+    api("POST", "/bigquery/v2/projects/%s/datasets" % PROJECT,
+        {"datasetReference": {"projectId": PROJECT, "datasetId": "itest"}})
+    api("POST", "/bigquery/v2/projects/%s/datasets/itest/tables" % PROJECT,
+        {"tableReference": {"projectId": PROJECT, "datasetId": "itest", "tableId": "listings"},
+         "schema": {"fields": [{"name": n, "type": BQ_TYPES[t]} for n, t in COLUMNS]}})
+    psql("CREATE FOREIGN TABLE ibq_listings (%s) SERVER ibq OPTIONS (dataset 'itest', table 'listings')"
+         % COLDEFS)
+
+    @test("INSERT ... SELECT of 60k rows loads through a staged job and reads back like Python's csv")
+    def _():
+        before = len(jobs())
+        psql("INSERT INTO ibq_listings SELECT * FROM ibq_src")
+        it.same_summary(it.sql_summary("ibq_listings"), expect)
+        loads = [j for j in jobs()[before:] if j.get("kind") == "load"]
+        assert len(loads) == 1 and loads[0]["state"] == "DONE" and not loads[0].get("errorResult"), loads
+        staged = api("GET", "/storage/v1/b/vestiaire/o?prefix=ibq-staging/").get("items", [])
+        assert staged == [], "staging objects left: %r" % staged
+
+    checksum = ("SELECT count(*), md5(string_agg(product_id::text || brand_name || price_usd::text, ',' "
+                "ORDER BY product_id)) FROM ibq_listings")
+    clean = psql(checksum).stdout.strip()
+
+    @test("pages of 997 rows return exactly the rows of one page")
+    def _():
+        got = psql("SET luxe_fdw.bigquery_page_size = 997; " + checksum).stdout.strip().splitlines()[-1]
+        assert got == clean, (got, clean)
+        out = psql("SET luxe_fdw.bigquery_page_size = 997; EXPLAIN (ANALYZE, FORMAT JSON) "
+                   "SELECT product_id FROM ibq_listings").stdout
+        plan = json.loads(out[out.index("["):])[0]["Plan"]
+        assert plan["Rows Fetched"] == 60000, plan
+        # one jobs.query and ceil(60000 / 997) - 1 getQueryResults pages
+        assert plan["Requests"] >= 60000 // 997, plan
+
+    def faulted(instr, sql=checksum):
+        faults(instr)
+        t0 = time.time()
+        try:
+            p = psql(sql, check=False)
+        finally:
+            left = faults_left()
+        return p, time.time() - t0, left
+
+    @test("403 rateLimitExceeded is retried with backoff; the rows are the same")
+    def _():
+        p, _, left = faulted({"bigquery.jobs.insert": ["return-403-rateLimitExceeded"] * 2})
+        assert p.returncode == 0 and p.stdout.strip() == clean, p.stderr
+        assert not left, left
+
+    @test("403 quotaExceeded is not retried: a clear error with the reason")
+    def _():
+        p, elapsed, left = faulted({"bigquery.jobs.insert": ["return-403-quotaExceeded"]})
+        assert p.returncode != 0 and "quotaExceeded" in p.stderr, p.stderr
+        assert "10 minutes" in p.stderr, p.stderr
+
+    @test("503 and 500 backendError on result pages are retried")
+    def _():
+        p, _, left = faulted({"bigquery.jobs.getQueryResults": ["return-503", "return-500-backendError"]},
+                             "SET luxe_fdw.bigquery_page_size = 5000; " + checksum)
+        assert p.returncode == 0 and p.stdout.strip().splitlines()[-1] == clean, p.stderr
+        assert not left, left
+
+    @test("a reset jobs.insert is retried with the same job id: one job, not two")
+    def _():
+        before = len(jobs())
+        p, _, left = faulted({"bigquery.jobs.insert": ["return-reset-connection"]})
+        assert p.returncode == 0 and p.stdout.strip() == clean, p.stderr
+        new = jobs()[before:]
+        assert len(new) == 1, new
+        assert new[0]["jobId"].startswith("luxe_query_"), new
+
+    @test("an incomplete job (jobComplete false) is polled until done, never truncated")
+    def _():
+        p, _, left = faulted({"bigquery.jobs.insert": ["job-incomplete-3"]})
+        assert p.returncode == 0 and p.stdout.strip() == clean, p.stderr
+        assert not left, left
+
+    @test("statement_timeout cancels the BigQuery job of a slow query")
+    def _():
+        faults({"bigquery.jobs.insert": ["job-slow-30s"]})
+        before = len(jobs())
+        t0 = time.time()
+        try:
+            p = psql("SET statement_timeout = '1s'; SELECT count(*) FROM ibq_listings", check=False)
+        finally:
+            faults_left()
+        elapsed = time.time() - t0
+        assert "canceling statement due to statement timeout" in p.stderr, p.stderr
+        assert elapsed < 3, "took %.1f s" % elapsed
+        new = jobs()[before:]
+        assert len(new) == 1 and new[0].get("cancelled"), new
+
+    @test("pushdown ships the aggregate: bytes transferred < 1% of the plain scan, same result")
+    def _():
+        q = ("SELECT brand_name, count(*), count(DISTINCT seller_id), sum(price_usd)::numeric(20,2) "
+             "FROM ibq_listings GROUP BY brand_name ORDER BY brand_name")
+        sent = {}
+        out = {}
+        for pushdown in ("true", "false"):
+            psql("ALTER SERVER ibq OPTIONS (ADD pushdown '%s')" % pushdown)
+            api("POST", "/_emulator/stats/reset")
+            out[pushdown] = psql(q).stdout
+            sent[pushdown] = api("GET", "/_emulator/stats")["bytesSent"]
+            psql("ALTER SERVER ibq OPTIONS (DROP pushdown)")
+        assert out["true"] == out["false"], "different results"
+        assert sent["true"] < 0.01 * sent["false"], sent
+
+    psql("DROP SERVER ibq CASCADE; DROP SERVER ibq_gcs CASCADE")
+    failed = 0
+    for i, (ok, name, why) in enumerate(results, 1):
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", i, name, "" if ok else ": " + why))
+        failed += not ok
+    print("integration-bq: %d passed, %d failed" % (len(results) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
