@@ -14,7 +14,8 @@ Instructions (one string each):
                                   (uploads), then close the connection abruptly
   stall-for-Ts-after-YK           after Y KiB of the body, sleep T seconds, then go on
   return-NNN-REASON               answer HTTP NNN with a Google error body whose errors[].reason
-                                  is REASON (letters/digits), e.g. return-403-rateLimitExceeded,
+                                  is REASON, one of Google's reasons (_REASONS below), e.g.
+                                  return-403-rateLimitExceeded,
                                   return-403-quotaExceeded, return-500-backendError
   job-incomplete-N                BigQuery jobs.query / jobs.insert: the job created by this
                                   request answers jobComplete:false (state RUNNING) in this
@@ -57,6 +58,13 @@ class Fault:
 
 _KIB = 1024
 
+# Google error reasons accepted by return-NNN-REASON (others stay unknown instructions).
+_REASONS = ("rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "backendError",
+            "internalError", "accessDenied", "responseTooLarge", "resourcesExceeded", "invalid",
+            "invalidQuery", "notFound", "duplicate", "stopped", "resourceInUse", "forbidden",
+            "badRequest", "timeout", "jobBackendError", "jobInternalError", "notImplemented",
+            "required", "authError", "conflict", "billingNotEnabled", "blocked")
+
 _GRAMMAR = [
     (re.compile(r"return-(\d{3})"),
      lambda t, m: Fault(t, "error", status=int(m[1]))),
@@ -70,7 +78,7 @@ _GRAMMAR = [
      lambda t, m: Fault(t, "break", after_bytes=int(m[1]) * _KIB)),
     (re.compile(r"stall-for-(\d+(?:\.\d+)?)s-after-(\d+)K(?:iB)?"),
      lambda t, m: Fault(t, "stall", seconds=float(m[1]), after_bytes=int(m[2]) * _KIB)),
-    (re.compile(r"return-(\d{3})-([A-Za-z][A-Za-z0-9]*)"),
+    (re.compile(r"return-(\d{3})-(%s)" % "|".join(_REASONS)),
      lambda t, m: Fault(t, "error", status=int(m[1]), reason=m[2])),
     (re.compile(r"job-incomplete-(\d+)"),
      lambda t, m: Fault(t, "job", polls=int(m[1]))),
