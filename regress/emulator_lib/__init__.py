@@ -10,6 +10,14 @@
                 access tokens that server.Auth accepts until they expire
   rsa.py        DER/PEM RSA key parsing and RSASSA-PKCS1-v1_5 SHA-256 verification
 
-Another API (BigQuery REST) plugs in as one more service object with a route() method
-(see server.py), registered in regress/emulator with server.add_service().
+  bigquery.py   BigQuery REST v2: routes, datasets/tables/tabledata, jobs (query, load), job
+                faults and the /_emulator/bigquery control endpoints
+  bq_store.py   the shared in-memory SQLite database behind it and statement execution
+  bq_sql.py     the GoogleSQL subset: tokenizer, parser, translation to SQLite with BigQuery
+                semantics and result types, and the SQL functions it relies on
+  bq_types.py   BigQuery types: schemas, stored representation, value parsing and encoding
+  bq_load.py    load jobs from the GCS store (CSV, NDJSON, autodetect)
+
+Each API is a service object with a route() method (see server.py), registered in
+regress/emulator with server.add_service().
 """

@@ -1831,34 +1831,20 @@ def bq_upper(s):
     return bytes(s).upper() if isinstance(s, bytes) else s.upper()
 
 
-def _trimmer(kind):
-    def fn(s, chars=None, *rest):
-        if s is None:
-            return None
-        if chars is None and rest == () and fn.__code__.co_argcount == 2 and False:
-            return None
-        if isinstance(s, bytes):
-            c = chars if chars is not None else b" "
-        else:
-            c = chars
-        if kind == "both":
-            return s.strip(c) if c is not None else s.strip()
-        if kind == "left":
-            return s.lstrip(c) if c is not None else s.lstrip()
-        return s.rstrip(c) if c is not None else s.rstrip()
-    return fn
-
-
 def _trim_n(kind):
-    f = _trimmer(kind)
+    """The one- and two-argument forms of TRIM/LTRIM/RTRIM (Unicode whitespace by default)."""
+    def strip(s, chars):
+        if isinstance(s, bytes) and chars is None:
+            chars = b" "
+        if kind == "both":
+            return s.strip(chars)
+        return s.lstrip(chars) if kind == "left" else s.rstrip(chars)
 
     def one(s):
-        return f(s)
+        return None if s is None else strip(s, None)
 
     def two(s, chars):
-        if chars is None:
-            return None
-        return f(s, chars)
+        return None if s is None or chars is None else strip(s, chars)
     return one, two
 
 
@@ -1866,10 +1852,6 @@ def bq_length(s):
     if s is None:
         return None
     return len(s)
-
-
-def bq_substr(s, pos, ln=-1, has_len=False):
-    return None
 
 
 def _substr2(s, pos):
