@@ -638,10 +638,11 @@ grouping_ok(PlannerInfo *root, RelOptInfo *grouped_rel, Node *havingQual,
 			get_sortgroupref_clause_noerr(sgref, parse->groupClause) != NULL)
 			continue;
 
-		pieces = pull_var_clause((Node *) expr, PVC_INCLUDE_AGGREGATES);
+		pieces = pull_var_clause((Node *) expr, PVC_INCLUDE_AGGREGATES |
+								 PVC_INCLUDE_PLACEHOLDERS);
 		foreach(lp, pieces)
 		{
-			if (IsA(lfirst(lp), Var))
+			if (!IsA(lfirst(lp), Aggref))
 				bare_vars = true;
 		}
 		if (!bare_vars && luxe_deparse_is_shippable(root, grouped_rel, expr))
@@ -688,7 +689,8 @@ grouping_ok(PlannerInfo *root, RelOptInfo *grouped_rel, Node *havingQual,
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		List	   *pieces = pull_var_clause((Node *) ri->clause,
-											 PVC_INCLUDE_AGGREGATES);
+											 PVC_INCLUDE_AGGREGATES |
+											 PVC_INCLUDE_PLACEHOLDERS);
 		ListCell   *lp;
 
 		foreach(lp, pieces)

@@ -1126,7 +1126,10 @@ luxe_deparse_pathkey_expr(PlannerInfo *root, RelOptInfo *rel, PathKey *pathkey)
 			ListCell   *lt;
 			int			i = 0;
 			bool		found = false;
+			bool		grouping = false;
 			Expr	   *stripped = expr;
+			List	   *pieces;
+			ListCell   *lp;
 
 			while (IsA(stripped, RelabelType))
 				stripped = ((RelabelType *) stripped)->arg;
@@ -1144,11 +1147,33 @@ luxe_deparse_pathkey_expr(PlannerInfo *root, RelOptInfo *rel, PathKey *pathkey)
 				if (equal(texpr, stripped))
 				{
 					found = true;
+					grouping = get_sortgroupref_clause_noerr(sgref,
+															 root->parse->groupClause) != NULL;
 					break;
 				}
 			}
 			if (!found)
 				continue;
+
+			/*
+			 * As in the grouped select list: a column outside an aggregate
+			 * is safe only as a whole grouping expression.
+			 */
+			if (!grouping)
+			{
+				bool		bare = false;
+
+				pieces = pull_var_clause((Node *) expr,
+										 PVC_INCLUDE_AGGREGATES |
+										 PVC_INCLUDE_PLACEHOLDERS);
+				foreach(lp, pieces)
+				{
+					if (!IsA(lfirst(lp), Aggref))
+						bare = true;
+				}
+				if (bare)
+					continue;
+			}
 		}
 		else if (bms_is_empty(em->em_relids) ||
 				 !bms_is_subset(em->em_relids, rel->relids))
@@ -1443,7 +1468,15 @@ deparse_from(RelOptInfo *rel, DeparseContext *cxt)
 	}
 
 	if (fpinfo->query != NULL)
-		appendStringInfo(buf, "(%s)", fpinfo->query);
+	{
+		/* a trailing semicolon would end the statement inside the parens */
+		int			len = strlen(fpinfo->query);
+
+		while (len > 0 && (fpinfo->query[len - 1] == ';' ||
+						   isspace((unsigned char) fpinfo->query[len - 1])))
+			len--;
+		appendStringInfo(buf, "(%.*s)", len, fpinfo->query);
+	}
 	else
 	{
 		char	   *path = psprintf("%s.%s.%s", fpinfo->project,
