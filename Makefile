@@ -19,6 +19,9 @@ OBJS = \
 	fdw/gcs.o \
 	fdw/gcs_modify.o \
 	fdw/bigquery.o \
+	fdw/bq_fdw.o \
+	fdw/bq_plan.o \
+	fdw/deparse.o \
 	fdw/csv.o \
 	fdw/import.o \
 	fdw/aggregates.o

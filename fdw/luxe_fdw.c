@@ -70,6 +70,9 @@
 #include "csv.h"
 #include "gcs.h"
 #include "gcs_modify.h"
+#include "bigquery.h"
+#include "bq_fdw.h"
+#include "bq_plan.h"
 #include "http.h"
 #include "import.h"
 #include "option.h"
@@ -115,6 +118,7 @@ typedef struct LuxeParallelShared
 /* Executor state of a GCS CSV scan. */
 typedef struct LuxeFdwScanState
 {
+	LuxeService service;		/* first, like BigQuery's scan state */
 	Relation	rel;
 	MemoryContext scan_cxt;		/* child of es_query_cxt */
 	LuxeServerOptions server;
@@ -192,6 +196,28 @@ static bool luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 /*
  * Helper functions
  */
+static bool is_bigquery_server(Oid serverid);
+static void gcsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+static void gcsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+							   Oid foreigntableid);
+static ForeignScan *gcsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid, ForeignPath *best_path,
+									  List *tlist, List *scan_clauses, Plan *outer_plan);
+static void gcsExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static void gcsBeginForeignScan(ForeignScanState *node, int eflags);
+static bool gcsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+								   BlockNumber *totalpages);
+static void luxeGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+									RelOptInfo *outerrel, RelOptInfo *innerrel,
+									JoinType jointype, JoinPathExtraData *extra);
+static void luxeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+									 RelOptInfo *input_rel, RelOptInfo *output_rel,
+									 void *extra);
+static void luxeExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs);
+
+/* A scan state is BigQuery's when its first field says so. */
+#define IS_BQ_STATE(st) ((st) != NULL && *(LuxeService *) (st) == LUXE_SERVICE_BIGQUERY)
 static List *needed_attnums(RelOptInfo *baserel, TupleDesc tupdesc);
 static void scan_error_callback(void *arg);
 static void ensure_listed(LuxeFdwScanState *st);
@@ -247,6 +273,13 @@ _PG_init(void)
 							0, 0, INT_MAX,
 							PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("luxe_fdw.bigquery_page_size",
+							"Rows asked for per page of BigQuery query results.",
+							"BigQuery also caps a page at about 10 MB.  Memory holds one page at a time.",
+							&luxe_bq_page_size,
+							50000, 1, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("luxe_fdw");
 	luxe_http_init();
 }
@@ -278,6 +311,9 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->BeginForeignInsert = luxeBeginForeignInsert;
 	routine->EndForeignInsert = luxeEndForeignInsert;
 	routine->ExplainForeignModify = luxeExplainForeignModify;
+	routine->GetForeignJoinPaths = luxeGetForeignJoinPaths;
+	routine->GetForeignUpperPaths = luxeGetForeignUpperPaths;
+	routine->ExecForeignTruncate = luxeExecForeignTruncate;
 
 	PG_RETURN_POINTER(routine);
 }
@@ -341,6 +377,18 @@ static void
 luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 					  Oid foreigntableid)
 {
+	if (is_bigquery_server(GetForeignServerIdByRelId(foreigntableid)))
+	{
+		luxe_bq_get_rel_size(root, baserel, foreigntableid);
+		return;
+	}
+	gcsGetForeignRelSize(root, baserel, foreigntableid);
+}
+
+static void
+gcsGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+					 Oid foreigntableid)
+{
 	LuxeFdwPlanState *ps = palloc0(sizeof(LuxeFdwPlanState));
 	ForeignTable *table = GetForeignTable(foreigntableid);
 	LuxeHttpStats stats = {0};
@@ -402,6 +450,17 @@ luxeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 static void
 luxeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
+	if (is_bigquery_server(baserel->serverid))
+	{
+		luxe_bq_get_paths(root, baserel, foreigntableid);
+		return;
+	}
+	gcsGetForeignPaths(root, baserel, foreigntableid);
+}
+
+static void
+gcsGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
 	LuxeFdwPlanState *ps = (LuxeFdwPlanState *) baserel->fdw_private;
 	Cost		startup_cost;
 	Cost		run_cost;
@@ -449,6 +508,18 @@ luxeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 				   ForeignPath *best_path, List *tlist, List *scan_clauses,
 				   Plan *outer_plan)
 {
+	if (is_bigquery_server(baserel->serverid))
+		return luxe_bq_get_plan(root, baserel, foreigntableid, best_path, tlist,
+								scan_clauses, outer_plan);
+	return gcsGetForeignPlan(root, baserel, foreigntableid, best_path, tlist,
+							 scan_clauses, outer_plan);
+}
+
+static ForeignScan *
+gcsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				  ForeignPath *best_path, List *tlist, List *scan_clauses,
+				  Plan *outer_plan)
+{
 	LuxeFdwPlanState *ps = (LuxeFdwPlanState *) baserel->fdw_private;
 	List	   *fdw_private;
 
@@ -463,6 +534,17 @@ luxeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 static void
 luxeExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	if (is_bigquery_server(((ForeignScan *) node->ss.ps.plan)->fs_server))
+	{
+		luxe_bq_explain_scan(node, es);
+		return;
+	}
+	gcsExplainForeignScan(node, es);
+}
+
+static void
+gcsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	List	   *fdw_private = ((ForeignScan *) node->ss.ps.plan)->fdw_private;
 	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
@@ -495,6 +577,17 @@ type_is_integral(Oid typid)
  */
 static void
 luxeBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	if (is_bigquery_server(((ForeignScan *) node->ss.ps.plan)->fs_server))
+	{
+		luxe_bq_begin_scan(node, eflags);
+		return;
+	}
+	gcsBeginForeignScan(node, eflags);
+}
+
+static void
+gcsBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
@@ -1011,6 +1104,8 @@ convert_record(LuxeFdwScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 static TupleTableSlot *
 luxeIterateForeignScan(ForeignScanState *node)
 {
+	if (IS_BQ_STATE(node->fdw_state))
+		return luxe_bq_iterate_scan(node);
 	return scan_next((LuxeFdwScanState *) node->fdw_state,
 					 node->ss.ss_ScanTupleSlot);
 }
@@ -1110,6 +1205,12 @@ luxeReScanForeignScan(ForeignScanState *node)
 {
 	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
 
+	if (IS_BQ_STATE(st))
+	{
+		luxe_bq_rescan(node);
+		return;
+	}
+
 	if (st->reader)
 		luxe_gcs_close_stream(st->reader);
 	st->reader = NULL;
@@ -1123,6 +1224,12 @@ static void
 luxeEndForeignScan(ForeignScanState *node)
 {
 	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
+
+	if (IS_BQ_STATE(st))
+	{
+		luxe_bq_end_scan(node);
+		return;
+	}
 
 	if (st)
 		scan_state_end(st);
@@ -1144,6 +1251,10 @@ luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 {
 	ListCell   *lc;
 
+	/* a BigQuery scan is one remote job: nothing to share out */
+	if (is_bigquery_server(rel->serverid))
+		return false;
+
 	/* a bad-record budget needs subtransactions, which workers cannot start */
 	foreach(lc, GetForeignTable(rte->relid)->options)
 	{
@@ -1164,6 +1275,23 @@ luxeIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
 static bool
 luxeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 						BlockNumber *totalpages)
+{
+	if (is_bigquery_server(GetForeignServerIdByRelId(RelationGetRelid(relation))))
+	{
+		double		rows;
+		double		bytes;
+
+		*func = luxe_bq_acquire_sample_rows;
+		*totalpages = luxe_bq_table_rows(RelationGetRelid(relation), &rows, &bytes) && bytes > 0 ?
+			(BlockNumber) Min(ceil(bytes / BLCKSZ), (double) MaxBlockNumber) : 1;
+		return true;
+	}
+	return gcsAnalyzeForeignTable(relation, func, totalpages);
+}
+
+static bool
+gcsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+					   BlockNumber *totalpages)
 {
 	ForeignTable *table = GetForeignTable(RelationGetRelid(relation));
 	LuxeServerOptions server;
@@ -1375,7 +1503,8 @@ luxeImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	LuxeGcsClient client;
 
 	luxe_option_server(serverOid, server);
-	require_gcs(server);
+	if (server->service == LUXE_SERVICE_BIGQUERY)
+		return luxe_bq_import_schema(stmt, serverOid);
 	luxe_gcs_client_init(&client, &stats, server, serverOid, GetUserId());
 	return luxe_import_gcs_schema(stmt, &client, server->servername);
 }
@@ -1516,9 +1645,11 @@ modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	LuxeModifyState *ms = palloc0(sizeof(LuxeModifyState));
 
 	luxe_option_server(table->serverid, server);
-	require_gcs(server);
 	ms->service = server->service;
-	ms->state = luxe_gcs_begin_insert(mtstate, rinfo, server);
+	if (server->service == LUXE_SERVICE_BIGQUERY)
+		ms->state = luxe_bq_begin_insert(mtstate, rinfo);
+	else
+		ms->state = luxe_gcs_begin_insert(mtstate, rinfo, server);
 	rinfo->ri_FdwState = ms;
 }
 
@@ -1543,6 +1674,8 @@ luxeExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 {
 	LuxeModifyState *ms = (LuxeModifyState *) rinfo->ri_FdwState;
 
+	if (ms->service == LUXE_SERVICE_BIGQUERY)
+		return luxe_bq_exec_insert(ms->state, slot);
 	return luxe_gcs_exec_insert(ms->state, slot);
 }
 
@@ -1551,7 +1684,9 @@ luxeEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 {
 	LuxeModifyState *ms = (LuxeModifyState *) rinfo->ri_FdwState;
 
-	if (ms)
+	if (ms && ms->service == LUXE_SERVICE_BIGQUERY)
+		luxe_bq_end_insert(ms->state);
+	else if (ms)
 		luxe_gcs_end_insert(ms->state);
 }
 
@@ -1565,6 +1700,81 @@ static void
 luxeExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 						 List *fdw_private, int subplan_index, ExplainState *es)
 {
+	Oid			relid = RelationGetRelid(rinfo->ri_RelationDesc);
+
+	if (is_bigquery_server(GetForeignServerIdByRelId(relid)))
+	{
+		LuxeServerOptions server;
+		LuxeBqTableOptions topts;
+
+		luxe_option_server(GetForeignServerIdByRelId(relid), &server);
+		luxe_option_bq_table(relid, &server, &topts);
+		ExplainPropertyText("BigQuery Table",
+							psprintf("%s.%s.%s", topts.project, topts.dataset ? topts.dataset : "",
+									 topts.table ? topts.table : ""), es);
+		ExplainPropertyText("Write Method", topts.write_method, es);
+		return;
+	}
 	ExplainPropertyText("GCS Object Pattern",
 						luxe_gcs_insert_target(rinfo->ri_RelationDesc), es);
+}
+
+/* ---------------------------------------------------------------------
+ * BigQuery only: join and upper-relation pushdown, TRUNCATE
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+is_bigquery_server(Oid serverid)
+{
+	ForeignServer *server;
+	ListCell   *lc;
+
+	if (!OidIsValid(serverid))
+		return false;
+	server = GetForeignServer(serverid);
+	foreach(lc, server->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, OPT_SERVICE) == 0)
+			return strcmp(defGetString(d), "bigquery") == 0;
+	}
+	return false;
+}
+
+static void
+luxeGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+						RelOptInfo *outerrel, RelOptInfo *innerrel,
+						JoinType jointype, JoinPathExtraData *extra)
+{
+	if (is_bigquery_server(joinrel->serverid))
+		luxe_bq_get_join_paths(root, joinrel, outerrel, innerrel, jointype, extra);
+}
+
+static void
+luxeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+						 RelOptInfo *input_rel, RelOptInfo *output_rel,
+						 void *extra)
+{
+	if (is_bigquery_server(input_rel->serverid))
+		luxe_bq_get_upper_paths(root, stage, input_rel, output_rel, extra);
+}
+
+static void
+luxeExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = (Relation) lfirst(lc);
+
+		if (!is_bigquery_server(GetForeignServerIdByRelId(RelationGetRelid(rel))))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot truncate foreign table \"%s\"", RelationGetRelationName(rel)),
+					 errdetail("GCS foreign tables are read and appended to, never rewritten.")));
+	}
+	luxe_bq_truncate(rels);
 }

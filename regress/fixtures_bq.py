@@ -10,6 +10,7 @@ Creates, through the public REST API (as any client would), project
   sellers   a join partner of items (by seller_id)
   types     one row per interesting value of every BigQuery type, REPEATED
             and RECORD included, NaN and infinities
+  types_copy  empty, with the schema of types (writes of every type)
   big       25,000 rows, to page through
   target    empty, for INSERT tests (same columns as items)
 and dataset `other` with two tables for IMPORT FOREIGN SCHEMA ... EXCEPT.
@@ -85,14 +86,16 @@ def main():
           [{"seller_id": 100 + k, "seller_name": "seller %d" % k,
             "country": ["France", "Italy", "United States", None, "France"][k % 5]} for k in range(5)]
           + [{"seller_id": 999, "seller_name": "nobody's", "country": "Japan"}])
-    table("regress", "types", [
+    types_fields = [
         f("label", "STRING"), f("i", "INT64"), f("x", "FLOAT64"), f("n", "NUMERIC"), f("bn", "BIGNUMERIC"),
         f("b", "BOOL"), f("s", "STRING"), f("by", "BYTES"), f("d", "DATE"), f("dt", "DATETIME"),
         f("t", "TIME"), f("ts", "TIMESTAMP"), f("j", "JSON"), f("g", "GEOGRAPHY"),
         f("tags", "STRING", "REPEATED"), f("nums", "INT64", "REPEATED"),
         f("rec", "RECORD", fields=[f("k", "STRING"), f("v", "FLOAT64")]),
         f("recs", "RECORD", "REPEATED", fields=[f("k", "STRING"), f("v", "INT64")]),
-    ], [
+    ]
+    table("regress", "types_copy", types_fields)
+    table("regress", "types", types_fields, [
         {"label": "a: ordinary", "i": 9007199254740993, "x": 1.5, "n": "12345678901234567890.123456789",
          "bn": "123456789012345678901234567890.12345678901234567890", "b": True, "s": "Hermès \"Kelly\", 28 cm",
          "by": "3q2+7w==", "d": "2024-03-15", "dt": "2024-03-15T12:34:56.789012", "t": "12:34:56.5",

@@ -37,6 +37,8 @@ python3 "$LUXE_REPO/regress/fixtures.py" "$LUXE_ROOT"
 luxe_log "starting the emulator and a private cluster"
 luxe_start_emulator "$LUXE_ROOT"
 LUXE_EMULATOR_PLAIN_URL=$LUXE_EMULATOR_URL
+# the BigQuery side of the same emulator: datasets and tables for pg_regress
+python3 "$LUXE_REPO/regress/fixtures_bq.py" "$LUXE_EMULATOR_URL" >/dev/null
 # A second emulator on the same objects that demands credentials: a fixed
 # token, or an OAuth2 token it issued itself, from a service-account JWT
 # (test keys made here, one registered and one not) or as the metadata
@@ -96,6 +98,9 @@ count_from_log generator "$LUXE_TMP/gen.log" $?
 luxe_log "integration"
 LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
+luxe_log "integration (BigQuery)"
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" python3 "$LUXE_REPO/regress/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
+count_from_log integration-bq "$LUXE_TMP/integration_bq.log" $?
 
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
