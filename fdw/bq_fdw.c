@@ -785,9 +785,7 @@ luxe_bq_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 		if (attr->attisdropped)
 			continue;
-		name = luxe_option_column_name(RelationGetRelid(rel), i + 1);
-		if (name == NULL)
-			name = pstrdup(NameStr(attr->attname));
+		name = luxe_option_remote_column(RelationGetRelid(rel), i + 1);
 		for (k = 0; k < info->nfields; k++)
 			if (strcmp(info->fields[k].name, name) == 0)
 				break;
@@ -980,9 +978,8 @@ luxe_bq_acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targr
 
 		if (attr->attisdropped)
 			continue;
-		name = luxe_option_column_name(RelationGetRelid(rel), i + 1);
-		appendStringInfo(&sql, "%s%s", ncols ? ", " : "",
-						 luxe_bq_quote_ident(name ? name : NameStr(attr->attname)));
+		name = luxe_option_remote_column(RelationGetRelid(rel), i + 1);
+		appendStringInfo(&sql, "%s%s", ncols ? ", " : "", luxe_bq_quote_ident(name));
 		getTypeInputInfo(attr->atttypid, &func, &ioparams[i]);
 		fmgr_info(func, &in[i]);
 		attnums[ncols++] = i;

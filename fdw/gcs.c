@@ -107,12 +107,8 @@ luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
 
 	luxe_option_auth(serverid, userid, auth);
 	memset(client, 0, sizeof(*client));
-	client->http.max_retries = server->max_retries;
-	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
-	client->http.retry_initial_delay_ms = server->retry_initial_delay_ms;
-	client->http.connect_timeout_ms = server->connect_timeout_ms;
-	client->http.request_timeout_ms = server->request_timeout_ms;
-	client->http.service_name = "GCS";
+	luxe_option_http_config(server, &client->http);
+	client->http.service_name = "GCS";	/* also for a BigQuery server's staging */
 	client->stats = stats;
 	client->endpoint = server->endpoint;
 	client->server = server;
@@ -367,7 +363,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 			size_t		i;
 
 			initStringInfo(&url);
-			appendStringInfo(&url, "%s/storage/v1/b/%s/o?prefix=%s&fields=%s",
+			appendStringInfo(&url, "%s/storage/v1/b/%s/o?prettyPrint=false&prefix=%s&fields=%s",
 							 client->endpoint, luxe_http_escape(bucket),
 							 luxe_http_escape(prefix),
 							 luxe_http_escape(LUXE_GCS_LIST_FIELDS));
@@ -842,6 +838,28 @@ persisted_bytes(LuxeHttpResponse *resp)
 }
 
 /*
+ * The server has persisted the object up to offset persisted: drop those
+ * bytes from the buffer.  Returns how many were dropped.
+ */
+static size_t
+upload_advance(LuxeGcsUpload *up, int64 persisted, int64 total)
+{
+	size_t		skip;
+
+	if (persisted < up->buf_offset || persisted > total)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("GCS reports " INT64_FORMAT " bytes persisted for \"%s\", outside the chunk sent",
+						persisted, luxe_gcs_upload_uri(up))));
+	skip = (size_t) (persisted - up->buf_offset);
+	memmove(up->buf.data, up->buf.data + skip, up->buf.len - skip);
+	up->buf.len -= skip;
+	up->buf.data[up->buf.len] = '\0';
+	up->buf_offset = persisted;
+	return skip;
+}
+
+/*
  * Send buf[0 .. len) at buf_offset; final says it is the last piece, so the
  * total size is declared.  Returns the object resource (jansson) when the
  * upload completed, NULL otherwise.  Retries and resumes; can throw.
@@ -860,8 +878,6 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 		int64		total = up->buf_offset + (int64) len;
 		char	   *range;
 		List	   *headers = base_headers(client);
-		int64		persisted;
-		size_t		skip;
 
 		if (len == 0)
 			range = final ? psprintf("Content-Range: bytes */" INT64_FORMAT, total) :
@@ -894,18 +910,8 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 		}
 		if (resp && resp->status == 308 && !final)
 		{
-			persisted = persisted_bytes(resp);
-			if (persisted < up->buf_offset || persisted > total)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_REPLY_HANDLE),
-						 errmsg("GCS reports " INT64_FORMAT " bytes persisted for \"%s\", outside the chunk sent",
-								persisted, uri)));
 			/* keep what the server has not persisted (less than a quantum) */
-			skip = (size_t) (persisted - up->buf_offset);
-			memmove(up->buf.data, up->buf.data + skip, up->buf.len - skip);
-			up->buf.len -= skip;
-			up->buf.data[up->buf.len] = '\0';
-			up->buf_offset = persisted;
+			(void) upload_advance(up, persisted_bytes(resp), total);
 			return NULL;
 		}
 		if (resp && !luxe_http_status_retryable(resp->status) && resp->status != 308)
@@ -956,18 +962,7 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 			if (resp->status != 308)
 				report_gcs_error(resp->status, resp->body, "object", uri);
 		}
-		persisted = persisted_bytes(resp);
-		if (persisted < up->buf_offset || persisted > total)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_REPLY_HANDLE),
-					 errmsg("GCS reports " INT64_FORMAT " bytes persisted for \"%s\", outside the chunk sent",
-							persisted, uri)));
-		skip = (size_t) (persisted - up->buf_offset);
-		memmove(up->buf.data, up->buf.data + skip, up->buf.len - skip);
-		up->buf.len -= skip;
-		up->buf.data[up->buf.len] = '\0';
-		up->buf_offset = persisted;
-		len -= skip;
+		len -= upload_advance(up, persisted_bytes(resp), total);
 		if (!final && len < 256 * 1024)
 			return NULL;		/* the rest goes with the next chunk */
 	}

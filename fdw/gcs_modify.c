@@ -157,9 +157,7 @@ luxe_gcs_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			continue;
 		getTypeOutputInfo(attr->atttypid, &func, &varlena);
 		fmgr_info(func, &st->out_functions[i]);
-		st->colnames[i] = luxe_option_column_name(RelationGetRelid(rel), i + 1);
-		if (st->colnames[i] == NULL)
-			st->colnames[i] = pstrdup(NameStr(attr->attname));
+		st->colnames[i] = luxe_option_remote_column(RelationGetRelid(rel), i + 1);
 	}
 	st->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "luxe_fdw insert row",
 										ALLOCSET_DEFAULT_SIZES);

@@ -661,13 +661,11 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	for (i = 1; i <= tupdesc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(tupdesc, i - 1);
-		char	   *remote;
 		int			s;
 
 		if (attr->attisdropped)
 			continue;
-		remote = luxe_option_column_name(RelationGetRelid(rel), i);
-		st->colnames[i] = remote ? remote : pstrdup(NameStr(attr->attname));
+		st->colnames[i] = luxe_option_remote_column(RelationGetRelid(rel), i);
 		st->positional_map[field] = -1;
 		for (s = 0; s < st->nslots; s++)
 			if (st->attnums[s] == i)

@@ -40,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/varlena.h"
 
+#include "http.h"
 #include "option.h"
 
 typedef enum LuxeOptionType
@@ -707,6 +708,21 @@ luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts)
 }
 
 /*
+ * luxe_option_http_config
+ *		The transport settings of a server: retries, backoff and timeouts.
+ */
+void
+luxe_option_http_config(const LuxeServerOptions *server, LuxeHttpConfig *cfg)
+{
+	cfg->max_retries = server->max_retries;
+	cfg->retry_max_delay_ms = server->retry_max_delay_ms;
+	cfg->retry_initial_delay_ms = server->retry_initial_delay_ms;
+	cfg->connect_timeout_ms = server->connect_timeout_ms;
+	cfg->request_timeout_ms = server->request_timeout_ms;
+	cfg->service_name = server->service == LUXE_SERVICE_BIGQUERY ? "BigQuery" : "GCS";
+}
+
+/*
  * luxe_option_bq_table
  *		Resolve the options of a BigQuery foreign table; table options
  *		override the server's project, pushdown, batch_size and
@@ -789,6 +805,19 @@ luxe_option_column_name(Oid relid, int attnum)
 			return pstrdup(defGetString(elem));
 	}
 	return NULL;
+}
+
+/*
+ * luxe_option_remote_column
+ *		The name of a column in the remote object or table: its column_name
+ *		option, else its attribute name.
+ */
+char *
+luxe_option_remote_column(Oid relid, int attnum)
+{
+	char	   *name = luxe_option_column_name(relid, attnum);
+
+	return name ? name : get_attname(relid, attnum, false);
 }
 
 bool

@@ -136,6 +136,10 @@ extern void luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts);
 extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
 extern bool luxe_option_csv_from_list(List *options, LuxeCsvOptions *opts);
 extern char *luxe_option_column_name(Oid relid, int attnum);
+extern char *luxe_option_remote_column(Oid relid, int attnum);
+struct LuxeHttpConfig;
+extern void luxe_option_http_config(const LuxeServerOptions *server,
+									struct LuxeHttpConfig *cfg);
 extern void luxe_option_bq_table(Oid relid, const LuxeServerOptions *server,
 								 LuxeBqTableOptions *opts);
 extern bool luxe_option_has_column_names(Oid relid, int natts);
