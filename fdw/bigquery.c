@@ -91,12 +91,7 @@ luxe_bq_client_init(LuxeBqClient *client, LuxeHttpStats *stats,
 
 	luxe_option_auth(serverid, userid, auth);
 	memset(client, 0, sizeof(*client));
-	client->http.max_retries = server->max_retries;
-	client->http.retry_max_delay_ms = server->retry_max_delay_ms;
-	client->http.retry_initial_delay_ms = server->retry_initial_delay_ms;
-	client->http.connect_timeout_ms = server->connect_timeout_ms;
-	client->http.request_timeout_ms = server->request_timeout_ms;
-	client->http.service_name = "BigQuery";
+	luxe_option_http_config(server, &client->http);
 	client->stats = stats;
 	client->server = server;
 	client->auth = auth;
@@ -220,7 +215,9 @@ static json_t *
 bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 		const char *what, const char *sql, long ok_status, long *status_out)
 {
-	char	   *url = psprintf("%s/bigquery/v2/%s", c->endpoint, path);
+	/* compact JSON: Google pretty-prints unless told otherwise */
+	char	   *url = psprintf("%s/bigquery/v2/%s%sprettyPrint=false", c->endpoint, path,
+							   strchr(path, '?') ? "&" : "?");
 	char	   *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	size_t		text_len = text ? strlen(text) : 0;
 	int			attempt = 0;

@@ -378,7 +378,11 @@ class Exchange(BaseHTTPRequestHandler):
         self.write_body(data)
 
     def send_json(self, status, obj, headers=()):
-        data = json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8")
+        # Google pretty-prints JSON unless the request says prettyPrint=false
+        if getattr(self, "query", {}).get("prettyPrint", "true").lower() == "false":
+            data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        else:
+            data = json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8")
         self.send_bytes(status, data, "application/json; charset=UTF-8", headers)
 
     def send_empty(self, status, headers=()):
