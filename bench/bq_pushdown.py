@@ -10,9 +10,11 @@ staged load-job path), and imported with IMPORT FOREIGN SCHEMA.
 Each insight is asked in the form a BI tool would send it: the grouping is
 on the foreign table, the percentages are windows over the groups.  With
 pushdown on, the GROUP BY (count, count(DISTINCT), sum, avg, min, max,
-FILTER) runs in BigQuery and only the groups travel; with pushdown off the
-needed columns of every row travel and PostgreSQL aggregates.  Bytes are
-the emulator's own count of response bytes sent.  Insight 2's quartiles
+FILTER) runs in BigQuery and only the groups travel; with pushdown off
+nothing is shipped (the issue counts column projection as pushdown too):
+every row travels whole and PostgreSQL aggregates.  Bytes are the
+emulator's own count of response bytes sent, compact JSON (prettyPrint=false)
+on both sides.  Insight 2's quartiles
 (percentile_cont) are an ordered-set aggregate that is not pushed down, so
 this benchmark asks BigQuery for count, avg, min and max per brand.
 

@@ -171,7 +171,11 @@ luxe_bq_get_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 		fpinfo->relname = psprintf("%s.%s.%s", topts.project, topts.dataset,
 								   topts.table);
 
-	/* with pushdown 'false' only the column list is shipped */
+	/*
+	 * With pushdown 'false' nothing is shipped, column projection included
+	 * (the issue's and postgres_fdw's sense of pushdown): the table is read
+	 * whole and everything is evaluated here.
+	 */
 	if (fpinfo->pushdown)
 		luxe_deparse_classify_conds(root, baserel, baserel->baserestrictinfo,
 									&fpinfo->remote_conds,
@@ -190,6 +194,9 @@ luxe_bq_get_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 		pull_varattnos((Node *) ri->clause, baserel->relid,
 					   &fpinfo->attrs_used);
 	}
+	if (!fpinfo->pushdown)		/* every column, as a whole-row reference */
+		fpinfo->attrs_used = bms_add_member(fpinfo->attrs_used,
+											0 - FirstLowInvalidHeapAttributeNumber);
 
 	if (!luxe_bq_table_rows(foreigntableid, &tuples, &bytes) || tuples < 0)
 		tuples = LUXE_BQ_DEFAULT_ROWS;

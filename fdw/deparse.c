@@ -13,7 +13,8 @@
  * tables below; anything not in them stays local.
  *
  * What is shipped:
- *	- column projection, always (even with pushdown 'false');
+ *	- column projection (with pushdown 'false' nothing at all: every
+ *	  column of every row is read);
  *	- WHERE: Vars of the scanned relation(s); Consts and Params as named
  *	  query parameters @pN (values are never inlined, except NULL, TRUE and
  *	  FALSE); AND/OR/NOT; IS [NOT] NULL; IS [NOT] TRUE/FALSE/UNKNOWN;
@@ -57,10 +58,7 @@
  *	  local column would round, the remote aggregate would not);
  *	- substr with a start below 1 (PostgreSQL counts positions before the
  *	  string, BigQuery counts from its end);
- *	- grouping expressions containing parameters (BigQuery matches a
- *	  SELECT expression to GROUP BY by its text, and a parameter in both
- *	  is not reliably the same expression), grouping sets, ordered-set
- *	  aggregates and aggregates with ORDER BY;
+ *	- grouping sets, ordered-set aggregates and aggregates with ORDER BY;
  *	- user-defined operators and functions, volatile functions, and
  *	  anything outside pg_catalog.
  *
@@ -71,7 +69,11 @@
  * ignores NaN unless nothing else is there; sum(int8) becomes
  * SUM(CAST(x AS NUMERIC)), PostgreSQL's sum(int8) being numeric and never
  * overflowing; agg(x) FILTER (WHERE c) becomes agg(IF(c, x, NULL)) and
- * count(*) FILTER (WHERE c) becomes COUNTIF(c).
+ * count(*) FILTER (WHERE c) becomes COUNTIF(c); a GROUP BY key with a
+ * parameter (GROUP BY coalesce(x, 'unknown')) is written as its position
+ * in the select list, since BigQuery matches a SELECT expression to its
+ * GROUP BY key by its text and could not tell two spellings with a
+ * parameter apart.
  *
  * Design assumptions: the declared type of each column matches the remote
  * column (integers are INT64, float8 is FLOAT64, numeric is NUMERIC, text
@@ -211,7 +213,7 @@ static void deparse_conds(List *conds, DeparseContext *cxt);
 static void deparse_from(RelOptInfo *rel, DeparseContext *cxt);
 static void deparse_base_columns(RelOptInfo *rel, DeparseContext *cxt,
 								 List **retrieved_attrs);
-static void deparse_order_by(List *pathkeys, RelOptInfo *rel,
+static void deparse_order_by(List *pathkeys, RelOptInfo *rel, List *tlist,
 							 DeparseContext *cxt);
 static void append_bq_identifier(StringInfo buf, const char *ident);
 static char *column_name(PlannerInfo *root, Index varno, AttrNumber attno);
@@ -1049,7 +1051,7 @@ contains_parameter_walker(Node *node, void *context)
  *		Can expr be a remote GROUP BY key with PostgreSQL's grouping?
  *
  * Grouping is equality, so float8 (NaN) and non-deterministic collations
- * are out; so are keys with parameters (see the file header).
+ * are out.  Keys with parameters are written as select-list positions.
  */
 bool
 luxe_deparse_is_groupable(PlannerInfo *root, RelOptInfo *rel, Expr *expr)
@@ -1060,8 +1062,6 @@ luxe_deparse_is_groupable(PlannerInfo *root, RelOptInfo *rel, Expr *expr)
 		return false;
 	if (cls == BQT_STRING &&
 		!collation_is_deterministic(exprCollation((Node *) expr)))
-		return false;
-	if (contains_parameter_walker((Node *) expr, NULL))
 		return false;
 	return luxe_deparse_is_shippable(root, rel, expr);
 }
@@ -1258,11 +1258,8 @@ static char *
 column_name(PlannerInfo *root, Index varno, AttrNumber attno)
 {
 	RangeTblEntry *rte = planner_rt_fetch(varno, root);
-	char	   *name = luxe_option_column_name(rte->relid, attno);
 
-	if (name == NULL)
-		name = get_attname(rte->relid, attno, false);
-	return name;
+	return luxe_option_remote_column(rte->relid, attno);
 }
 
 /*
@@ -1342,7 +1339,16 @@ luxe_deparse_select(StringInfo buf, PlannerInfo *root, RelOptInfo *rel,
 				if (!first)
 					appendStringInfoString(buf, ", ");
 				first = false;
-				deparse_expr(tle->expr, &cxt);
+
+				/*
+				 * A key with a parameter is named by its position in the
+				 * select list: BigQuery could not tell that two spellings
+				 * with a parameter are the same expression.
+				 */
+				if (contains_parameter_walker((Node *) tle->expr, NULL))
+					appendStringInfo(buf, "%d", tle->resno);
+				else
+					deparse_expr(tle->expr, &cxt);
 			}
 		}
 		if (remote_conds != NIL)
@@ -1353,7 +1359,7 @@ luxe_deparse_select(StringInfo buf, PlannerInfo *root, RelOptInfo *rel,
 	}
 
 	if (pathkeys != NIL)
-		deparse_order_by(pathkeys, rel, &cxt);
+		deparse_order_by(pathkeys, rel, tlist, &cxt);
 
 	if (has_limit)
 	{
@@ -1517,7 +1523,7 @@ deparse_conds(List *conds, DeparseContext *cxt)
  *		out (BigQuery puts NULLs first ascending, PostgreSQL last).
  */
 static void
-deparse_order_by(List *pathkeys, RelOptInfo *rel, DeparseContext *cxt)
+deparse_order_by(List *pathkeys, RelOptInfo *rel, List *tlist, DeparseContext *cxt)
 {
 	StringInfo	buf = cxt->buf;
 	ListCell   *lc;
@@ -1536,6 +1542,18 @@ deparse_order_by(List *pathkeys, RelOptInfo *rel, DeparseContext *cxt)
 
 		appendStringInfoString(buf, sep);
 		sep = ", ";
+		if (IS_UPPER_REL(rel) && contains_parameter_walker((Node *) expr, NULL))
+		{
+			/* a grouping key with a parameter: by position, as in GROUP BY */
+			TargetEntry *tle = tlist_member(expr, tlist);
+
+			if (tle == NULL)
+				elog(ERROR, "luxe_fdw: sort expression not in the remote select list");
+			if (type_class(exprType((Node *) expr)) == BQT_FLOAT)
+				elog(ERROR, "luxe_fdw: unexpected float grouping key");
+			appendStringInfo(buf, "%d %s %s", tle->resno, dir, nulls);
+			continue;
+		}
 		if (type_class(exprType((Node *) expr)) == BQT_FLOAT)
 		{
 			/* NaN sorts above every number in PostgreSQL */

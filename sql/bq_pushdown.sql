@@ -94,6 +94,8 @@ INSERT INTO queries (q) VALUES
   ('SELECT sum(amount), min(amount), max(amount) FROM items'),
   ('SELECT avg(qty) FROM items'),
   ('SELECT category, count(*) FROM items WHERE qty > 1 GROUP BY category ORDER BY count(*) DESC, category LIMIT 2'),
+  ('SELECT coalesce(category, ''none'') AS c, count(*) FILTER (WHERE sold), count(*) FROM items GROUP BY 1 ORDER BY 1'),
+  ('SELECT coalesce(category, ''none''), sum(qty) FROM items GROUP BY coalesce(category, ''none'') HAVING sum(qty) > 10 ORDER BY 2 DESC, 1'),
   -- joins
   ('SELECT i.id, s.seller_name FROM items i JOIN sellers s ON i.seller_id = s.seller_id ORDER BY i.id'),
   ('SELECT i.id, s.country FROM items i LEFT JOIN sellers s ON i.seller_id = s.seller_id WHERE i.qty > 3 ORDER BY i.id'),
@@ -112,7 +114,7 @@ DEALLOCATE p;
 -- a value that would be SQL is only ever a parameter
 SELECT id FROM items WHERE name = 'x'' OR TRUE OR ''';
 
--- pushdown off: only the columns travel
+-- pushdown off: nothing is shipped, not even the column list
 ALTER SERVER regress_bqp OPTIONS (ADD pushdown 'false');
 SELECT remote('SELECT category, count(*) FROM items WHERE qty > 1 GROUP BY category ORDER BY 1 LIMIT 2');
 SELECT same('SELECT category, count(*) FROM items WHERE qty > 1 GROUP BY category ORDER BY 1 LIMIT 2');
