@@ -694,6 +694,34 @@ bq_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * luxe_bigquery_flush
+ *		SQL function luxe.bigquery_flush(): run the loads and TRUNCATEs this
+ *		transaction has pending now, instead of at commit, so that their
+ *		errors can be caught (the pipeline's publish step does).  Returns
+ *		the number of tables written.
+ */
+PG_FUNCTION_INFO_V1(luxe_bigquery_flush);
+
+Datum
+luxe_bigquery_flush(PG_FUNCTION_ARGS)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, bq_pending)
+	{
+		BqPending  *p = lfirst(lc);
+
+		if (!p->done)
+		{
+			pending_run(p);
+			n++;
+		}
+	}
+	PG_RETURN_INT32(n);
+}
+
+/*
  * luxe_bq_truncate
  *		TRUNCATE of BigQuery foreign tables, deferred to commit (see the
  *		file header); rows staged earlier in the transaction are dropped.

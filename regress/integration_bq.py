@@ -181,6 +181,50 @@ def main():
         assert out["true"] == out["false"], "different results"
         assert sent["true"] < 0.01 * sent["false"], sent
 
+    @test("the pipeline publishes the cleaned table and the insights to BigQuery, replacing them")
+    def _():
+        pg_to_bq = {"text": "STRING", "bigint": "INT64", "integer": "INT64", "double precision": "FLOAT64",
+                    "boolean": "BOOL", "numeric": "BIGNUMERIC", "date": "DATE",
+                    "timestamp with time zone": "TIMESTAMP"}
+        psql("SELECT luxe.drop_pipeline(); SELECT luxe.setup_pipeline('ibq_src')")
+        api("POST", "/bigquery/v2/projects/%s/datasets" % PROJECT,
+            {"datasetReference": {"projectId": PROJECT, "datasetId": "published"}})
+        objects = psql("SELECT array_to_string(luxe.published_objects(), ',')").stdout.strip().split(",")
+        for obj in objects:
+            cols = psql("SELECT string_agg(a.attname || '|' || format_type(a.atttypid, NULL), ',' "
+                        "ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = 'luxe.%s'::regclass "
+                        "AND a.attnum > 0 AND NOT a.attisdropped" % obj).stdout.strip().split(",")
+            api("POST", "/bigquery/v2/projects/%s/datasets/published/tables" % PROJECT,
+                {"tableReference": {"projectId": PROJECT, "datasetId": "published", "tableId": obj},
+                 "schema": {"fields": [{"name": c.split("|")[0], "type": pg_to_bq[c.split("|")[1]]}
+                                       for c in cols]}})
+        psql("DROP SCHEMA IF EXISTS pub CASCADE; CREATE SCHEMA pub; "
+             "IMPORT FOREIGN SCHEMA published FROM SERVER ibq INTO pub")
+        bad = psql("SELECT luxe.setup_pipeline('ibq_src', publish_to => 'public')", check=False)
+        assert "lacks foreign tables to publish to" in bad.stderr, bad.stderr
+        psql("SELECT luxe.setup_pipeline('ibq_src', publish_to => 'pub')")
+        for run in (1, 2):      # the second run replaces, never appends
+            psql("CALL luxe.refresh_pipeline()")
+            for obj in objects:
+                diff = psql("SELECT (SELECT count(*) FROM (SELECT * FROM luxe.%s EXCEPT ALL SELECT * FROM pub.%s) a), "
+                            "(SELECT count(*) FROM (SELECT * FROM pub.%s EXCEPT ALL SELECT * FROM luxe.%s) b), "
+                            "(SELECT count(*) FROM pub.%s)" % ((obj,) * 5)).stdout.strip()
+                a, b, n = diff.split("|")
+                assert a == "0" and b == "0" and int(n) > 0, (run, obj, diff)
+        status = psql("SELECT status, publish_seconds IS NOT NULL FROM luxe.pipeline_runs "
+                      "ORDER BY run_id DESC LIMIT 1").stdout.strip()
+        assert status == "succeeded|t", status
+        # a failing publish fails the run and leaves the previous local data
+        before = psql("SELECT count(*) FROM luxe.listings").stdout.strip()
+        faults({"bigquery.jobs.insert": ["return-400-invalid"]})
+        p = psql("CALL luxe.refresh_pipeline()", check=False)
+        faults_left()
+        assert p.returncode != 0 and "refresh failed" in p.stderr, p.stderr
+        err = psql("SELECT status || ': ' || error FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1").stdout
+        assert err.startswith("failed") and "BigQuery" in err, err
+        assert psql("SELECT count(*) FROM luxe.listings").stdout.strip() == before
+        psql("SELECT luxe.drop_pipeline(); DROP SCHEMA pub CASCADE")
+
     psql("DROP SERVER ibq CASCADE; DROP SERVER ibq_gcs CASCADE")
     failed = 0
     for i, (ok, name, why) in enumerate(results, 1):

@@ -125,3 +125,10 @@ CREATE AGGREGATE luxe.price_summary(double precision) (
 );
 COMMENT ON AGGREGATE luxe.price_summary(double precision)
 IS 'count, mean, min, p25, median, p75 and max (percentiles as percentile_cont) of the non-NULL inputs';
+
+CREATE FUNCTION luxe.bigquery_flush()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'luxe_bigquery_flush'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION luxe.bigquery_flush()
+IS 'run the BigQuery loads and TRUNCATEs this transaction has pending now instead of at commit (so errors can be caught); returns how many tables were written';

@@ -8,6 +8,7 @@ CREATE TABLE luxe.pipeline_config (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   source regclass NOT NULL,
   keep_runs interval NOT NULL DEFAULT '1 year',
+  publish_to name,              -- schema of BigQuery foreign tables to replace, or NULL
   created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE luxe.pipeline_config IS 'the source relation of the pipeline and its settings (one row)';
@@ -24,6 +25,7 @@ CREATE TABLE luxe.pipeline_runs (
   rows_rejected bigint,
   load_seconds double precision,
   refresh_seconds double precision,
+  publish_seconds double precision,
   error text
 );
 COMMENT ON TABLE luxe.pipeline_runs IS 'history of pipeline refreshes: one row per attempt';
@@ -108,7 +110,7 @@ COMMENT ON FUNCTION luxe.cleaning_select(regclass) IS 'the SELECT that applies t
  * table and the insight views if they do not exist yet.
  */
 CREATE FUNCTION luxe.setup_pipeline(source regclass, keep_runs interval DEFAULT '1 year',
-                                    durable boolean DEFAULT false)
+                                    durable boolean DEFAULT false, publish_to name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -128,8 +130,22 @@ BEGIN
             HINT = 'The source needs the 36 columns of the listings file, by name.';
   END IF;
 
-  INSERT INTO luxe.pipeline_config (source, keep_runs) VALUES (source, keep_runs)
-  ON CONFLICT (singleton) DO UPDATE SET source = EXCLUDED.source, keep_runs = EXCLUDED.keep_runs;
+  IF publish_to IS NOT NULL THEN
+    SELECT string_agg(t, ', ') INTO missing
+      FROM unnest(luxe.published_objects()) t
+     WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = publish_to AND c.relname = t AND c.relkind = 'f');
+    IF missing IS NOT NULL THEN
+      RAISE EXCEPTION 'schema "%" lacks foreign tables to publish to', publish_to
+        USING ERRCODE = 'undefined_table',
+              DETAIL = format('Missing: %s.', missing),
+              HINT = 'Create the BigQuery tables (columns named like the local ones) and IMPORT FOREIGN SCHEMA their dataset into that schema.';
+    END IF;
+  END IF;
+
+  INSERT INTO luxe.pipeline_config (source, keep_runs, publish_to) VALUES (source, keep_runs, publish_to)
+  ON CONFLICT (singleton) DO UPDATE SET source = EXCLUDED.source, keep_runs = EXCLUDED.keep_runs,
+                                        publish_to = EXCLUDED.publish_to;
 
   IF to_regclass('luxe.listings') IS NULL THEN
     -- Unlogged by default: the table is rebuilt from the source by every
@@ -193,7 +209,7 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION luxe.setup_pipeline(regclass, interval, boolean)
+COMMENT ON FUNCTION luxe.setup_pipeline(regclass, interval, boolean, name)
 IS 'point the pipeline at a source relation; create luxe.listings (unlogged unless durable) and the insight views if missing';
 
 /*
@@ -202,6 +218,57 @@ IS 'point the pipeline at a source relation; create luxe.listings (unlogged unle
  * back, so the previous data stays, and the run is marked failed.  Never
  * raises for a data or source error; returns whether it succeeded.
  */
+/* The pipeline objects that publishing replaces in BigQuery, in order. */
+CREATE FUNCTION luxe.published_objects()
+RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY['listings', 'sellers_by_country', 'brand_prices',
+                   'product_types_by_brand', 'sales_by_ship_interval']::name[] $$;
+COMMENT ON FUNCTION luxe.published_objects() IS 'the cleaned table and the four insight views, as publishing names them';
+
+/*
+ * Replace the contents of the BigQuery foreign tables in schema target with
+ * the cleaned table and the insight views: for each, TRUNCATE then INSERT of
+ * the columns both have, which luxe_fdw turns into one WRITE_TRUNCATE load
+ * job; the loads run at once (luxe.bigquery_flush), so a failure is an
+ * error here.  Returns the rows published.
+ */
+CREATE FUNCTION luxe.publish_pipeline(target name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  obj name;
+  dest regclass;
+  cols text;
+  n bigint;
+  total bigint := 0;
+BEGIN
+  FOREACH obj IN ARRAY luxe.published_objects() LOOP
+    dest := format('%I.%I', target, obj)::regclass;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = dest AND a.attnum > 0 AND NOT a.attisdropped
+       AND EXISTS (SELECT 1 FROM pg_attribute l
+                    WHERE l.attrelid = format('luxe.%I', obj)::regclass
+                      AND l.attname = a.attname AND l.attnum > 0 AND NOT l.attisdropped);
+    IF cols IS NULL THEN
+      RAISE EXCEPTION 'foreign table % has no column of luxe.%', dest, obj
+        USING ERRCODE = 'undefined_column';
+    END IF;
+    EXECUTE format('TRUNCATE %s', dest);
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM luxe.%I', dest, cols, cols, obj);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+  END LOOP;
+  PERFORM luxe.bigquery_flush();
+  RETURN total;
+END
+$$;
+COMMENT ON FUNCTION luxe.publish_pipeline(name)
+IS 'replace the BigQuery foreign tables in a schema with the cleaned table and the insight views (WRITE_TRUNCATE load jobs)';
+
 CREATE FUNCTION luxe.run_refresh(run bigint)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -213,11 +280,13 @@ DECLARE
   rejected bigint;
   t0 timestamptz := clock_timestamp();
   t1 timestamptz;
+  t2 timestamptz;
+  target name;
   msg text;
   detail text;
   state text;
 BEGIN
-  SELECT source INTO src FROM luxe.pipeline_config;
+  SELECT source, publish_to INTO src, target FROM luxe.pipeline_config;
   BEGIN
     -- one refresh at a time; a second waits
     PERFORM pg_advisory_xact_lock(hashtext('luxe.refresh_pipeline'));
@@ -231,11 +300,17 @@ BEGIN
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.brand_prices;
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.product_types_by_brand;
     REFRESH MATERIALIZED VIEW CONCURRENTLY luxe.sales_by_ship_interval;
+    t2 := clock_timestamp();
+    -- publishing to BigQuery is part of the run: if it fails, so does the run
+    IF target IS NOT NULL THEN
+      PERFORM luxe.publish_pipeline(target);
+    END IF;
     UPDATE luxe.pipeline_runs
        SET status = 'succeeded', finished_at = clock_timestamp(), rows_read = n,
            rows_rejected = rejected,
            load_seconds = extract(epoch FROM t1 - t0),
-           refresh_seconds = extract(epoch FROM clock_timestamp() - t1)
+           refresh_seconds = extract(epoch FROM t2 - t1),
+           publish_seconds = CASE WHEN target IS NOT NULL THEN extract(epoch FROM clock_timestamp() - t2) END
      WHERE run_id = run;
     RETURN true;
   EXCEPTION WHEN OTHERS THEN
