@@ -57,6 +57,8 @@ typedef struct LuxeBuf
 	size_t		cap;
 	size_t		limit;
 	bool		overflow;
+	size_t		pause_at;		/* streams: pause the transfer at this fill */
+	bool		paused;
 } LuxeBuf;
 
 /*
@@ -133,6 +135,18 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	LuxeBuf    *buf = (LuxeBuf *) userdata;
 	size_t		n = size * nmemb;
 
+	/*
+	 * Back-pressure for streams: once a buffer's worth waits for the
+	 * reader, pause; curl keeps this chunk and hands it over again when the
+	 * reader has taken the buffer and resumes the transfer.  Without this
+	 * one curl_multi_perform can read many buffers' worth off a fast socket
+	 * and memory grows with the speed difference.
+	 */
+	if (buf->pause_at > 0 && buf->len >= buf->pause_at)
+	{
+		buf->paused = true;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	if (!buf_append(buf, ptr, n))
 		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
 	return n;
@@ -682,6 +696,7 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
 
 	transfer_init(&s->t, sink, cfg, url, headers);
+	s->t.body.pause_at = LUXE_HTTP_STREAM_BUFFER;
 	curl_easy_setopt(s->t.easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(s->t.easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
 	/* a stalled body is a transport failure the caller may resume from */
@@ -700,6 +715,12 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	{
 		/* read the error body, capped */
 		s->t.body.limit = LUXE_HTTP_MAX_ERROR_BODY;
+		s->t.body.pause_at = 0;
+		if (s->t.body.paused)
+		{
+			s->t.body.paused = false;
+			curl_easy_pause(s->t.easy, CURLPAUSE_CONT);
+		}
 		if (!s->t.finished)
 			drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, NULL, NULL);
 	}
@@ -750,6 +771,12 @@ luxe_http_stream_read(LuxeHttpStream *s, const char **data)
 	{
 		s->t.body.len = 0;
 		s->consumed = false;
+		if (s->t.body.paused)
+		{
+			/* may deliver the held chunk at once, into the empty buffer */
+			s->t.body.paused = false;
+			curl_easy_pause(s->t.easy, CURLPAUSE_CONT);
+		}
 	}
 	if (s->t.body.len == 0 && !s->t.finished)
 		drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, have_data_pred, s);
