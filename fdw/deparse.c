@@ -1481,7 +1481,18 @@ deparse_from(RelOptInfo *rel, DeparseContext *cxt)
 		while (len > 0 && (fpinfo->query[len - 1] == ';' ||
 						   isspace((unsigned char) fpinfo->query[len - 1])))
 			len--;
-		appendStringInfo(buf, "(%.*s)", len, fpinfo->query);
+		{
+			/* a comment on the last line would swallow the closing paren */
+			const char *tail = fpinfo->query;
+			const char *nl;
+			char	   *last;
+
+			while ((nl = memchr(tail, '\n', len - (tail - fpinfo->query))) != NULL)
+				tail = nl + 1;
+			last = pnstrdup(tail, len - (tail - fpinfo->query));
+			appendStringInfo(buf, "(%.*s%s)", len, fpinfo->query,
+							 (strstr(last, "--") || strchr(last, '#')) ? "\n" : "");
+		}
 	}
 	else
 	{

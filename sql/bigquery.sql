@@ -65,6 +65,10 @@ CREATE FOREIGN TABLE by_category (category text, n bigint) SERVER regress_bq
   OPTIONS (query 'SELECT category, COUNT(*) AS n FROM `luxe-regress.regress.items` GROUP BY category');
 SELECT * FROM by_category ORDER BY category;
 SELECT n FROM by_category WHERE category = 'Bags';
+-- a query ending in a comment, or a semicolon, still composes
+CREATE FOREIGN TABLE commented (category text, n bigint) SERVER regress_bq
+  OPTIONS (query E'SELECT category, COUNT(*) AS n\nFROM `luxe-regress.regress.items`\nGROUP BY category -- per category\n;  ');
+SELECT * FROM commented WHERE n = 6 ORDER BY category;
 
 -- row estimates come from tables.get (numRows)
 EXPLAIN SELECT * FROM bq.big;
