@@ -105,12 +105,17 @@ typedef struct LuxeFdwPlanState
 
 /*
  * Shared state of a parallel scan: the leader's listing (so every process
- * reads the same objects at the same generations) and the next object to
- * claim.
+ * reads the same objects at the same generations), the next object to
+ * claim, and the workers' transfer counters, which the leader adds to its
+ * own for EXPLAIN ANALYZE.
  */
 typedef struct LuxeParallelShared
 {
 	pg_atomic_uint32 next_object;
+	pg_atomic_uint64 worker_bytes;
+	pg_atomic_uint64 worker_requests;
+	pg_atomic_uint64 worker_retries;
+	pg_atomic_uint64 worker_rows;
 	Size		len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeParallelShared;
@@ -215,6 +220,7 @@ static void luxeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 									 RelOptInfo *input_rel, RelOptInfo *output_rel,
 									 void *extra);
 static void luxeExecForeignTruncate(List *rels, DropBehavior behavior, bool restart_seqs);
+static void luxeShutdownForeignScan(ForeignScanState *node);
 
 /* A scan state is BigQuery's when its first field says so. */
 #define IS_BQ_STATE(st) ((st) != NULL && *(LuxeService *) (st) == LUXE_SERVICE_BIGQUERY)
@@ -314,6 +320,7 @@ luxe_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignJoinPaths = luxeGetForeignJoinPaths;
 	routine->GetForeignUpperPaths = luxeGetForeignUpperPaths;
 	routine->ExecForeignTruncate = luxeExecForeignTruncate;
+	routine->ShutdownForeignScan = luxeShutdownForeignScan;
 
 	PG_RETURN_POINTER(routine);
 }
@@ -1230,7 +1237,36 @@ luxeEndForeignScan(ForeignScanState *node)
 	}
 
 	if (st)
+	{
+		/* a worker hands its counters to the leader's EXPLAIN ANALYZE */
+		if (st->shared && IsParallelWorker())
+		{
+			pg_atomic_fetch_add_u64(&st->shared->worker_bytes, (uint64) st->stats.bytes);
+			pg_atomic_fetch_add_u64(&st->shared->worker_requests, (uint64) st->stats.requests);
+			pg_atomic_fetch_add_u64(&st->shared->worker_retries, (uint64) st->stats.retries);
+			pg_atomic_fetch_add_u64(&st->shared->worker_rows, (uint64) st->rows_produced);
+		}
 		scan_state_end(st);
+	}
+}
+
+/*
+ * luxeShutdownForeignScan
+ *		Before the parallel scan's shared memory goes away (the workers have
+ *		finished by then), take the workers' counters into the leader's.
+ */
+static void
+luxeShutdownForeignScan(ForeignScanState *node)
+{
+	LuxeFdwScanState *st = (LuxeFdwScanState *) node->fdw_state;
+
+	if (st == NULL || IS_BQ_STATE(st) || st->shared == NULL || IsParallelWorker())
+		return;
+	st->stats.bytes += (int64) pg_atomic_exchange_u64(&st->shared->worker_bytes, 0);
+	st->stats.requests += (int64) pg_atomic_exchange_u64(&st->shared->worker_requests, 0);
+	st->stats.retries += (int64) pg_atomic_exchange_u64(&st->shared->worker_retries, 0);
+	st->rows_produced += (int64) pg_atomic_exchange_u64(&st->shared->worker_rows, 0);
+	st->shared = NULL;
 }
 
 static void
@@ -1583,6 +1619,10 @@ luxeInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt,
 	LuxeParallelShared *shared = (LuxeParallelShared *) coordinate;
 
 	pg_atomic_init_u32(&shared->next_object, 0);
+	pg_atomic_init_u64(&shared->worker_bytes, 0);
+	pg_atomic_init_u64(&shared->worker_requests, 0);
+	pg_atomic_init_u64(&shared->worker_retries, 0);
+	pg_atomic_init_u64(&shared->worker_rows, 0);
 	shared->len = st->serialized_len;
 	memcpy(shared->data, st->serialized, st->serialized_len);
 	st->shared = shared;

@@ -180,7 +180,7 @@ def main():
                     "SELECT count(*), sum(price_usd)::numeric(20,2), count(DISTINCT product_id) FROM it_parts").stdout
         assert got == want and got.split("|")[0].strip() == str(expect[0]), (got, want)
 
-    @test("EXPLAIN ANALYZE counts the objects, bytes and requests")
+    @test("EXPLAIN ANALYZE counts the objects, bytes and requests, serial and parallel")
     def _():
         # serial: in a parallel scan each process counts its own transfers
         out = psql("SET max_parallel_workers_per_gather = 0; "
@@ -191,6 +191,14 @@ def main():
         assert plan["GCS Objects"] == 4, plan
         assert plan["GCS Bytes"] == size and plan["Bytes Fetched"] == size, plan
         assert plan["Requests"] == 5 and plan["Rows Produced"] == expect[0], plan
+        # parallel: the leader adds the workers' counters to its own
+        out = psql("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; "
+                   "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM it_parts").stdout
+        node = json.loads(out)[0]["Plan"]
+        while node.get("Node Type") != "Foreign Scan":
+            node = node["Plans"][0]
+        assert node.get("Parallel Aware"), node
+        assert node["Bytes Fetched"] == size and node["Rows Produced"] == expect[0], node
 
     # bounded memory: peak RSS does not grow with the object size
     huge = generate(400000, 8, "it/huge.csv")
