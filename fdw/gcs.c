@@ -566,27 +566,39 @@ reader_reset_callback(void *arg)
 }
 
 /*
- * At the end of the stored bytes, compare their CRC32C with the one GCS
- * listed for the pinned generation (base64 of the big-endian value).
- * Objects without a crc32c, and transcoded bodies, are not checked.
+ * A running CRC32C, finished and written as GCS writes it: base64 of the
+ * big-endian value.  Palloc'd.
  */
-static void
-verify_crc32c(LuxeGcsReader *r)
+static char *
+crc32c_base64(pg_crc32c crc)
 {
-	pg_crc32c	crc = r->crc;
 	unsigned char be[4];
-	char		b64[9];
+	char	   *b64 = palloc(9);
 	int			n;
 
-	if (r->transcoded || r->object->crc32c == NULL)
-		return;
 	FIN_CRC32C(crc);
 	be[0] = (crc >> 24) & 0xFF;
 	be[1] = (crc >> 16) & 0xFF;
 	be[2] = (crc >> 8) & 0xFF;
 	be[3] = crc & 0xFF;
-	n = pg_b64_encode((const char *) be, 4, b64, sizeof(b64) - 1);
+	n = pg_b64_encode((const char *) be, 4, b64, 8);
 	b64[Max(n, 0)] = '\0';
+	return b64;
+}
+
+/*
+ * At the end of the stored bytes, compare their CRC32C with the one GCS
+ * listed for the pinned generation.  Objects without a crc32c, and
+ * transcoded bodies, are not checked.
+ */
+static void
+verify_crc32c(LuxeGcsReader *r)
+{
+	char	   *b64;
+
+	if (r->transcoded || r->object->crc32c == NULL)
+		return;
+	b64 = crc32c_base64(r->crc);
 	if (strcmp(b64, r->object->crc32c) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -993,10 +1005,7 @@ luxe_gcs_upload_finish(LuxeGcsUpload *up)
 {
 	json_t	   *root = NULL;
 	LuxeGcsObject *object;
-	pg_crc32c	crc = up->crc;
-	uint8		be[4];
-	char		b64[16];
-	int			n;
+	char	   *b64;
 
 	while (root == NULL)
 		root = upload_send(up, up->buf.len, true);
@@ -1004,13 +1013,7 @@ luxe_gcs_upload_finish(LuxeGcsUpload *up)
 	object = object_from_json(up->bucket, root);
 	json_decref(root);
 
-	FIN_CRC32C(crc);
-	be[0] = (crc >> 24) & 0xff;
-	be[1] = (crc >> 16) & 0xff;
-	be[2] = (crc >> 8) & 0xff;
-	be[3] = crc & 0xff;
-	n = pg_b64_encode((const char *) be, 4, b64, sizeof(b64) - 1);
-	b64[Max(n, 0)] = '\0';
+	b64 = crc32c_base64(up->crc);
 	if (object->crc32c && strcmp(object->crc32c, b64) != 0)
 	{
 		luxe_gcs_delete_object(up->client, object);
