@@ -18,6 +18,7 @@ OBJS = \
 	fdw/auth.o \
 	fdw/gcs.o \
 	fdw/gcs_modify.o \
+	fdw/xact.o \
 	fdw/bigquery.o \
 	fdw/bq_fdw.o \
 	fdw/bq_plan.o \

@@ -65,6 +65,7 @@
 #include "bq_plan.h"
 #include "gcs.h"
 #include "option.h"
+#include "xact.h"
 
 /* GUC luxe_fdw.bigquery_page_size: rows per page of query results */
 int			luxe_bq_page_size = 50000;
@@ -512,34 +513,42 @@ typedef struct BqPending
 	LuxeGcsUpload *upload;		/* staged rows, or NULL */
 	char	   *staged_uri;
 	int64		staged_rows;
-	SubTransactionId subid;
-	bool		done;
+	LuxeDeferred *deferred;		/* its entry in xact.c */
 } BqPending;
 
-static List *bq_pending = NIL;
-static bool bq_callbacks = false;
 static uint32 bq_stage_counter = 0;
 
-static void bq_xact_callback(XactEvent event, void *arg);
-static void bq_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-								SubTransactionId parentSubid, void *arg);
+static void pending_run(void *arg);
+static void pending_cancel(void *arg);
+
+/* The pending (not yet run) work of this transaction for a table, or NULL. */
+static BqPending *
+find_pending(const char *project, const char *dataset, const char *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, luxe_xact_deferred())
+	{
+		LuxeDeferred *d = lfirst(lc);
+		BqPending  *p = (BqPending *) d->arg;
+
+		if (d->run == pending_run && !d->done && strcmp(p->project, project) == 0 &&
+			strcmp(p->dataset, dataset) == 0 && strcmp(p->table, table) == 0)
+			return p;
+	}
+	return NULL;
+}
 
 /* The pending work for a table, created on first use. */
 static BqPending *
 pending_for(Relation rel, const LuxeBqTableOptions *topts)
 {
 	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
-	ListCell   *lc;
-	BqPending  *p;
+	BqPending  *p = find_pending(topts->project, topts->dataset, topts->table);
 	MemoryContext old;
 
-	foreach(lc, bq_pending)
-	{
-		p = lfirst(lc);
-		if (!p->done && strcmp(p->project, topts->project) == 0 &&
-			strcmp(p->dataset, topts->dataset) == 0 && strcmp(p->table, topts->table) == 0)
-			return p;
-	}
+	if (p)
+		return p;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc0(sizeof(BqPending));
 	p->project = pstrdup(topts->project);
@@ -547,14 +556,8 @@ pending_for(Relation rel, const LuxeBqTableOptions *topts)
 	p->table = pstrdup(topts->table);
 	luxe_option_server(table->serverid, &p->server);
 	luxe_bq_client_init(&p->bq, &p->stats, &p->server, table->serverid, GetUserId());
-	p->subid = GetCurrentSubTransactionId();
-	if (!bq_callbacks)
-	{
-		RegisterXactCallback(bq_xact_callback, NULL);
-		RegisterSubXactCallback(bq_subxact_callback, NULL);
-		bq_callbacks = true;
-	}
-	bq_pending = lappend(bq_pending, p);
+	p->deferred = luxe_xact_defer(pending_run, pending_cancel, NULL, p,
+								  "with a pending BigQuery load or TRUNCATE");
 	MemoryContextSwitchTo(old);
 	return p;
 }
@@ -603,9 +606,12 @@ pending_stage(BqPending *p, Relation rel)
 	MemoryContextSwitchTo(old);
 }
 
+/* At commit (or luxe.bigquery_flush): the load job, or the TRUNCATE. */
 static void
-pending_run(BqPending *p)
+pending_run(void *arg)
 {
+	BqPending  *p = (BqPending *) arg;
+
 	if (p->upload)
 	{
 		LuxeGcsObject *staged = luxe_gcs_upload_finish(p->upload);
@@ -626,71 +632,17 @@ pending_run(BqPending *p)
 							  psprintf("TRUNCATE TABLE %s",
 									   luxe_bq_quote_ident(psprintf("%s.%s.%s", p->project,
 																	p->dataset, p->table))));
-	p->done = true;
 }
 
+/* At abort: nothing is loaded; the staging upload is abandoned. */
 static void
-pending_cancel(BqPending *p)
+pending_cancel(void *arg)
 {
+	BqPending  *p = (BqPending *) arg;
+
 	if (p->upload)
 		luxe_gcs_upload_cancel(p->upload);
 	p->upload = NULL;
-	p->done = true;
-}
-
-static void
-bq_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (bq_pending == NIL)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			foreach(lc, bq_pending)
-			{
-				BqPending  *p = lfirst(lc);
-
-				if (!p->done)
-					pending_run(p);
-			}
-			break;
-		case XACT_EVENT_PRE_PREPARE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot PREPARE a transaction with a pending BigQuery load or TRUNCATE")));
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			foreach(lc, bq_pending)
-				pending_cancel(lfirst(lc));
-			bq_pending = NIL;
-			break;
-		default:
-			bq_pending = NIL;
-			break;
-	}
-}
-
-static void
-bq_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					SubTransactionId parentSubid, void *arg)
-{
-	ListCell   *lc;
-
-	foreach(lc, bq_pending)
-	{
-		BqPending  *p = lfirst(lc);
-
-		if (p->subid != mySubid)
-			continue;
-		if (event == SUBXACT_EVENT_ABORT_SUB)
-			pending_cancel(p);
-		else if (event == SUBXACT_EVENT_COMMIT_SUB)
-			p->subid = parentSubid;
-	}
 }
 
 /*
@@ -708,13 +660,13 @@ luxe_bigquery_flush(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			n = 0;
 
-	foreach(lc, bq_pending)
+	foreach(lc, luxe_xact_deferred())
 	{
-		BqPending  *p = lfirst(lc);
+		LuxeDeferred *d = lfirst(lc);
 
-		if (!p->done)
+		if (d->run == pending_run && !d->done)
 		{
-			pending_run(p);
+			luxe_xact_run_now(d);
 			n++;
 		}
 	}
@@ -832,19 +784,9 @@ luxe_bq_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 	if (mtstate && outerPlanState(mtstate))
 		estimate = outerPlanState(mtstate)->plan->plan_rows;
-	st->pending = NULL;
-	{
-		ListCell   *lc;
-
-		foreach(lc, bq_pending)
-		{
-			BqPending  *p = lfirst(lc);
-
-			if (!p->done && p->truncate && strcmp(p->project, st->topts.project) == 0 &&
-				strcmp(p->dataset, st->topts.dataset) == 0 && strcmp(p->table, st->topts.table) == 0)
-				st->use_load = true;	/* replace: must go with the TRUNCATE */
-		}
-	}
+	st->pending = find_pending(st->topts.project, st->topts.dataset, st->topts.table);
+	if (st->pending && st->pending->truncate)
+		st->use_load = true;	/* replace: must go with the TRUNCATE */
 	if (strcmp(st->topts.write_method, "load") == 0 ||
 		(strcmp(st->topts.write_method, "auto") == 0 && st->server.staging_uri &&
 		 estimate >= LUXE_BQ_LOAD_THRESHOLD))

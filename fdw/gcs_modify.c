@@ -34,7 +34,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
@@ -52,6 +51,7 @@
 #include "gcs.h"
 #include "gcs_modify.h"
 #include "option.h"
+#include "xact.h"
 
 /* One object being written by this transaction. */
 typedef struct PendingUpload
@@ -60,8 +60,7 @@ typedef struct PendingUpload
 	LuxeHttpStats stats;
 	LuxeGcsClient client;
 	LuxeGcsUpload *upload;
-	SubTransactionId subid;		/* subtransaction that started it */
-	bool		done;			/* committed or cancelled */
+	LuxeGcsObject *object;		/* once committed */
 } PendingUpload;
 
 /* Executor state of one INSERT. */
@@ -81,14 +80,11 @@ typedef struct LuxeGcsModifyState
 	int64		rows;
 } LuxeGcsModifyState;
 
-/* Uploads of the current transaction, in TopTransactionContext. */
-static List *pending_uploads = NIL;
-static bool callbacks_registered = false;
 static uint32 object_counter = 0;
 
-static void gcs_xact_callback(XactEvent event, void *arg);
-static void gcs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-								 SubTransactionId parentSubid, void *arg);
+static void upload_commit(void *arg);
+static void upload_cancel(void *arg);
+static void upload_undo(void *arg);
 
 /*
  * The object name an INSERT writes: the uri's object with its '*' replaced
@@ -196,16 +192,10 @@ start_upload(LuxeGcsModifyState *st)
 
 	luxe_option_server(table->serverid, &p->server);
 	luxe_gcs_client_init(&p->client, &p->stats, &p->server, table->serverid, GetUserId());
-	p->subid = GetCurrentSubTransactionId();
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(gcs_xact_callback, NULL);
-		RegisterSubXactCallback(gcs_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
 	p->upload = luxe_gcs_upload_begin(&p->client, st->bucket, st->object_name,
 									  "text/csv", st->if_absent);
-	pending_uploads = lappend(pending_uploads, p);
+	(void) luxe_xact_defer(upload_commit, upload_cancel, upload_undo, p,
+						   "that has written to a GCS foreign table");
 	MemoryContextSwitchTo(old);
 	st->pending = p;
 
@@ -311,116 +301,38 @@ luxe_gcs_insert_target(Relation rel)
 	return csv.uri;
 }
 
+/* At commit: send the last chunk, which makes the object visible. */
 static void
-cancel_all(SubTransactionId subid, bool all)
+upload_commit(void *arg)
 {
-	ListCell   *lc;
+	PendingUpload *p = (PendingUpload *) arg;
 
-	foreach(lc, pending_uploads)
-	{
-		PendingUpload *p = lfirst(lc);
+	p->object = luxe_gcs_upload_finish(p->upload);
+}
 
-		if (!p->done && (all || p->subid == subid))
-		{
-			p->done = true;
-			luxe_gcs_upload_cancel(p->upload);
-		}
-	}
+/* At abort: delete the upload session, so the object never appears. */
+static void
+upload_cancel(void *arg)
+{
+	luxe_gcs_upload_cancel(((PendingUpload *) arg)->upload);
 }
 
 /*
- * At pre-commit make every upload of the transaction visible; if one
- * fails, take back those already made visible and fail the commit.
+ * A later upload of the same commit failed: take this object back.  Best
+ * effort and silent, as the commit's own error is the one to report.
  */
 static void
-commit_all(void)
+upload_undo(void *arg)
 {
-	List	   *committed = NIL;
-	ListCell   *lc;
+	PendingUpload *p = (PendingUpload *) arg;
 
 	PG_TRY();
 	{
-		foreach(lc, pending_uploads)
-		{
-			PendingUpload *p = lfirst(lc);
-			LuxeGcsObject *object;
-
-			if (p->done)
-				continue;
-			object = luxe_gcs_upload_finish(p->upload);
-			p->done = true;
-			committed = lappend(committed, list_make2(p, object));
-		}
+		luxe_gcs_delete_object(&p->client, p->object);
 	}
 	PG_CATCH();
 	{
-		foreach(lc, committed)
-		{
-			List	   *pair = lfirst(lc);
-			PendingUpload *p = linitial(pair);
-
-			PG_TRY();
-			{
-				luxe_gcs_delete_object(&p->client, lsecond(pair));
-			}
-			PG_CATCH();
-			{
-				/* the first error is the one to report; keep going */
-			}
-			PG_END_TRY();
-		}
-		PG_RE_THROW();
+		FlushErrorState();
 	}
 	PG_END_TRY();
-}
-
-static void
-gcs_xact_callback(XactEvent event, void *arg)
-{
-	if (pending_uploads == NIL)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-			commit_all();
-			break;
-		case XACT_EVENT_PRE_PREPARE:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot PREPARE a transaction that has written to a GCS foreign table")));
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			cancel_all(InvalidSubTransactionId, true);
-			pending_uploads = NIL;
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PREPARE:
-			pending_uploads = NIL;	/* freed with TopTransactionContext */
-			break;
-	}
-}
-
-static void
-gcs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					 SubTransactionId parentSubid, void *arg)
-{
-	ListCell   *lc;
-
-	if (pending_uploads == NIL)
-		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		cancel_all(mySubid, false);
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, pending_uploads)
-		{
-			PendingUpload *p = lfirst(lc);
-
-			if (p->subid == mySubid)
-				p->subid = parentSubid;
-		}
-	}
 }

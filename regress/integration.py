@@ -333,6 +333,24 @@ def main():
         assert psql(out_checksum).stdout.strip() == clean
         assert len(os.listdir(os.path.join(ROOT, "vestiaire", "it", "out"))) == 1
 
+    @test("when one upload of a commit fails, the objects it already made visible are taken back")
+    def _():
+        undo = os.path.join(ROOT, "vestiaire", "it", "undo")
+        os.makedirs(undo, exist_ok=True)
+        psql("CREATE FOREIGN TABLE it_undo_many (a int) SERVER itest OPTIONS (uri 'gs://vestiaire/it/undo/many-*.csv');"
+             "CREATE FOREIGN TABLE it_undo_one (a int) SERVER itest OPTIONS (uri 'gs://vestiaire/it/undo/one.csv')")
+        try:
+            # another writer creates one.csv before the commit: its upload
+            # fails at commit (ifGenerationMatch=0), after many-*.csv went out
+            p = subprocess.run(["psql", "-X", "-q", "-d", "postgres"], input=(
+                "BEGIN;\nINSERT INTO it_undo_many VALUES (1);\nINSERT INTO it_undo_one VALUES (2);\n"
+                "\\! echo 9 > %s\nCOMMIT;\n" % os.path.join(undo, "one.csv")),
+                capture_output=True, text=True)
+            assert 'GCS object "gs://vestiaire/it/undo/one.csv" already exists' in p.stderr, p.stderr
+            assert sorted(os.listdir(undo)) == ["one.csv"], os.listdir(undo)
+        finally:
+            psql("DROP FOREIGN TABLE it_undo_many, it_undo_one")
+
     # --- integrity: stored-bytes checksums, gzip transcoding, pinned generations
     def upload(bucket, name, data, metadata):
         boundary = "luxe-integration-boundary"
