@@ -32,31 +32,17 @@ PROJECT="cli-$RANDOM"
 DS="cli_$RANDOM$RANDOM"
 BUCKET="bqcli-$RANDOM$RANDOM"
 LOG="$WORK/last.log"
+TAP_TOOL=bq
+source "$(dirname "$0")/tap.sh"
 
 bqc() { bq --api="$LUXE_EMULATOR_URL" --project_id="$PROJECT" --headless --quiet "$@" 2>>"$LOG"; }
 bqj() { bqc --format=json "$@"; }
 emulator() { curl -sf -X "$1" "$LUXE_EMULATOR_URL$2" "${@:3}"; }
-json_get() {  # json_get EXPR: print EXPR evaluated on the JSON document `j` read from stdin
-    python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
 put_object() {  # put_object NAME FILE: create gs://$BUCKET/NAME through the JSON upload API
     emulator POST "/upload/storage/v1/b/$BUCKET/o?uploadType=media&name=$1" \
         -H 'Content-Type: text/csv' --data-binary "@$2" >/dev/null
 }
 
-N=0 PASSED=0 FAILED=0
-run() {  # run NAME FUNCTION; the function runs under set -e in a subshell
-    N=$((N + 1))
-    : >"$LOG"
-    ( set -e; "$2" ) >"$WORK/out" 2>&1
-    if [ $? -eq 0 ]; then
-        PASSED=$((PASSED + 1)); echo "ok $N - $1"
-    else
-        FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        sed 's/^/# /' "$WORK/out" | tail -n 15
-        [ -s "$LOG" ] && sed 's/^/# bq: /' "$LOG" | tail -n 10
-    fi
-}
 
 # ---- fixtures ----
 printf 'id,brand,price,sold\n1,Chanel,120.5,true\n2,Gucci,80,false\n3,"Dior, Paris",99.99,true\n4,Chanel,10,false\n' >"$WORK/items.csv"
@@ -181,5 +167,4 @@ run "head pages through tabledata.list" t_head
 run "DELETE and TRUNCATE TABLE" t_dml
 run "rm a table and a dataset" t_rm
 
-echo "bq-cli: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+tap_summary bq-cli

@@ -29,12 +29,11 @@ unset GOOGLE_APPLICATION_CREDENTIALS
 BUCKET="gcloud-$RANDOM$RANDOM"
 GS="gs://$BUCKET"
 LOG="$WORK/last.log"
+TAP_TOOL=gcloud
+source "$(dirname "$0")/tap.sh"
 
 gs() { gcloud storage "$@" 2>"$LOG"; }
 emulator() { curl -sf -X "$1" "$LUXE_EMULATOR_URL$2"; }
-json_get() {  # json_get EXPR: print EXPR evaluated on the JSON document `j` read from stdin
-    python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
 requests_of() {  # count of one operation in /_emulator/stats
     emulator GET /_emulator/stats | json_get "j['requests'].get('$1', 0)"
 }
@@ -45,22 +44,6 @@ local_hash() {  # crc32c_hash or md5_hash of a local file, as gcloud computes it
     gcloud storage hash "$1" --format=json 2>/dev/null | json_get "j[0]['$2']"
 }
 
-N=0 PASSED=0 FAILED=0
-fails() {  # succeed only if the command fails (a bare `! cmd` would not trip set -e)
-    if "$@"; then return 1; fi
-}
-run() {  # run NAME FUNCTION; the function runs under set -e in a subshell
-    N=$((N + 1))
-    : >"$LOG"
-    ( set -e; "$2" ) >"$WORK/out" 2>&1
-    if [ $? -eq 0 ]; then
-        PASSED=$((PASSED + 1)); echo "ok $N - $1"
-    else
-        FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        sed 's/^/# /' "$WORK/out" | tail -n 15
-        [ -s "$LOG" ] && sed 's/^/# gcloud: /' "$LOG" | tail -n 10
-    fi
-}
 
 # ---- fixtures ----
 printf 'id,name\n1,alpha\n2,beta\n' >"$WORK/small.csv"
@@ -186,5 +169,4 @@ run "ls pages through 1205 objects" t_ls_paging
 run "rm and rm -r" t_rm
 run "missing objects and buckets fail" t_missing
 
-echo "gcs-gcloud: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+tap_summary gcs-gcloud
