@@ -1,8 +1,10 @@
 """Helpers shared by the luxe_fdw benchmarks (run through bench/run.sh)."""
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "regress"))
@@ -34,3 +36,12 @@ def generate(rows, seed, name):
                     "--rows", str(rows), "--seed", str(seed), "--out", path], check=True)
     os.chmod(os.path.dirname(path), 0o755)
     return path
+
+
+def emulator(method, path, body=None):
+    """An emulator call (REST or control endpoint); its JSON answer ({} when empty)."""
+    req = urllib.request.Request(URL + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"{}")

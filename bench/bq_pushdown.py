@@ -21,14 +21,13 @@ this benchmark asks BigQuery for count, avg, min and max per brand.
 Bar: with pushdown, bytes transferred <= 1 % of the no-pushdown case, and
 the same results.
 """
-import json
 import os
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import COLDEFS, URL, generate, psql  # noqa: E402
+from benchlib import emulator as api  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "900000"))
 PROJECT = "luxe-bench"
@@ -65,14 +64,6 @@ BQ_TYPES = {"text": "STRING", "bigint": "INT64", "integer": "INT64", "double pre
             "timestamp with time zone": "TIMESTAMP"}
 
 
-def api(method, path, body=None):
-    req = urllib.request.Request(URL + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        data = r.read()
-        return json.loads(data) if data else {}
-
 
 def bytes_sent():
     return api("GET", "/_emulator/stats")["bytesSent"]
@@ -97,7 +88,7 @@ def main():
          "(uri 'gs://vestiaire/bench/bq/vestiaire.csv', skip_leading_rows '1')" % (URL, COLDEFS))
     print("cleaning %d rows with the pipeline..." % ROWS, flush=True)
     psql("SELECT luxe.drop_pipeline(); SELECT luxe.setup_pipeline('b_raw')")
-    subprocess_call("CALL luxe.refresh_pipeline()")
+    psql("CALL luxe.refresh_pipeline()")
 
     # the BigQuery table, with the cleaned table's columns
     cols = psql("SELECT string_agg(column_name || '|' || data_type, ',' ORDER BY ordinal_position) "
@@ -143,11 +134,6 @@ def main():
     print("bytes transferred, all four insights: pushdown %d, no pushdown %d, ratio %.5f (%.3f %%)"
           % (total[True], total[False], ratio, 100 * ratio))
     print("bar: ratio <= 0.01 and the same results: %s" % ("met" if ratio <= 0.01 and all_ok else "NOT met"))
-
-
-def subprocess_call(sql):
-    import subprocess
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql], check=True)
 
 
 if __name__ == "__main__":

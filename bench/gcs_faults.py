@@ -9,15 +9,13 @@ take at most 1.3 x the clean time.  The server uses retry_initial_delay
 Google's documented 1 s start the 503 burst alone costs about 7 s, which no
 2.6 s scan can absorb within 1.3 x.
 """
-import json
 import os
 import statistics
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import COLDEFS, URL, generate, psql  # noqa: E402
+from benchlib import COLDEFS, URL, emulator, generate, psql  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "900000"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -33,13 +31,6 @@ FAULTS = {"storage.objects.get": [NOOP, NOOP, "return-503", "return-503", "retur
                                   "return-broken-stream-after-100000K",
                                   "return-broken-stream-after-150000K"]}
 
-
-def emulator(method, path, body=None):
-    req = urllib.request.Request(URL + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read() or b"{}")
 
 
 def timed():

@@ -536,11 +536,16 @@ def main():
             assert "regress-secret-token" not in open(log, errors="replace").read()
 
     psql("DROP SERVER itest CASCADE")
+    return report("integration")
+
+
+def report(label):
+    """Print the results as "ok N - name" lines and "LABEL: N passed, M failed"; the exit status."""
     failed = 0
     for i, (ok, name, why) in enumerate(results, 1):
         print("%s %d - %s%s" % ("ok" if ok else "not ok", i, name, "" if ok else ": " + why))
         failed += not ok
-    print("integration: %d passed, %d failed" % (len(results) - failed, failed))
+    print("%s: %d passed, %d failed" % (label, len(results) - failed, failed))
     return 1 if failed else 0
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -22,29 +21,16 @@ from vestiaire_schema import COLDEFS, COLUMNS  # noqa: E402
 
 URL = it.URL
 PROJECT = "luxe-itest"
-results = []
 psql = it.psql
+test = it.test
 
 BQ_TYPES = {"bigint": "INT64", "text": "STRING", "float8": "FLOAT64", "boolean": "BOOL"}
 
 
-def test(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Exception as e:  # report and go on
-            results.append((False, name, "%s: %s" % (type(e).__name__, e)))
-    return wrap
-
-
 def api(method, path, body=None):
-    req = urllib.request.Request(URL + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        data = r.read()
-        return json.loads(data) if data else {}
+    """An emulator call (REST or control endpoint); its JSON answer."""
+    data = it.emulator(method, path, body)
+    return json.loads(data) if data else {}
 
 
 def faults(instructions):
@@ -226,12 +212,7 @@ def main():
         psql("SELECT luxe.drop_pipeline(); DROP SCHEMA pub CASCADE")
 
     psql("DROP SERVER ibq CASCADE; DROP SERVER ibq_gcs CASCADE")
-    failed = 0
-    for i, (ok, name, why) in enumerate(results, 1):
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", i, name, "" if ok else ": " + why))
-        failed += not ok
-    print("integration-bq: %d passed, %d failed" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return it.report("integration-bq")
 
 
 if __name__ == "__main__":
