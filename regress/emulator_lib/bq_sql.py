@@ -2072,6 +2072,11 @@ def _cast(v, frm, to):
 
 # -- aggregates --
 
+def _float_total(vals):
+    """The exact sum of finite floats (math.fsum); NaN/infinity rules otherwise."""
+    return math.fsum(vals) if all(math.isfinite(x) for x in vals) else sum(vals)
+
+
 class _FSum:
     def __init__(self):
         self.vals = []
@@ -2083,16 +2088,14 @@ class _FSum:
     def finalize(self):
         if not self.vals:
             return None
-        return _out_f(math.fsum(self.vals) if all(math.isfinite(x) for x in self.vals) else sum(self.vals))
+        return _out_f(_float_total(self.vals))
 
 
 class _FAvg(_FSum):
     def finalize(self):
         if not self.vals:
             return None
-        if all(math.isfinite(x) for x in self.vals):
-            return _out_f(math.fsum(self.vals) / len(self.vals))
-        return _out_f(sum(self.vals) / len(self.vals))
+        return _out_f(_float_total(self.vals) / len(self.vals))
 
 
 class _FMin:
