@@ -134,6 +134,12 @@ base_headers(LuxeBqClient *c)
 	return lappend(headers, "Content-Type: application/json; charset=UTF-8");
 }
 
+static List *
+base_headers_cb(void *client)
+{
+	return base_headers((LuxeBqClient *) client);
+}
+
 /* Google's error body: message, first reason, location; palloc'd or NULL. */
 static void
 parse_error(json_t *err, char **message, char **reason, char **location)
@@ -580,29 +586,15 @@ query_cancel_callback(void *arg)
 		 * The scan went away while the job runs: cancel it, best effort and
 		 * briefly (this may run during abort, with interrupts held).
 		 */
-		LuxeHttpConfig cfg = q->client->http;
 		LuxeBqClient *c = q->client;
+		char	   *url = psprintf("%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s",
+								   c->endpoint, luxe_http_escape(c->project),
+								   luxe_http_escape(q->job_id),
+								   q->location ? "?location=" : "",
+								   q->location ? luxe_http_escape(q->location) : "");
 
 		q->complete = true;
-		cfg.connect_timeout_ms = Min(cfg.connect_timeout_ms, 2000);
-		cfg.request_timeout_ms = Min(cfg.request_timeout_ms, 5000);
-		PG_TRY();
-		{
-			char	   *transport_error;
-			char	   *url = psprintf("%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s",
-									   c->endpoint, luxe_http_escape(c->project),
-									   luxe_http_escape(q->job_id),
-									   q->location ? "?location=" : "",
-									   q->location ? luxe_http_escape(q->location) : "");
-
-			(void) luxe_http_request_once(&cfg, c->stats, "POST", url, base_headers(c),
-										  "", 0, &transport_error);
-		}
-		PG_CATCH();
-		{
-			FlushErrorState();
-		}
-		PG_END_TRY();
+		luxe_http_request_quietly(&c->http, c->stats, "POST", url, base_headers_cb, c);
 	}
 }
 

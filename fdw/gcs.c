@@ -124,6 +124,12 @@ base_headers(LuxeGcsClient *client)
 	return auth ? list_make1(auth) : NIL;
 }
 
+static List *
+base_headers_cb(void *client)
+{
+	return base_headers((LuxeGcsClient *) client);
+}
+
 /*
  * A GET with the credentials; a 401 drops a cached OAuth2 token and is
  * retried once with a fresh one (tokens can be revoked before they expire).
@@ -1038,23 +1044,8 @@ luxe_gcs_upload_cancel(LuxeGcsUpload *up)
 	if (up->finished || up->session_uri == NULL)
 		return;
 	up->finished = true;
-	PG_TRY();
-	{
-		char	   *transport_error;
-		LuxeHttpConfig cfg = up->client->http;
-
-		/* this runs with interrupts held: never wait long */
-		cfg.connect_timeout_ms = Min(cfg.connect_timeout_ms, 2000);
-		cfg.request_timeout_ms = Min(cfg.request_timeout_ms, 5000);
-		(void) luxe_http_request_once(&cfg, up->client->stats, "DELETE",
-									  up->session_uri, base_headers(up->client),
-									  NULL, 0, &transport_error);
-	}
-	PG_CATCH();
-	{
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	luxe_http_request_quietly(&up->client->http, up->client->stats, "DELETE",
+							  up->session_uri, base_headers_cb, up->client);
 }
 
 /*

@@ -628,6 +628,37 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 }
 
 /*
+ * luxe_http_request_quietly
+ *		One brief, best-effort request whose outcome does not matter (cancel
+ *		a job, delete an upload session) while a scan or transaction is
+ *		being torn down, possibly with interrupts held: short timeouts, no
+ *		retries, and it never throws.  headers_fn builds the headers (with
+ *		credentials) inside the same protection.
+ */
+void
+luxe_http_request_quietly(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+						  const char *method, const char *url,
+						  List *(*headers_fn) (void *arg), void *arg)
+{
+	LuxeHttpConfig brief = *cfg;
+
+	brief.connect_timeout_ms = Min(brief.connect_timeout_ms, 2000);
+	brief.request_timeout_ms = Min(brief.request_timeout_ms, 5000);
+	PG_TRY();
+	{
+		char	   *transport_error;
+
+		(void) luxe_http_request_once(&brief, stats, method, url, headers_fn(arg),
+									  "", 0, &transport_error);
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+/*
  * luxe_http_report_transport_error
  *		Raise the error for a transport failure that outlived its retries.
  */
