@@ -16,15 +16,22 @@ OBJS = \
 	fdw/option.o \
 	fdw/http.o \
 	fdw/auth.o \
+	fdw/google.o \
 	fdw/gcs.o \
+	fdw/gcs_plan.o \
+	fdw/gcs_scan.o \
 	fdw/gcs_modify.o \
-	fdw/xact.o \
+	fdw/gcs_import.o \
 	fdw/bigquery.o \
-	fdw/bq_fdw.o \
 	fdw/bq_plan.o \
+	fdw/bq_scan.o \
+	fdw/bq_modify.o \
+	fdw/bq_import.o \
+	fdw/bq_values.o \
 	fdw/deparse.o \
 	fdw/csv.o \
-	fdw/import.o \
+	fdw/xact.o \
+	fdw/functions.o \
 	fdw/aggregates.o
 DATA_built = luxe_fdw--0.1.sql
 INSTALL_SQL = \

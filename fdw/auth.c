@@ -403,12 +403,13 @@ fetch_metadata_token(const LuxeAuthOptions *auth, const char *key,
 
 /*
  * luxe_auth_get_header
- *		The Authorization header for the user mapping's credentials, palloc'd
- *		in the current context, or NULL for anonymous access.  Fetches or
- *		renews a token when needed.  Can throw.
+ *		The Authorization header for the user mapping's credentials, to be
+ *		sent to endpoint, palloc'd in the current context, or NULL for
+ *		anonymous access.  Fetches or renews a token when needed.  Can
+ *		throw; not for use inside a curl callback.
  */
 char *
-luxe_auth_get_header(const LuxeAuthOptions *auth, const LuxeServerOptions *server,
+luxe_auth_get_header(const LuxeAuthOptions *auth, const char *endpoint,
 					 const LuxeHttpConfig *http, LuxeHttpStats *stats)
 {
 	char		key[2 * SHA256_DIGEST_LENGTH + 1];
@@ -416,7 +417,7 @@ luxe_auth_get_header(const LuxeAuthOptions *auth, const LuxeServerOptions *serve
 
 	if (auth->mode == LUXE_AUTH_NONE)
 		return NULL;
-	refuse_cleartext(server->endpoint);
+	refuse_cleartext(endpoint);
 	if (auth->mode == LUXE_AUTH_TOKEN)
 		return psprintf("Authorization: Bearer %s", auth->token);
 

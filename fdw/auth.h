@@ -20,7 +20,7 @@
 
 /* in auth.c */
 extern char *luxe_auth_get_header(const LuxeAuthOptions *auth,
-								  const LuxeServerOptions *server,
+								  const char *endpoint,
 								  const LuxeHttpConfig *http,
 								  LuxeHttpStats *stats);
 extern void luxe_auth_forget(const LuxeAuthOptions *auth);

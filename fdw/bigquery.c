@@ -47,8 +47,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "auth.h"
 #include "bigquery.h"
+#include "google.h"
 
 #define LUXE_BQ_POLL_TIMEOUT_MS		10000
 #define LUXE_BQ_ESTIMATE_TTL_SECS	60
@@ -83,27 +83,21 @@ struct LuxeBqRows
  * ---------------------------------------------------------------------
  */
 
+/*
+ * luxe_bq_client_init
+ *		Build a BigQuery client for a user of a server; jobs run in the
+ *		server's project and location.  Palloc'd in the current memory
+ *		context.  Can throw.
+ */
 void
 luxe_bq_client_init(LuxeBqClient *client, LuxeHttpStats *stats,
 					const LuxeServerOptions *server, Oid serverid, Oid userid)
 {
-	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
-
-	luxe_option_auth(serverid, userid, auth);
 	memset(client, 0, sizeof(*client));
-	luxe_option_http_config(server, &client->http);
-	client->stats = stats;
-	client->server = server;
-	client->auth = auth;
-	client->endpoint = server->endpoint;
+	luxe_google_client_init(&client->google, stats, server, "BigQuery",
+							server->endpoint, serverid, userid);
 	client->project = server->project;
 	client->location = server->location;
-	if (client->project == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("BigQuery server \"%s\" has no \"%s\" option", server->servername, OPT_PROJECT),
-				 errhint("Jobs run in the server's project: ALTER SERVER %s OPTIONS (ADD project 'my-project').",
-						 server->servername)));
 }
 
 /* BigQuery identifiers in backticks, with backtick and backslash escaped. */
@@ -125,174 +119,99 @@ luxe_bq_quote_ident(const char *ident)
 	return buf.data;
 }
 
+/* The JSON body of BigQuery's calls. */
 static List *
-base_headers(LuxeBqClient *c)
+json_headers(void)
 {
-	char	   *auth = luxe_auth_get_header(c->auth, c->server, &c->http, c->stats);
-	List	   *headers = auth ? list_make1(auth) : NIL;
-
-	return lappend(headers, "Content-Type: application/json; charset=UTF-8");
+	return list_make1("Content-Type: application/json; charset=UTF-8");
 }
 
-static List *
-base_headers_cb(void *client)
-{
-	return base_headers((LuxeBqClient *) client);
-}
-
-/* Google's error body: message, first reason, location; palloc'd or NULL. */
-static void
-parse_error(json_t *err, char **message, char **reason, char **location)
-{
-	json_t	   *errors;
-
-	*message = *reason = *location = NULL;
-	if (!json_is_object(err))
-		return;
-	if (json_is_string(json_object_get(err, "message")))
-		*message = pstrdup(json_string_value(json_object_get(err, "message")));
-	errors = json_object_get(err, "errors");
-	if (json_is_array(errors) && json_array_size(errors) > 0)
-	{
-		json_t	   *first = json_array_get(errors, 0);
-
-		if (json_is_string(json_object_get(first, "reason")))
-			*reason = pstrdup(json_string_value(json_object_get(first, "reason")));
-		if (json_is_string(json_object_get(first, "location")))
-			*location = pstrdup(json_string_value(json_object_get(first, "location")));
-		if (*message == NULL && json_is_string(json_object_get(first, "message")))
-			*message = pstrdup(json_string_value(json_object_get(first, "message")));
-	}
-	else if (json_is_string(json_object_get(err, "reason")))
-		*reason = pstrdup(json_string_value(json_object_get(err, "reason")));
-}
-
-static int
-reason_sqlstate(const char *reason, long status)
-{
-	if (reason == NULL)
-		return luxe_http_status_sqlstate(status);
-	if (strcmp(reason, "notFound") == 0)
-		return ERRCODE_FDW_TABLE_NOT_FOUND;
-	if (strcmp(reason, "invalidQuery") == 0 || strcmp(reason, "invalid") == 0)
-		return ERRCODE_FDW_ERROR;
-	if (strcmp(reason, "accessDenied") == 0)
-		return ERRCODE_INSUFFICIENT_PRIVILEGE;
-	if (strcmp(reason, "quotaExceeded") == 0 || strcmp(reason, "rateLimitExceeded") == 0)
-		return ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
-	if (strcmp(reason, "stopped") == 0)
-		return ERRCODE_QUERY_CANCELED;
-	if (strcmp(reason, "duplicate") == 0)
-		return ERRCODE_DUPLICATE_OBJECT;
-	return luxe_http_status_sqlstate(status);
-}
-
-/* Report an error object (HTTP error body's "error", or a job errorResult). */
+/*
+ * Report BigQuery's error: an HTTP error body's "error" object, or a job's
+ * errorResult (status 0).  what names the call; sql, when given, goes into
+ * the context.  Always throws, with the SQLSTATE luxe_google_sqlstate
+ * gives.
+ */
 static void
 report_bq_error(long status, json_t *err, const char *what, const char *sql)
 {
-	char	   *message;
-	char	   *reason;
-	char	   *location;
+	LuxeGoogleError e;
 
-	parse_error(err, &message, &reason, &location);
+	luxe_google_error_from_json(status, err, &e);
 	ereport(ERROR,
-			(errcode(reason_sqlstate(reason, status)),
-			 errmsg("BigQuery %s failed: %s", what, message ? message : "no message"),
-			 status ? errdetail_internal("HTTP %ld%s%s%s%s%s.", status,
-										 reason ? ", reason " : "", reason ? reason : "",
-										 location ? ", location " : "", location ? location : "",
-										 "") :
-			 errdetail_internal("Reason %s%s%s.", reason ? reason : "unknown",
-								location ? ", location " : "", location ? location : ""),
+			(errcode(luxe_google_sqlstate(status, e.reason)),
+			 errmsg_internal("BigQuery %s failed: %s", what, e.message),
+			 status ? errdetail_internal("HTTP %ld%s%s%s%s.", status,
+										 e.reason ? ", reason " : "", e.reason ? e.reason : "",
+										 e.location ? ", location " : "", e.location ? e.location : "") :
+			 errdetail_internal("Reason %s%s%s.", e.reason ? e.reason : "unknown",
+								e.location ? ", location " : "", e.location ? e.location : ""),
 			 sql ? errcontext("remote SQL: %s", sql) : 0,
-			 (reason && strcmp(reason, "quotaExceeded") == 0) ?
+			 (e.reason && strcmp(e.reason, "quotaExceeded") == 0) ?
 			 errhint("BigQuery asks to wait 10 minutes or longer after a quotaExceeded error.") : 0));
 }
 
 /*
- * One API call with credentials.  Transport retries are in http.c; here a
- * 401 renews an OAuth2 token once, and a 403 whose reason is a short-term
- * rate limit is retried with backoff.  Returns the parsed body (caller
+ * One API call (see luxe_google_call for credentials, the renewal on 401,
+ * rate-limit and transport retries).  Returns the parsed body (caller
  * json_decref's) and the status; a non-2xx status is reported unless it is
- * in ok_status (e.g. 404 with missing_ok, 409 for a duplicate job).
+ * ok_status (e.g. 404 with missing_ok, 409 for a duplicate job).
  */
 static json_t *
 bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 		const char *what, const char *sql, long ok_status, long *status_out)
 {
 	/* compact JSON: Google pretty-prints unless told otherwise */
-	char	   *url = psprintf("%s/bigquery/v2/%s%sprettyPrint=false", c->endpoint, path,
+	char	   *url = psprintf("%s/bigquery/v2/%s%sprettyPrint=false", c->google.endpoint, path,
 							   strchr(path, '?') ? "&" : "?");
 	char	   *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	size_t		text_len = text ? strlen(text) : 0;
-	int			attempt = 0;
-	bool		renewed = false;
+	LuxeHttpResponse *resp;
+	json_t	   *root;
+	json_error_t jerr;
 
-	for (;;)
+	PG_TRY();
 	{
-		LuxeHttpResponse *resp;
-		json_t	   *root;
-		json_error_t jerr;
-		char	   *message;
-		char	   *reason;
-		char	   *location;
-
-		resp = luxe_http_request(&c->http, c->stats, method, url, base_headers(c),
-								 text, text_len, true);
-		c->stats->bytes += resp->body_len;
-		root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_pack("{}");
-
-		if (resp->status >= 200 && resp->status < 300)
-		{
-			if (root == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_REPLY_HANDLE),
-						 errmsg("could not parse the BigQuery response to %s", what),
-						 errdetail_internal("%s (line %d, column %d).", jerr.text, jerr.line, jerr.column)));
-			if (text)
-				free(text);
-			*status_out = resp->status;
-			return root;
-		}
-		if (resp->status == ok_status)
-		{
-			if (text)
-				free(text);
-			*status_out = resp->status;
-			return root ? root : json_pack("{}");
-		}
-		if (resp->status == 401 && !renewed &&
-			(c->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT || c->auth->mode == LUXE_AUTH_METADATA))
-		{
-			luxe_auth_forget(c->auth);
-			renewed = true;
-			if (root)
-				json_decref(root);
-			continue;
-		}
-		parse_error(root ? json_object_get(root, "error") : NULL, &message, &reason, &location);
-		if (resp->status == 403 && reason &&
-			(strcmp(reason, "rateLimitExceeded") == 0 || strcmp(reason, "userRateLimitExceeded") == 0) &&
-			attempt < c->http.max_retries)
-		{
-			c->stats->retries++;
-			luxe_http_sleep(luxe_http_retry_delay_ms(&c->http, attempt,
-													 luxe_http_header(resp->headers, "retry-after")));
-			attempt++;
-			if (root)
-				json_decref(root);
-			continue;
-		}
+		resp = luxe_google_call(&c->google, method, url, json_headers(), text, text_len, true);
+	}
+	PG_FINALLY();
+	{
 		if (text)
 			free(text);
+	}
+	PG_END_TRY();
+	c->google.stats->bytes += resp->body_len;
+	root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_pack("{}");
+
+	if (resp->status >= 200 && resp->status < 300)
+	{
 		if (root == NULL)
 			ereport(ERROR,
-					(errcode(luxe_http_status_sqlstate(resp->status)),
-					 errmsg("BigQuery %s failed with HTTP %ld", what, resp->status),
-					 errdetail_internal("%.200s", resp->body)));
-		report_bq_error(resp->status, json_object_get(root, "error"), what, sql);
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("could not parse the BigQuery response to %s", what),
+					 errdetail_internal("%s (line %d, column %d).", jerr.text, jerr.line, jerr.column)));
+		*status_out = resp->status;
+		return root;
 	}
+	if (resp->status == ok_status)
+	{
+		*status_out = resp->status;
+		return root ? root : json_pack("{}");
+	}
+	if (root == NULL || !json_is_object(json_object_get(root, "error")))
+	{
+		LuxeGoogleError e;
+
+		if (root)
+			json_decref(root);
+		luxe_google_parse_error(resp->status, resp->body, resp->body_len, &e);
+		ereport(ERROR,
+				(errcode(luxe_google_sqlstate(resp->status, e.reason)),
+				 errmsg("BigQuery %s failed with HTTP %ld", what, resp->status),
+				 errdetail_internal("%s", e.message)));
+	}
+	report_bq_error(resp->status, json_object_get(root, "error"), what, sql);
+	return NULL;				/* keep compiler quiet */
 }
 
 /* ---------------------------------------------------------------------
@@ -588,13 +507,13 @@ query_cancel_callback(void *arg)
 		 */
 		LuxeBqClient *c = q->client;
 		char	   *url = psprintf("%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s",
-								   c->endpoint, luxe_http_escape(c->project),
+								   c->google.endpoint, luxe_http_escape(c->project),
 								   luxe_http_escape(q->job_id),
 								   q->location ? "?location=" : "",
 								   q->location ? luxe_http_escape(q->location) : "");
 
 		q->complete = true;
-		luxe_http_request_quietly(&c->http, c->stats, "POST", url, base_headers_cb, c);
+		luxe_google_call_quietly(&c->google, "POST", url, json_headers());
 	}
 }
 

@@ -21,8 +21,7 @@
 #define LUXE_BIGQUERY_H
 
 #include "lib/stringinfo.h"
-#include "http.h"
-#include "option.h"
+#include "google.h"
 
 typedef enum LuxeBqType
 {
@@ -54,13 +53,10 @@ typedef struct LuxeBqField
 	char	   *pg_type;		/* the PostgreSQL type IMPORT maps it to */
 } LuxeBqField;
 
+/* A BigQuery client: the Google API client at the BigQuery endpoint. */
 typedef struct LuxeBqClient
 {
-	LuxeHttpConfig http;
-	LuxeHttpStats *stats;
-	const LuxeServerOptions *server;
-	const LuxeAuthOptions *auth;	/* secrets: never printed */
-	char	   *endpoint;		/* e.g. https://bigquery.googleapis.com */
+	LuxeGoogleClient google;
 	char	   *project;		/* the project jobs run (and are billed) in */
 	char	   *location;		/* may be NULL */
 	int64		bytes_processed;	/* totalBytesProcessed of the last query */

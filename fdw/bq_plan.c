@@ -13,8 +13,8 @@
  * shrink the result.  Nothing here talks to the network except
  * luxe_bq_table_rows() (tables.get, cached), which gives the row count.
  *
- * Per-relation state is a LuxeBqRelInfo in RelOptInfo->fdw_private (see
- * deparse.h).  The plan only carries the fdw_private List of bq_plan.h.
+ * Per-relation state is a LuxeBqRelInfo (bq_plan.h) in the relation's
+ * LuxeRelInfo (luxe_fdw.h).  The plan only carries the List of bq_plan.h.
  *
  * We do not support EvalPlanQual rechecks of pushed-down joins: BigQuery
  * rows cannot be locked, so when a query locks rows or is an UPDATE or
@@ -49,8 +49,10 @@
 #include "utils/selfuncs.h"
 
 #include "bigquery.h"
+#include "bq_fdw.h"
 #include "bq_plan.h"
 #include "deparse.h"
+#include "luxe_fdw.h"
 #include "option.h"
 
 /* a job round trip: submit, wait, first page */
@@ -96,16 +98,11 @@ static void add_final_paths(PlannerInfo *root, RelOptInfo *input_rel,
 static bool limit_expr_ok(Node *node);
 
 
-/* our state of rel, or NULL if rel is not a BigQuery relation we planned */
+/* our state of rel, or NULL if it has none yet */
 static LuxeBqRelInfo *
 bq_relinfo(RelOptInfo *rel)
 {
-	LuxeBqRelInfo *fpinfo;
-
-	if (rel == NULL || rel->fdw_private == NULL)
-		return NULL;
-	fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
-	return fpinfo->magic == LUXE_BQ_RELINFO_MAGIC ? fpinfo : NULL;
+	return (LuxeBqRelInfo *) luxe_rel_state(rel);
 }
 
 /*
@@ -118,7 +115,6 @@ new_relinfo(RelOptInfo *rel, LuxeBqRelInfo *from)
 {
 	LuxeBqRelInfo *fpinfo = palloc0(sizeof(LuxeBqRelInfo));
 
-	fpinfo->magic = LUXE_BQ_RELINFO_MAGIC;
 	fpinfo->pushdown_safe = false;
 	if (from)
 	{
@@ -127,12 +123,12 @@ new_relinfo(RelOptInfo *rel, LuxeBqRelInfo *from)
 		fpinfo->userid = from->userid;
 		fpinfo->relname = from->relname;
 	}
-	rel->fdw_private = fpinfo;
+	luxe_rel_set_state(rel, fpinfo);
 	return fpinfo;
 }
 
 /*
- * luxe_bq_get_rel_size
+ * luxe_bq_plan_rel_size
  *		GetForeignRelSize for a BigQuery table: split the restriction
  *		clauses into remote and local ones and estimate the rows.
  *
@@ -140,8 +136,8 @@ new_relinfo(RelOptInfo *rel, LuxeBqRelInfo *from)
  * without statistics count as LUXE_BQ_DEFAULT_ROWS.
  */
 void
-luxe_bq_get_rel_size(PlannerInfo *root, RelOptInfo *baserel,
-					 Oid foreigntableid)
+luxe_bq_plan_rel_size(PlannerInfo *root, RelOptInfo *baserel,
+					  Oid foreigntableid)
 {
 	LuxeBqRelInfo *fpinfo;
 	LuxeServerOptions server;
@@ -234,7 +230,7 @@ estimate_cost(PlannerInfo *root, RelOptInfo *rel, PathTarget *target,
 			  List *pathkeys, double limit_rows, double *rows,
 			  Cost *startup_cost, Cost *total_cost)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
+	LuxeBqRelInfo *fpinfo = bq_relinfo(rel);
 	double		retrieved = fpinfo->retrieved_rows;
 	double		out = fpinfo->rows;
 	Cost		remote = fpinfo->remote_cost;
@@ -273,7 +269,7 @@ estimate_cost(PlannerInfo *root, RelOptInfo *rel, PathTarget *target,
 static void
 add_sorted_paths(PlannerInfo *root, RelOptInfo *rel)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
+	LuxeBqRelInfo *fpinfo = bq_relinfo(rel);
 	ListCell   *lc;
 	double		rows;
 	Cost		startup_cost;
@@ -315,7 +311,7 @@ add_sorted_paths(PlannerInfo *root, RelOptInfo *rel)
  *		each would be one more BigQuery job per outer row.
  */
 void
-luxe_bq_get_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+luxe_bq_plan_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	double		rows;
 	Cost		startup_cost;
@@ -332,16 +328,16 @@ luxe_bq_get_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 }
 
 /*
- * luxe_bq_get_plan
+ * luxe_bq_plan_plan
  *		GetForeignPlan: deparse the chosen path into the remote SQL and
  *		build the ForeignScan described in bq_plan.h.
  */
 ForeignScan *
-luxe_bq_get_plan(PlannerInfo *root, RelOptInfo *foreignrel,
-				 Oid foreigntableid, ForeignPath *best_path, List *tlist,
-				 List *scan_clauses, Plan *outer_plan)
+luxe_bq_plan_plan(PlannerInfo *root, RelOptInfo *foreignrel,
+				  Oid foreigntableid, ForeignPath *best_path, List *tlist,
+				  List *scan_clauses, Plan *outer_plan)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) foreignrel->fdw_private;
+	LuxeBqRelInfo *fpinfo = bq_relinfo(foreignrel);
 	Index		scan_relid;
 	List	   *remote_conds = NIL;
 	List	   *remote_exprs = NIL;
@@ -540,9 +536,9 @@ join_ok(PlannerInfo *root, RelOptInfo *joinrel, JoinType jointype,
  *		plus a sorted one, when join_ok says it can be shipped.
  */
 void
-luxe_bq_get_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
-					   RelOptInfo *outerrel, RelOptInfo *innerrel,
-					   JoinType jointype, JoinPathExtraData *extra)
+luxe_bq_plan_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
+						RelOptInfo *outerrel, RelOptInfo *innerrel,
+						JoinType jointype, JoinPathExtraData *extra)
 {
 	LuxeBqRelInfo *fpinfo;
 	LuxeBqRelInfo *fpinfo_o;
@@ -552,7 +548,7 @@ luxe_bq_get_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 	Cost		total_cost;
 
 	/* considered already, for another pair of inputs */
-	if (joinrel->fdw_private != NULL)
+	if (bq_relinfo(joinrel) != NULL)
 		return;
 
 	/* EPQ would need a local join path; see the file header */
@@ -902,19 +898,19 @@ add_final_paths(PlannerInfo *root, RelOptInfo *input_rel,
 }
 
 /*
- * luxe_bq_get_upper_paths
+ * luxe_bq_plan_upper_paths
  *		GetForeignUpperPaths: aggregation, ORDER BY and LIMIT in BigQuery.
  */
 void
-luxe_bq_get_upper_paths(PlannerInfo *root, UpperRelationKind stage,
-						RelOptInfo *input_rel, RelOptInfo *output_rel,
-						void *extra)
+luxe_bq_plan_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+						 RelOptInfo *input_rel, RelOptInfo *output_rel,
+						 void *extra)
 {
 	LuxeBqRelInfo *ifpinfo = bq_relinfo(input_rel);
 	LuxeBqRelInfo *fpinfo;
 
 	if (ifpinfo == NULL || !ifpinfo->pushdown_safe ||
-		output_rel->fdw_private != NULL)
+		bq_relinfo(output_rel) != NULL)
 		return;
 	if (stage != UPPERREL_GROUP_AGG && stage != UPPERREL_ORDERED &&
 		stage != UPPERREL_FINAL)

@@ -5,9 +5,9 @@
  *		  pushdown of WHERE, ORDER BY, LIMIT, aggregates and joins.
  *
  * Contract between the planner side (bq_plan.c, deparse.c) and the
- * executor side (bq_fdw.c) -- the ForeignScan the planner builds carries:
+ * executor side (bq_scan.c) -- the ForeignScan the planner builds carries:
  *
- *	fdw_private, a List:
+ *	the service's items of fdw_private (see luxe_fdw.h), a List:
  *	  [BQ_PRIV_SQL]		   String: the remote Standard SQL, parameters
  *						   written @p1, @p2, ... (never inlined values)
  *	  [BQ_PRIV_ATTRS]	   IntList: for each column of the remote result, in
@@ -38,6 +38,66 @@
 #include "foreign/fdwapi.h"
 #include "nodes/pathnodes.h"
 
+/*
+ * LuxeBqRelInfo is the planner state of a base, join or upper relation of
+ * a BigQuery server, kept in its LuxeRelInfo (luxe_fdw.h).  Only
+ * bq_plan.c and deparse.c see it; it never reaches the plan.
+ */
+typedef struct LuxeBqRelInfo
+{
+	/* true when the whole relation can be computed by BigQuery */
+	bool		pushdown_safe;
+	/* the pushdown option (table, else server); false ships only columns */
+	bool		pushdown;
+
+	/*
+	 * RestrictInfos: remote_conds go into WHERE (or HAVING for a grouped
+	 * rel), local_conds are checked by PostgreSQL.  For a join, joinclauses
+	 * go into ON.
+	 */
+	List	   *remote_conds;
+	List	   *local_conds;
+	List	   *joinclauses;
+
+	/* base rel: attributes needed from the remote table */
+	Bitmapset  *attrs_used;
+
+	/* are all query_pathkeys shippable on this rel? */
+	bool		qp_is_pushdown_safe;
+
+	/* estimates */
+	QualCost	local_conds_cost;
+	Selectivity local_conds_sel;
+	double		scanned_rows;	/* rows BigQuery reads to compute the rel */
+	double		retrieved_rows; /* rows shipped back, before local quals */
+	double		rows;			/* rows after local quals */
+	int			width;
+	Cost		remote_cost;	/* BigQuery work, excluding the transfer */
+
+	/* where the data lives; copied up into join and upper rels */
+	Oid			serverid;
+	Oid			userid;
+
+	/* base rel only */
+	Oid			relid;			/* foreign table OID */
+	char	   *project;
+	char	   *dataset;
+	char	   *table;
+	char	   *query;			/* the query option, or NULL */
+
+	/* "proj.ds.t" or a list of them; for messages */
+	char	   *relname;
+
+	/* join rel */
+	RelOptInfo *outerrel;		/* also the input rel of an upper rel */
+	RelOptInfo *innerrel;
+	JoinType	jointype;
+
+	/* upper rel */
+	UpperRelationKind stage;
+	List	   *grouped_tlist;
+} LuxeBqRelInfo;
+
 enum LuxeBqPrivateIndex
 {
 	BQ_PRIV_SQL,
@@ -46,20 +106,5 @@ enum LuxeBqPrivateIndex
 	BQ_PRIV_RELNAME
 };
 
-/* in bq_plan.c */
-extern void luxe_bq_get_rel_size(PlannerInfo *root, RelOptInfo *baserel,
-								 Oid foreigntableid);
-extern void luxe_bq_get_paths(PlannerInfo *root, RelOptInfo *baserel,
-							  Oid foreigntableid);
-extern ForeignScan *luxe_bq_get_plan(PlannerInfo *root, RelOptInfo *foreignrel,
-									 Oid foreigntableid, ForeignPath *best_path,
-									 List *tlist, List *scan_clauses,
-									 Plan *outer_plan);
-extern void luxe_bq_get_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
-								   RelOptInfo *outerrel, RelOptInfo *innerrel,
-								   JoinType jointype, JoinPathExtraData *extra);
-extern void luxe_bq_get_upper_paths(PlannerInfo *root, UpperRelationKind stage,
-									RelOptInfo *input_rel, RelOptInfo *output_rel,
-									void *extra);
 
 #endif							/* LUXE_BQ_PLAN_H */

@@ -119,6 +119,7 @@
 #include "utils/syscache.h"
 
 #include "deparse.h"
+#include "luxe_fdw.h"
 #include "option.h"
 
 /* BigQuery value classes of the PostgreSQL types we ship */
@@ -1009,7 +1010,7 @@ static RelOptInfo *
 scan_rel_of(RelOptInfo *rel)
 {
 	while (IS_UPPER_REL(rel))
-		rel = ((LuxeBqRelInfo *) rel->fdw_private)->outerrel;
+		rel = ((LuxeBqRelInfo *) luxe_rel_state(rel))->outerrel;
 	return rel;
 }
 
@@ -1212,7 +1213,7 @@ luxe_deparse_pathkey_expr(PlannerInfo *root, RelOptInfo *rel, PathKey *pathkey)
 List *
 luxe_deparse_build_tlist(RelOptInfo *rel)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
+	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) luxe_rel_state(rel);
 	List	   *tlist;
 	ListCell   *lc;
 
@@ -1313,7 +1314,7 @@ luxe_deparse_select(StringInfo buf, PlannerInfo *root, RelOptInfo *rel,
 	deparse_from(cxt.scanrel, &cxt);
 
 	if (IS_UPPER_REL(rel))
-		quals = ((LuxeBqRelInfo *) cxt.scanrel->fdw_private)->remote_conds;
+		quals = ((LuxeBqRelInfo *) luxe_rel_state(cxt.scanrel))->remote_conds;
 	else
 		quals = remote_conds;
 	if (quals != NIL)
@@ -1384,7 +1385,7 @@ static void
 deparse_base_columns(RelOptInfo *rel, DeparseContext *cxt,
 					 List **retrieved_attrs)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
+	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) luxe_rel_state(rel);
 	Relation	relation = table_open(fpinfo->relid, NoLock);
 	TupleDesc	tupdesc = RelationGetDescr(relation);
 	bool		wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
@@ -1421,7 +1422,7 @@ deparse_base_columns(RelOptInfo *rel, DeparseContext *cxt,
 static void
 deparse_from(RelOptInfo *rel, DeparseContext *cxt)
 {
-	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) rel->fdw_private;
+	LuxeBqRelInfo *fpinfo = (LuxeBqRelInfo *) luxe_rel_state(rel);
 	StringInfo	buf = cxt->buf;
 
 	if (IS_JOIN_REL(rel))

@@ -40,8 +40,8 @@
 #include "nodes/pg_list.h"
 #include "port/pg_crc32c.h"
 
-#include "auth.h"
 #include "gcs.h"
+#include "google.h"
 
 #define LUXE_GCS_LIST_FIELDS "items(name,size,generation,contentEncoding,crc32c,updated),nextPageToken"
 
@@ -95,150 +95,75 @@ luxe_gcs_object_uri(const LuxeGcsObject *object)
 
 /*
  * luxe_gcs_client_init
- *		Build a GCS client for a user.  The credentials live only in the
- *		client; tokens are fetched (or taken from the cache) when a request
- *		is made.  Everything is palloc'd in the current memory context.
+ *		Build a GCS client for a user of a server: a GCS server, or a
+ *		BigQuery server whose load jobs stage rows in GCS.  The credentials
+ *		live only in the client; tokens are fetched (or taken from the
+ *		cache) when a request is made.  Everything is palloc'd in the
+ *		current memory context.  Can throw.
  */
 void
 luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
 					 const LuxeServerOptions *server, Oid serverid, Oid userid)
 {
-	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
-
-	luxe_option_auth(serverid, userid, auth);
 	memset(client, 0, sizeof(*client));
-	luxe_option_http_config(server, &client->http);
-	client->http.service_name = "GCS";	/* also for a BigQuery server's staging */
-	client->stats = stats;
-	client->endpoint = server->endpoint;
-	client->server = server;
-	client->auth = auth;
-}
-
-static List *
-base_headers(LuxeGcsClient *client)
-{
-	char	   *auth = luxe_auth_get_header(client->auth, client->server,
-											&client->http, client->stats);
-
-	return auth ? list_make1(auth) : NIL;
-}
-
-static List *
-base_headers_cb(void *client)
-{
-	return base_headers((LuxeGcsClient *) client);
+	luxe_google_client_init(&client->google, stats, server, "GCS",
+							luxe_option_gcs_endpoint(server), serverid, userid);
 }
 
 /*
- * A GET with the credentials; a 401 drops a cached OAuth2 token and is
- * retried once with a fresh one (tokens can be revoked before they expire).
+ * A GET with the credentials (see luxe_google_call for the renewal on
+ * 401 and the retries).
  */
 static LuxeHttpResponse *
 gcs_get(LuxeGcsClient *client, const char *url)
 {
-	LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats, "GET", url,
-											   base_headers(client), NULL, 0, true);
-
-	if (resp->status == 401 && (client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
-								client->auth->mode == LUXE_AUTH_METADATA))
-	{
-		luxe_auth_forget(client->auth);
-		resp = luxe_http_request(&client->http, client->stats, "GET", url,
-								 base_headers(client), NULL, 0, true);
-	}
-	return resp;
-}
-
-/*
- * Extract Google's error message and reason from an error body; tolerates
- * bodies that are not JSON (emulators, proxies).  Results are palloc'd.
- */
-static void
-parse_google_error(const char *body, char **message, char **reason)
-{
-	json_t	   *root;
-	json_error_t jerr;
-
-	*message = NULL;
-	*reason = NULL;
-	if (body == NULL || body[0] == '\0')
-		return;
-	root = json_loads(body, 0, &jerr);
-	if (root)
-	{
-		json_t	   *err = json_object_get(root, "error");
-
-		if (json_is_object(err))
-		{
-			json_t	   *msg = json_object_get(err, "message");
-			json_t	   *errors = json_object_get(err, "errors");
-
-			if (json_is_string(msg))
-				*message = pstrdup(json_string_value(msg));
-			if (json_is_array(errors) && json_array_size(errors) > 0)
-			{
-				json_t	   *r = json_object_get(json_array_get(errors, 0), "reason");
-
-				if (json_is_string(r))
-					*reason = pstrdup(json_string_value(r));
-			}
-		}
-		json_decref(root);
-	}
-	if (*message == NULL)
-	{
-		/* plain text or HTML: keep the first line, bounded */
-		size_t		n = strcspn(body, "\r\n");
-
-		*message = pnstrdup(body, Min(n, 200));
-	}
+	return luxe_google_call(&client->google, "GET", url, NIL, NULL, 0, true);
 }
 
 /*
  * Report a failed GCS call.  what/uri name the object or bucket.  Always
- * throws.
+ * throws; the SQLSTATE comes from luxe_google_sqlstate.
  */
 static void
 report_gcs_error(long status, const char *body, const char *what,
 				 const char *uri)
 {
-	char	   *message;
-	char	   *reason;
+	LuxeGoogleError error;
 	char	   *detail;
+	int			sqlstate;
 
-	parse_google_error(body, &message, &reason);
-	if (message == NULL || message[0] == '\0')
-		message = "no message";
+	luxe_google_parse_error(status, body, body ? strlen(body) : 0, &error);
+	sqlstate = luxe_google_sqlstate(status, error.reason);
 	detail = psprintf("GCS returned HTTP %ld%s%s%s: %s%s", status,
-					  reason ? " (" : "", reason ? reason : "", reason ? ")" : "",
-					  message, message[strlen(message) - 1] == '.' ? "" : ".");
+					  error.reason ? " (" : "", error.reason ? error.reason : "",
+					  error.reason ? ")" : "", error.message,
+					  error.message[strlen(error.message) - 1] == '.' ? "" : ".");
 
 	switch (status)
 	{
 		case 404:
 			ereport(ERROR,
-					(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+					(errcode(sqlstate),
 					 errmsg("GCS %s \"%s\" does not exist", what, uri),
 					 errdetail_internal("%s", detail)));
 			break;
 		case 401:
 			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					(errcode(sqlstate),
 					 errmsg("could not authenticate to GCS for %s \"%s\"", what, uri),
 					 errdetail_internal("%s", detail),
 					 errhint("Check the credentials in the user mapping.")));
 			break;
 		case 403:
 			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					(errcode(sqlstate),
 					 errmsg("permission denied for GCS %s \"%s\"", what, uri),
 					 errdetail_internal("%s", detail),
-					 errhint("Grant the account of the user mapping read access to the bucket.")));
+					 errhint("Grant the account of the user mapping access to the bucket.")));
 			break;
 		default:
 			ereport(ERROR,
-					(errcode(luxe_http_status_sqlstate(status)),
+					(errcode(sqlstate),
 					 errmsg("could not read GCS %s \"%s\"", what, uri),
 					 errdetail_internal("%s", detail)));
 			break;
@@ -336,7 +261,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 	if (star == NULL)
 	{
 		char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?fields=%s",
-								   client->endpoint, luxe_http_escape(bucket),
+								   client->google.endpoint, luxe_http_escape(bucket),
 								   luxe_http_escape(pattern),
 								   "name,size,generation,contentEncoding,crc32c,updated");
 		LuxeHttpResponse *resp = gcs_get(client, url);
@@ -370,7 +295,7 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 
 			initStringInfo(&url);
 			appendStringInfo(&url, "%s/storage/v1/b/%s/o?prettyPrint=false&prefix=%s&fields=%s",
-							 client->endpoint, luxe_http_escape(bucket),
+							 client->google.endpoint, luxe_http_escape(bucket),
 							 luxe_http_escape(prefix),
 							 luxe_http_escape(LUXE_GCS_LIST_FIELDS));
 			if (page_token)
@@ -433,14 +358,14 @@ open_at_offset(LuxeGcsReader *r)
 	LuxeGcsObject *o = r->object;
 	char	   *uri = luxe_gcs_object_uri(o);
 	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?alt=media&generation=" INT64_FORMAT,
-							   client->endpoint, luxe_http_escape(o->bucket),
+							   client->google.endpoint, luxe_http_escape(o->bucket),
 							   luxe_http_escape(o->name), o->generation);
 
 	bool		refreshed = false;
 
 	for (;;)
 	{
-		List	   *headers = base_headers(client);
+		List	   *headers = luxe_google_auth_headers(&client->google);
 		long		status;
 		const char *transport;
 
@@ -452,7 +377,7 @@ open_at_offset(LuxeGcsReader *r)
 		headers = lappend(headers, "Accept-Encoding: gzip");
 		if (r->offset > 0)
 			headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", r->offset));
-		r->stream = luxe_http_stream_open(&client->http, client->stats, url, headers);
+		r->stream = luxe_http_stream_open(&client->google.http, client->google.stats, url, headers);
 		status = luxe_http_stream_status(r->stream);
 		transport = luxe_http_stream_transport_error(r->stream);
 
@@ -485,13 +410,10 @@ open_at_offset(LuxeGcsReader *r)
 					(errcode(ERRCODE_FDW_REPLY_HANDLE),
 					 errmsg("could not resume GCS object \"%s\" at byte " INT64_FORMAT, uri, r->offset),
 					 errdetail("The server ignored the Range header.")));
-		if (status == 401 && !refreshed &&
-			(client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
-			 client->auth->mode == LUXE_AUTH_METADATA))
+		if (!refreshed && luxe_google_renew_token(&client->google, status))
 		{
 			/* a revoked or expired token: once more with a fresh one */
 			luxe_http_stream_close(r->stream);
-			luxe_auth_forget(client->auth);
 			refreshed = true;
 			continue;
 		}
@@ -504,7 +426,7 @@ open_at_offset(LuxeGcsReader *r)
 		if (status != 0 && !luxe_http_status_retryable(status))
 			report_gcs_error(status, luxe_http_stream_error_body(r->stream), "object", uri);
 
-		if (r->attempt >= client->http.max_retries)
+		if (r->attempt >= client->google.http.max_retries)
 		{
 			if (status != 0)
 				report_gcs_error(status, luxe_http_stream_error_body(r->stream), "object", uri);
@@ -519,8 +441,8 @@ open_at_offset(LuxeGcsReader *r)
 
 			luxe_http_stream_close(r->stream);
 			r->stream = NULL;
-			client->stats->retries++;
-			luxe_http_sleep(luxe_http_retry_delay_ms(&client->http, r->attempt, retry_after));
+			client->google.stats->retries++;
+			luxe_http_sleep(luxe_http_retry_delay_ms(&client->google.http, r->attempt, retry_after));
 			r->attempt++;
 		}
 	}
@@ -649,7 +571,7 @@ read_stored(LuxeGcsReader *r, const char **data)
 		why = n == 0 ? "the body ended early" : luxe_http_stream_transport_error(r->stream);
 		luxe_http_stream_close(r->stream);
 		r->stream = NULL;
-		if (r->transcoded || r->attempt >= r->client->http.max_retries)
+		if (r->transcoded || r->attempt >= r->client->google.http.max_retries)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not read GCS object \"%s\"", luxe_gcs_object_uri(r->object)),
@@ -657,10 +579,10 @@ read_stored(LuxeGcsReader *r, const char **data)
 										r->offset, why ? why : "unknown error")));
 		elog(DEBUG1, "luxe_fdw: resuming %s at byte " INT64_FORMAT ": %s",
 			 luxe_gcs_object_uri(r->object), r->offset, why ? why : "");
-		r->client->stats->retries++;
+		r->client->google.stats->retries++;
 		/* progress was made: the first resume is immediate */
 		if (r->attempt > 0)
-			luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->http, r->attempt - 1, NULL));
+			luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->google.http, r->attempt - 1, NULL));
 		r->attempt++;
 		open_at_offset(r);
 	}
@@ -799,28 +721,17 @@ luxe_gcs_upload_begin(LuxeGcsClient *client, const char *bucket,
 	INIT_CRC32C(up->crc);
 
 	url = psprintf("%s/upload/storage/v1/b/%s/o?uploadType=resumable&name=%s%s",
-				   client->endpoint, luxe_http_escape(bucket),
+				   client->google.endpoint, luxe_http_escape(bucket),
 				   luxe_http_escape(name), if_absent ? "&ifGenerationMatch=0" : "");
 	meta = json_pack("{s:s, s:s}", "name", name, "contentType", content_type);
 	body = json_dumps(meta, JSON_COMPACT);
 	json_decref(meta);
-	headers = base_headers(client);
-	headers = lappend(headers, "Content-Type: application/json; charset=UTF-8");
-	headers = lappend(headers, psprintf("X-Upload-Content-Type: %s", content_type));
+	headers = list_make2("Content-Type: application/json; charset=UTF-8",
+						 psprintf("X-Upload-Content-Type: %s", content_type));
 	/* starting a session has no side effect until bytes are committed */
-	resp = luxe_http_request(&client->http, client->stats, "POST", url, headers,
-							 body, strlen(body), true);
+	resp = luxe_google_call(&client->google, "POST", url, headers,
+							body, strlen(body), true);
 	free(body);
-	if (resp->status == 401 && (client->auth->mode == LUXE_AUTH_SERVICE_ACCOUNT ||
-								client->auth->mode == LUXE_AUTH_METADATA))
-	{
-		luxe_auth_forget(client->auth);
-		headers = base_headers(client);
-		headers = lappend(headers, "Content-Type: application/json; charset=UTF-8");
-		headers = lappend(headers, psprintf("X-Upload-Content-Type: %s", content_type));
-		resp = luxe_http_request(&client->http, client->stats, "POST", url, headers,
-								 NULL, 0, true);
-	}
 	if (resp->status == 412)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -895,7 +806,7 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 		char	   *transport_error;
 		int64		total = up->buf_offset + (int64) len;
 		char	   *range;
-		List	   *headers = base_headers(client);
+		List	   *headers = luxe_google_auth_headers(&client->google);
 
 		if (len == 0)
 			range = final ? psprintf("Content-Range: bytes */" INT64_FORMAT, total) :
@@ -906,7 +817,7 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 							 final ? psprintf(INT64_FORMAT, total) : "*");
 		headers = lappend(headers, range);
 		headers = lappend(headers, "Content-Type: application/octet-stream");
-		resp = luxe_http_request_once(&client->http, client->stats, "PUT", up->session_uri,
+		resp = luxe_http_request_once(&client->google.http, client->google.stats, "PUT", up->session_uri,
 									  headers, up->buf.data, len, &transport_error);
 
 		if (resp && (resp->status == 200 || resp->status == 201))
@@ -942,14 +853,14 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 			report_gcs_error(resp->status, resp->body, "object", uri);
 		}
 		/* retryable status, a 308 short of the end, or a broken transfer */
-		if (attempt >= client->http.max_retries)
+		if (attempt >= client->google.http.max_retries)
 		{
 			if (resp == NULL)
-				luxe_http_report_transport_error(&client->http, transport_error, attempt + 1);
+				luxe_http_report_transport_error(&client->google.http, transport_error, attempt + 1);
 			report_gcs_error(resp->status, resp->body, "object", uri);
 		}
-		client->stats->retries++;
-		luxe_http_sleep(luxe_http_retry_delay_ms(&client->http, attempt,
+		client->google.stats->retries++;
+		luxe_http_sleep(luxe_http_retry_delay_ms(&client->google.http, attempt,
 												 resp && resp->status != 308 ?
 												 luxe_http_header(resp->headers, "retry-after") : NULL));
 		attempt++;
@@ -957,11 +868,8 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 		/* ask how far the session got, then resend only the rest */
 		if (resp == NULL || resp->status != 308)
 		{
-			List	   *qh = base_headers(client);
-
-			qh = lappend(qh, "Content-Range: bytes */*");
-			resp = luxe_http_request(&client->http, client->stats, "PUT", up->session_uri,
-									 qh, NULL, 0, true);
+			resp = luxe_google_call(&client->google, "PUT", up->session_uri,
+									list_make1("Content-Range: bytes */*"), NULL, 0, true);
 			if (resp->status == 200 || resp->status == 201)
 			{
 				/* the final piece got through before the connection broke */
@@ -1044,8 +952,7 @@ luxe_gcs_upload_cancel(LuxeGcsUpload *up)
 	if (up->finished || up->session_uri == NULL)
 		return;
 	up->finished = true;
-	luxe_http_request_quietly(&up->client->http, up->client->stats, "DELETE",
-							  up->session_uri, base_headers_cb, up->client);
+	luxe_google_call_quietly(&up->client->google, "DELETE", up->session_uri, NIL);
 }
 
 /*
@@ -1057,10 +964,10 @@ void
 luxe_gcs_delete_object(LuxeGcsClient *client, const LuxeGcsObject *object)
 {
 	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?generation=" INT64_FORMAT,
-							   client->endpoint, luxe_http_escape(object->bucket),
+							   client->google.endpoint, luxe_http_escape(object->bucket),
 							   luxe_http_escape(object->name), object->generation);
-	LuxeHttpResponse *resp = luxe_http_request(&client->http, client->stats, "DELETE",
-											   url, base_headers(client), NULL, 0, true);
+	LuxeHttpResponse *resp = luxe_google_call(&client->google, "DELETE", url, NIL,
+											  NULL, 0, true);
 
 	if (resp->status != 204 && resp->status != 200 && resp->status != 404)
 		report_gcs_error(resp->status, resp->body, "object", luxe_gcs_object_uri(object));

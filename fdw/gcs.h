@@ -14,16 +14,12 @@
 #ifndef LUXE_GCS_H
 #define LUXE_GCS_H
 
-#include "http.h"
-#include "option.h"
+#include "google.h"
 
+/* A GCS client: the Google API client at the GCS endpoint. */
 typedef struct LuxeGcsClient
 {
-	LuxeHttpConfig http;
-	LuxeHttpStats *stats;
-	char	   *endpoint;		/* e.g. https://storage.googleapis.com */
-	const LuxeServerOptions *server;
-	const LuxeAuthOptions *auth;	/* secrets: never printed */
+	LuxeGoogleClient google;
 } LuxeGcsClient;
 
 typedef struct LuxeGcsObject

@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
@@ -49,7 +50,7 @@
 
 #include "csv.h"
 #include "gcs.h"
-#include "gcs_modify.h"
+#include "gcs_fdw.h"
 #include "option.h"
 #include "xact.h"
 
@@ -108,13 +109,13 @@ new_object_name(const char *pattern, bool *if_absent)
 }
 
 /*
- * luxe_gcs_begin_insert
- *		Prepare an INSERT into a GCS foreign table.  The upload session is
+ * luxe_gcs_modify_begin
+ *		BeginForeignModify / BeginForeignInsert: prepare an INSERT into a
+ *		GCS foreign table and return its state.  The upload session is
  *		opened with the first row, so an INSERT of no rows writes nothing.
  */
 void *
-luxe_gcs_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-					  const LuxeServerOptions *server)
+luxe_gcs_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
 	Relation	rel = rinfo->ri_RelationDesc;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -159,7 +160,6 @@ luxe_gcs_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 										ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&st->line);
 	(void) mtstate;
-	(void) server;
 	return st;
 }
 
@@ -220,11 +220,11 @@ start_upload(LuxeGcsModifyState *st)
 }
 
 /*
- * luxe_gcs_exec_insert
- *		Append one row to the object.
+ * luxe_gcs_modify_insert
+ *		ExecForeignInsert: append one row to the object.
  */
 TupleTableSlot *
-luxe_gcs_exec_insert(void *state, TupleTableSlot *slot)
+luxe_gcs_modify_insert(void *state, TupleTableSlot *slot)
 {
 	LuxeGcsModifyState *st = (LuxeGcsModifyState *) state;
 	MemoryContext old;
@@ -275,11 +275,12 @@ luxe_gcs_exec_insert(void *state, TupleTableSlot *slot)
 }
 
 /*
- * luxe_gcs_end_insert
- *		Nothing to send yet: the upload is committed with the transaction.
+ * luxe_gcs_modify_end
+ *		EndForeignModify: nothing to send yet, the upload is committed with
+ *		the transaction.
  */
 void
-luxe_gcs_end_insert(void *state)
+luxe_gcs_modify_end(void *state)
 {
 	LuxeGcsModifyState *st = (LuxeGcsModifyState *) state;
 
@@ -289,16 +290,17 @@ luxe_gcs_end_insert(void *state)
 }
 
 /*
- * luxe_gcs_insert_target
- *		For EXPLAIN: the uri whose pattern an INSERT's object follows.
+ * luxe_gcs_modify_explain
+ *		ExplainForeignModify: the uri whose pattern an INSERT's object
+ *		follows.
  */
-char *
-luxe_gcs_insert_target(Relation rel)
+void
+luxe_gcs_modify_explain(Relation rel, ExplainState *es)
 {
 	LuxeCsvOptions csv;
 
 	luxe_option_csv(RelationGetRelid(rel), RelationGetDescr(rel)->natts, &csv);
-	return csv.uri;
+	ExplainPropertyText("GCS Object Pattern", csv.uri, es);
 }
 
 /* At commit: send the last chunk, which makes the object visible. */

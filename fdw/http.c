@@ -266,34 +266,6 @@ luxe_http_status_retryable(long status)
 }
 
 /*
- * luxe_http_status_sqlstate
- *		The one place that maps an HTTP status to a SQLSTATE.
- */
-int
-luxe_http_status_sqlstate(long status)
-{
-	switch (status)
-	{
-		case 400:
-			return ERRCODE_FDW_ERROR;
-		case 401:
-		case 403:
-			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
-		case 404:
-			return ERRCODE_FDW_TABLE_NOT_FOUND;
-		case 412:
-			return ERRCODE_FDW_ERROR;
-		case 408:
-		case 429:
-			return ERRCODE_CONNECTION_FAILURE;
-		default:
-			if (status >= 500)
-				return ERRCODE_CONNECTION_FAILURE;
-			return ERRCODE_FDW_ERROR;
-	}
-}
-
-/*
  * luxe_http_retry_delay_ms
  *		Truncated exponential backoff with jitter, as Google documents it:
  *		min(initial * 2^attempt + random jitter, retry_max_delay), where the

@@ -82,7 +82,6 @@ extern bool luxe_http_status_retryable(long status);
 extern int	luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
 									 const char *retry_after);
 extern void luxe_http_sleep(int ms);
-extern int	luxe_http_status_sqlstate(long status);
 extern char *luxe_http_escape(const char *s);
 extern bool luxe_http_url_is_loopback(const char *url);
 

@@ -42,6 +42,7 @@
 #define OPT_HEADER_MAPPING			"header_mapping"
 #define OPT_MAX_BAD_RECORDS			"max_bad_records"
 #define OPT_COLUMN_NAME				"column_name"
+#define OPT_SAMPLE_ROWS				"sample_rows"
 /* BigQuery */
 #define OPT_DATASET					"dataset"
 #define OPT_TABLE					"table"
@@ -51,12 +52,14 @@
 #define OPT_WRITE_METHOD			"write_method"
 #define OPT_STAGING_URI				"staging_uri"
 
+/* The services a server can speak to; the order of the "service" values. */
 typedef enum LuxeService
 {
 	LUXE_SERVICE_GCS,
 	LUXE_SERVICE_BIGQUERY
 } LuxeService;
 
+/* The order of the "auth" values. */
 typedef enum LuxeAuthMode
 {
 	LUXE_AUTH_NONE,
@@ -65,24 +68,31 @@ typedef enum LuxeAuthMode
 	LUXE_AUTH_METADATA
 } LuxeAuthMode;
 
+/* The order of the "write_method" values. */
+typedef enum LuxeWriteMethod
+{
+	LUXE_WRITE_AUTO,
+	LUXE_WRITE_INSERT_ALL,
+	LUXE_WRITE_LOAD
+} LuxeWriteMethod;
+
 /* Server-level options, with defaults applied. */
 typedef struct LuxeServerOptions
 {
 	char	   *servername;
 	LuxeService service;
 	char	   *endpoint;		/* base URL without trailing slash */
-	bool		endpoint_from_env;	/* taken from STORAGE_EMULATOR_HOST */
-	char	   *project;
-	char	   *location;
 	int			max_retries;
 	int			retry_max_delay_ms;
 	int			retry_initial_delay_ms;
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 	/* BigQuery only */
+	char	   *project;
+	char	   *location;
 	bool		pushdown;		/* ship WHERE/ORDER/LIMIT/aggregates/joins */
 	int			batch_size;		/* rows per insertAll request */
-	char	   *write_method;	/* "auto", "insert_all" or "load" */
+	LuxeWriteMethod write_method;
 	char	   *staging_uri;	/* gs:// prefix for load-job staging, or NULL */
 } LuxeServerOptions;
 
@@ -127,22 +137,51 @@ typedef struct LuxeBqTableOptions
 	char	   *query;			/* read-only Standard SQL; NULL for a table */
 	bool		pushdown;
 	int			batch_size;
-	char	   *write_method;
+	LuxeWriteMethod write_method;
 } LuxeBqTableOptions;
 
-/* in option.c */
-extern void luxe_option_server(Oid serverid, LuxeServerOptions *opts);
-extern void luxe_option_auth(Oid serverid, Oid userid, LuxeAuthOptions *opts);
-extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
-extern bool luxe_option_csv_from_list(List *options, LuxeCsvOptions *opts);
-extern char *luxe_option_column_name(Oid relid, int attnum);
-extern char *luxe_option_remote_column(Oid relid, int attnum);
+/* Options of IMPORT FOREIGN SCHEMA, with defaults applied. */
+typedef struct LuxeImportOptions
+{
+	int			sample_rows;	/* GCS: rows read to detect column types */
+	char	   *project;		/* BigQuery: the dataset's project */
+	List	   *table_options;	/* GCS: DefElems passed on to every table */
+} LuxeImportOptions;
+
+/* One entry of the option table, as luxe.fdw_options() shows it. */
+typedef struct LuxeOptionInfo
+{
+	const char *name;
+	const char *object;			/* "foreign server", "user mapping", ... */
+	const char *services;		/* "gcs", "bigquery" or "gcs, bigquery" */
+	bool		required;
+	bool		secret;
+	bool		privileged;
+	const char *defval;			/* NULL: none */
+	const char *description;
+} LuxeOptionInfo;
+
 struct LuxeHttpConfig;
-extern void luxe_option_http_config(const LuxeServerOptions *server,
-									struct LuxeHttpConfig *cfg);
+
+/* in option.c */
+extern LuxeService luxe_option_service(Oid serverid);
+extern bool luxe_option_find_service(Oid serverid, LuxeService *service);
+extern void luxe_option_server(Oid serverid, LuxeServerOptions *opts);
+extern void luxe_option_auth(const LuxeServerOptions *server, Oid serverid,
+							 Oid userid, LuxeAuthOptions *opts);
+extern void luxe_option_csv(Oid relid, int natts, LuxeCsvOptions *opts);
 extern void luxe_option_bq_table(Oid relid, const LuxeServerOptions *server,
 								 LuxeBqTableOptions *opts);
-extern bool luxe_option_has_column_names(Oid relid, int natts);
+extern void luxe_option_import(List *options, const LuxeServerOptions *server,
+							   LuxeImportOptions *opts, LuxeCsvOptions *csv);
+extern void luxe_option_check_table(Oid relid);
+extern char *luxe_option_column_name(Oid relid, int attnum);
+extern char *luxe_option_remote_column(Oid relid, int attnum);
+extern char *luxe_option_gcs_endpoint(const LuxeServerOptions *server);
+extern void luxe_option_http_config(const LuxeServerOptions *server,
+									struct LuxeHttpConfig *cfg);
 extern const char *luxe_option_service_name(LuxeService service);
+extern const char *luxe_option_write_method_name(LuxeWriteMethod method);
+extern bool luxe_option_describe(int i, LuxeOptionInfo *info);
 
 #endif							/* LUXE_OPTION_H */

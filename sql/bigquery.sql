@@ -14,9 +14,16 @@ SELECT * FROM bad1;
 CREATE FOREIGN TABLE bad2 (a int) SERVER regress_bq
   OPTIONS (dataset 'regress', table 'items', query 'SELECT 1 AS a');
 SELECT * FROM bad2;
+-- an option of the other service: the validator sees it beside a BigQuery
+-- option; alone, the event trigger sees that the server is BigQuery's
 CREATE FOREIGN TABLE bad3 (a int) SERVER regress_bq
-  OPTIONS (dataset 'regress', table 'items', uri 'gs://b/o');
-SELECT * FROM bad3;
+  OPTIONS (dataset 'regress', table 'items', uri 'gs://b/o');   -- ERROR
+CREATE FOREIGN TABLE bad3 (a int) SERVER regress_bq
+  OPTIONS (uri 'gs://b/o');                                      -- ERROR
+CREATE FOREIGN TABLE bad3 (a int) SERVER regress_bq
+  OPTIONS (dataset 'regress', table 'items');
+ALTER FOREIGN TABLE bad3 OPTIONS (ADD skip_leading_rows '1');   -- ERROR
+ALTER SERVER regress_bq OPTIONS (ADD field_delimiter ';');      -- ERROR
 CREATE FOREIGN TABLE missing (a int) SERVER regress_bq
   OPTIONS (dataset 'regress', table 'no_such_table');
 SELECT * FROM missing;

@@ -57,6 +57,35 @@ ALTER FOREIGN TABLE regress_luxe_t ALTER COLUMN a OPTIONS (column_name 'A col');
 ALTER FOREIGN TABLE regress_luxe_t ALTER COLUMN b OPTIONS (column_name '');        -- ERROR
 ALTER FOREIGN TABLE regress_luxe_t ALTER COLUMN b OPTIONS (colum_name 'x');        -- ERROR
 
+-- options of the other service
+CREATE SERVER regress_luxe_bad FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'gcs', pushdown 'false');                                      -- ERROR
+ALTER SERVER regress_luxe_ok OPTIONS (ADD project 'p');                            -- ERROR
+ALTER SERVER regress_luxe_bq OPTIONS (ADD skip_leading_rows '1');                  -- ERROR
+CREATE FOREIGN TABLE regress_luxe_bad (a int) SERVER regress_luxe_ok
+  OPTIONS (uri 'gs://b/o', dataset 'd');                                           -- ERROR
+CREATE FOREIGN TABLE regress_luxe_bad (a int) SERVER regress_luxe_ok
+  OPTIONS (dataset 'd', table 't');                                                -- ERROR
+CREATE FOREIGN TABLE regress_luxe_bq_t (a int) SERVER regress_luxe_bq
+  OPTIONS (dataset 'd', table 't');
+ALTER SERVER regress_luxe_bq OPTIONS (SET service 'gcs');                          -- ERROR
+CREATE SERVER regress_luxe_bq2 FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'bigquery');
+CREATE FOREIGN TABLE regress_luxe_bq2_t (a int) SERVER regress_luxe_bq2
+  OPTIONS (dataset 'd', table 't');
+ALTER SERVER regress_luxe_bq2 OPTIONS (SET service 'gcs');                         -- ERROR
+IMPORT FOREIGN SCHEMA "gs://b/p/" FROM SERVER regress_luxe_ok INTO public
+  OPTIONS (sample_rows '0');                                                       -- ERROR
+IMPORT FOREIGN SCHEMA "gs://b/p/" FROM SERVER regress_luxe_ok INTO public
+  OPTIONS (dataset 'd');                                                           -- ERROR
+IMPORT FOREIGN SCHEMA "gs://b/p/" FROM SERVER regress_luxe_ok INTO public
+  OPTIONS (uri 'gs://b/o');                                                        -- ERROR
+IMPORT FOREIGN SCHEMA d FROM SERVER regress_luxe_bq INTO public
+  OPTIONS (sample_rows '10');                                                      -- ERROR
+
+-- the option table, as users can list it
+SELECT object, option_name, services, required, secret, privileged, default_value
+  FROM luxe.fdw_options() ORDER BY object, option_name, services;
+
 -- the wrapper itself takes no options
 ALTER FOREIGN DATA WRAPPER luxe_fdw OPTIONS (ADD service 'gcs');                   -- ERROR
 
@@ -77,4 +106,4 @@ SELECT * FROM regress_luxe_q;                                                   
 SELECT luxe_fdw_version();
 
 SET client_min_messages = warning;
-DROP SERVER regress_luxe_ok, regress_luxe_bq, regress_luxe_noservice CASCADE;
+DROP SERVER regress_luxe_ok, regress_luxe_bq, regress_luxe_bq2, regress_luxe_noservice CASCADE;

@@ -24,7 +24,7 @@ CREATE FOREIGN DATA WRAPPER luxe_fdw
   VALIDATOR luxe_fdw_validator;
 
 COMMENT ON FOREIGN DATA WRAPPER luxe_fdw
-IS 'foreign-data wrapper for CSV objects in Google Cloud Storage';
+IS 'foreign-data wrapper for CSV objects in Google Cloud Storage and tables in BigQuery';
 
 CREATE FUNCTION luxe_fdw_version()
 RETURNS text

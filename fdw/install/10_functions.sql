@@ -5,6 +5,27 @@
 CREATE SCHEMA luxe;
 COMMENT ON SCHEMA luxe IS 'luxe_fdw pipeline: cleaned listings, insight views, run history';
 
+--
+-- Privilege policy.
+--
+-- PUBLIC may use schema luxe and execute what only computes, or reads what
+-- the caller may already read: the C functions and aggregates, the option
+-- table, luxe.gcs_objects (it checks USAGE on the server and uses the
+-- caller's own user mapping, as a foreign table would), the rows the
+-- caller's own last scan skipped, the dashboard (which reads the insight
+-- views with the caller's privileges).  Nothing in the schema is readable
+-- or writable without a grant: its tables and views have no PUBLIC
+-- privileges.
+--
+-- What changes the pipeline -- setting it up, refreshing, publishing,
+-- scheduling, dropping -- creates and drops objects in schema luxe,
+-- rewrites its tables and the run history, and can schedule pg_cron jobs,
+-- so PUBLIC may not execute it: each such function is REVOKEd from PUBLIC
+-- where it is created, and an administrator GRANTs EXECUTE to the role
+-- that owns the pipeline (see the README).
+--
+GRANT USAGE ON SCHEMA luxe TO PUBLIC;
+
 CREATE FUNCTION luxe.gcs_objects(uri text, server name DEFAULT NULL,
                                  OUT name text, OUT size bigint, OUT generation bigint,
                                  OUT updated timestamptz, OUT crc32c text)
@@ -132,3 +153,54 @@ AS 'MODULE_PATHNAME', 'luxe_bigquery_flush'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION luxe.bigquery_flush()
 IS 'run the BigQuery loads and TRUNCATEs this transaction has pending now instead of at commit (so errors can be caught); returns how many tables were written';
+
+CREATE FUNCTION luxe.fdw_options(OUT option_name text, OUT object text, OUT services text,
+                                 OUT required boolean, OUT secret boolean, OUT privileged boolean,
+                                 OUT default_value text, OUT description text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'luxe_fdw_options'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION luxe.fdw_options()
+IS 'every luxe_fdw option: the object it is set on, the services it applies to, whether it is required or a secret, its default';
+
+-- The validator cannot see a foreign table's server, so whether the
+-- table's options fit its server's service is checked at the end of the
+-- DDL command by this event trigger (and again when the table is used).
+CREATE FUNCTION luxe.check_foreign_table(regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'luxe_check_foreign_table'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION luxe.check_foreign_table(regclass)
+IS 'raise an error if a luxe_fdw foreign table''s options do not fit its server''s service';
+
+CREATE FUNCTION luxe.check_options_trigger()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT c.objid, c.classid
+             FROM pg_event_trigger_ddl_commands() c
+            WHERE c.classid IN ('pg_class'::regclass, 'pg_foreign_server'::regclass)
+  LOOP
+    IF r.classid = 'pg_class'::regclass THEN
+      PERFORM luxe.check_foreign_table(r.objid::regclass);
+    ELSE
+      -- a server's service may have changed: check its tables
+      PERFORM luxe.check_foreign_table(ft.ftrelid::regclass)
+         FROM pg_foreign_table ft WHERE ft.ftserver = r.objid;
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION luxe.check_options_trigger()
+IS 'event trigger function: check the options of luxe_fdw foreign tables created or altered by the command';
+
+CREATE EVENT TRIGGER luxe_fdw_check_options ON ddl_command_end
+  WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE', 'IMPORT FOREIGN SCHEMA', 'ALTER SERVER')
+  EXECUTE FUNCTION luxe.check_options_trigger();
+COMMENT ON EVENT TRIGGER luxe_fdw_check_options
+IS 'reject luxe_fdw foreign-table options that do not apply to the table''s server''s service';
+

@@ -37,6 +37,7 @@ SELECT pg_catalog.pg_extension_config_dump('luxe.pipeline_runs_run_id_seq', '');
 CREATE FUNCTION luxe.listing_columns()
 RETURNS TABLE (ord integer, name text, cleaned_type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT * FROM (VALUES
     (1, 'product_id', 'bigint'),
@@ -83,6 +84,7 @@ COMMENT ON FUNCTION luxe.listing_columns() IS 'the 36 Vestiaire columns in file 
 CREATE FUNCTION luxe.cleaning_select(source regclass)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT 'SELECT ' || string_agg(
     CASE
@@ -211,6 +213,7 @@ END
 $$;
 COMMENT ON FUNCTION luxe.setup_pipeline(regclass, interval, boolean, name)
 IS 'point the pipeline at a source relation; create luxe.listings (unlogged unless durable) and the insight views if missing';
+REVOKE ALL ON FUNCTION luxe.setup_pipeline(regclass, interval, boolean, name) FROM PUBLIC;   -- changes the pipeline: an administrator grants it
 
 /*
  * One attempt of a refresh, in a subtransaction: reload the cleaned table
@@ -222,6 +225,7 @@ IS 'point the pipeline at a source relation; create luxe.listings (unlogged unle
 CREATE FUNCTION luxe.published_objects()
 RETURNS name[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY['listings', 'sellers_by_country', 'brand_prices',
                    'product_types_by_brand', 'sales_by_ship_interval']::name[] $$;
 COMMENT ON FUNCTION luxe.published_objects() IS 'the cleaned table and the four insight views, as publishing names them';
@@ -268,6 +272,7 @@ END
 $$;
 COMMENT ON FUNCTION luxe.publish_pipeline(name)
 IS 'replace the BigQuery foreign tables in a schema with the cleaned table and the insight views (WRITE_TRUNCATE load jobs)';
+REVOKE ALL ON FUNCTION luxe.publish_pipeline(name) FROM PUBLIC;   -- changes the pipeline: an administrator grants it
 
 CREATE FUNCTION luxe.run_refresh(run bigint)
 RETURNS boolean
@@ -324,6 +329,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION luxe.run_refresh(bigint) IS 'one attempt of a pipeline refresh for a run row; internal';
+REVOKE ALL ON FUNCTION luxe.run_refresh(bigint) FROM PUBLIC;   -- changes the pipeline: an administrator grants it
 
 /*
  * Drop history older than keep_runs: our runs, and pg_cron's log lines of
@@ -350,11 +356,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION luxe.prune_history() IS 'delete pipeline and pg_cron run history older than the keep_runs setting';
+REVOKE ALL ON FUNCTION luxe.prune_history() FROM PUBLIC;   -- changes the pipeline: an administrator grants it
 
 /*
  * refresh_pipeline: the procedure users and pg_cron call.  Each attempt is
  * committed with its run row, so the history survives a failure; after the
  * last failed attempt it raises the error.
+ *
+ * NB: no SET search_path here: a procedure with a SET clause cannot COMMIT
+ * ("invalid transaction termination"), and this one commits each attempt.
+ * Its body therefore qualifies every name (luxe.*, pg_catalog.*); the
+ * functions it calls have their own SET search_path.
  */
 CREATE PROCEDURE luxe.refresh_pipeline(retries integer DEFAULT 0,
                                        retry_delay interval DEFAULT '1 minute',
@@ -381,19 +393,20 @@ BEGIN
     COMMIT;
     EXIT WHEN ok OR attempt > retries;
     attempt := attempt + 1;
-    PERFORM pg_sleep(extract(epoch FROM retry_delay));
+    PERFORM pg_catalog.pg_sleep(extract(epoch FROM retry_delay));
   END LOOP;
   IF NOT ok THEN
     SELECT error INTO err FROM luxe.pipeline_runs WHERE run_id = run;
     RAISE EXCEPTION 'luxe pipeline refresh failed after % attempt(s)', attempt
       USING ERRCODE = 'external_routine_exception',
             DETAIL = err,
-            HINT = format('See SELECT * FROM luxe.pipeline_runs WHERE run_id = %s.', run);
+            HINT = pg_catalog.format('See SELECT * FROM luxe.pipeline_runs WHERE run_id = %s.', run);
   END IF;
 END
 $$;
 COMMENT ON PROCEDURE luxe.refresh_pipeline(integer, interval, text)
 IS 'reload luxe.listings from the source and refresh the insight views concurrently, with retries; records every attempt in luxe.pipeline_runs';
+REVOKE ALL ON PROCEDURE luxe.refresh_pipeline(integer, interval, text) FROM PUBLIC;   -- rewrites the pipeline: an administrator grants it
 
 CREATE VIEW luxe.last_refresh AS
   SELECT * FROM luxe.pipeline_runs
@@ -416,3 +429,4 @@ END
 $$;
 COMMENT ON FUNCTION luxe.drop_pipeline()
 IS 'drop the cleaned table and the insight views, and forget the source and the run history';
+REVOKE ALL ON FUNCTION luxe.drop_pipeline() FROM PUBLIC;   -- changes the pipeline: an administrator grants it

@@ -22,6 +22,7 @@ COMMENT ON FUNCTION luxe.require_pg_cron() IS 'raise a clear error with an insta
 CREATE FUNCTION luxe.pipeline_job_name()
 RETURNS text
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 'luxe_pipeline_' || current_database() $$;
 COMMENT ON FUNCTION luxe.pipeline_job_name() IS 'name of the pg_cron job of this database''s pipeline';
 
@@ -71,6 +72,7 @@ END
 $$;
 COMMENT ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval)
 IS 'schedule the pipeline refresh with pg_cron (default monthly, one retry); replaces an earlier schedule; returns the job id';
+REVOKE ALL ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval) FROM PUBLIC;   -- schedules pg_cron jobs: an administrator grants it
 
 CREATE FUNCTION luxe.unschedule_pipeline()
 RETURNS boolean
@@ -91,3 +93,4 @@ END
 $$;
 COMMENT ON FUNCTION luxe.unschedule_pipeline()
 IS 'remove the pipeline''s pg_cron job; returns false when there was none';
+REVOKE ALL ON FUNCTION luxe.unschedule_pipeline() FROM PUBLIC;   -- schedules pg_cron jobs: an administrator grants it

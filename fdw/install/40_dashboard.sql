@@ -6,6 +6,7 @@
 CREATE FUNCTION luxe.html_escape(text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT replace(replace(replace(replace(replace($1, '&', '&amp;'), '<', '&lt;'),
                  '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
@@ -15,18 +16,21 @@ COMMENT ON FUNCTION luxe.html_escape(text) IS 'escape text for HTML content and 
 CREATE FUNCTION luxe.fmt_count(bigint)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT to_char($1, 'FM999,999,999,990') $$;
 COMMENT ON FUNCTION luxe.fmt_count(bigint) IS 'a count as the dashboard prints it (1,234)';
 
 CREATE FUNCTION luxe.fmt_pct(numeric)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT to_char(round($1, 1), 'FM990.0') || '%' $$;
 COMMENT ON FUNCTION luxe.fmt_pct(numeric) IS 'a percentage as the dashboard prints it (12.3%)';
 
 CREATE FUNCTION luxe.fmt_usd(double precision)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT '$' || to_char(round($1::numeric, 2), 'FM999,999,990.00') $$;
 COMMENT ON FUNCTION luxe.fmt_usd(double precision) IS 'a price as the dashboard prints it ($1,234.50)';
 

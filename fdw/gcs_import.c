@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * import.c
+ * gcs_import.c
  *		  IMPORT FOREIGN SCHEMA for GCS: one foreign table per CSV object or
  *		  per directory of part files, with column types detected from a
  *		  sample of rows, like bq load --autodetect.
@@ -20,7 +20,7 @@
  * Copyright (c) 2026, luxe_fdw developers
  *
  * IDENTIFICATION
- *		  fdw/import.c
+ *		  fdw/gcs_import.c
  *
  *-------------------------------------------------------------------------
  */
@@ -32,16 +32,16 @@
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "csv.h"
 #include "gcs.h"
-#include "import.h"
+#include "gcs_fdw.h"
 #include "option.h"
 
-#define LUXE_IMPORT_SAMPLE_ROWS		1000
 #define LUXE_IMPORT_SAMPLE_BYTES	(4 * 1024 * 1024)
 #define LUXE_IMPORT_MAX_COLUMNS		1600	/* MaxHeapAttributeNumber */
 
@@ -347,22 +347,25 @@ typedef struct ImportTable
 } ImportTable;
 
 /*
- * luxe_import_gcs_schema
- *		The CREATE FOREIGN TABLE statements for IMPORT FOREIGN SCHEMA.
+ * luxe_gcs_import_schema
+ *		ImportForeignSchema: the CREATE FOREIGN TABLE statements for IMPORT
+ *		FOREIGN SCHEMA "gs://bucket/prefix/" FROM SERVER ... INTO ....
  */
 List *
-luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
-					   const char *servername)
+luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 {
 	const char *prefix_uri = stmt->remote_schema;
+	LuxeServerOptions *server = palloc(sizeof(LuxeServerOptions));
+	LuxeHttpStats stats = {0};
+	LuxeGcsClient client_data;
+	LuxeGcsClient *client = &client_data;
+	LuxeImportOptions import;
 	List	   *objects;
 	List	   *tables = NIL;
 	List	   *result = NIL;
 	ListCell   *lc;
 	LuxeCsvOptions csv;
-	List	   *table_options = NIL;
 	StringInfoData passthrough;
-	int			sample_rows = LUXE_IMPORT_SAMPLE_ROWS;
 	char	   *bucket;
 	char	   *prefix;
 
@@ -372,33 +375,22 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 				 errmsg("invalid remote schema \"%s\"", prefix_uri),
 				 errhint("Import from a GCS prefix such as \"gs://bucket/data/\".")));
 	luxe_gcs_parse_uri(prefix_uri, &bucket, &prefix);
+	luxe_option_server(serverid, server);
+	luxe_gcs_client_init(client, &stats, server, serverid, GetUserId());
 
-	/* table options to pass through, and sample_rows for ourselves */
+	/*
+	 * sample_rows is ours; the other options pass through to every table,
+	 * and the sample is read with the dialect they describe
+	 */
+	luxe_option_import(stmt->options, server, &import, &csv);
 	initStringInfo(&passthrough);
-	foreach(lc, stmt->options)
+	foreach(lc, import.table_options)
 	{
 		DefElem    *d = (DefElem *) lfirst(lc);
-		const char *v = defGetString(d);
 
-		if (strcmp(d->defname, "sample_rows") == 0)
-		{
-			sample_rows = pg_strtoint32(v);
-			if (sample_rows < 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"sample_rows\": \"%s\"", v)));
-			continue;
-		}
-		if (strcmp(d->defname, OPT_URI) == 0 || strcmp(d->defname, OPT_SKIP_LEADING_ROWS) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("option \"%s\" is set by IMPORT FOREIGN SCHEMA itself", d->defname)));
-		table_options = lappend(table_options, d);
 		appendStringInfo(&passthrough, ", %s %s", quote_identifier(d->defname),
-						 quote_literal_cstr(v));
+						 quote_literal_cstr(defGetString(d)));
 	}
-	/* the sample is read with the same dialect the tables will use */
-	(void) luxe_option_csv_from_list(table_options, &csv);
 
 	objects = luxe_gcs_list_uri(client, psprintf("gs://%s/%s*", bucket, prefix), true);
 
@@ -470,7 +462,7 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 			continue;
 
 		memset(&sm, 0, sizeof(sm));
-		sample_object(client, t->sample, &csv, sample_rows, &sm);
+		sample_object(client, t->sample, &csv, import.sample_rows, &sm);
 
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(t->name));
@@ -492,7 +484,7 @@ luxe_import_gcs_schema(ImportForeignSchemaStmt *stmt, LuxeGcsClient *client,
 				appendStringInfo(&sql, " OPTIONS (column_name %s)", quote_literal_cstr(sm.names[i]));
 		}
 		appendStringInfo(&sql, ") SERVER %s OPTIONS (uri %s, skip_leading_rows '1', header_mapping 'true'%s)",
-						 quote_identifier(servername), quote_literal_cstr(t->uri), passthrough.data);
+						 quote_identifier(server->servername), quote_literal_cstr(t->uri), passthrough.data);
 		result = lappend(result, sql.data);
 	}
 	return result;

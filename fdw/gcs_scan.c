@@ -1,0 +1,1082 @@
+/*-------------------------------------------------------------------------
+ *
+ * gcs_scan.c
+ *		  Execution of GCS foreign scans: objects streamed into the CSV
+ *		  reader, rows converted, bad rows skipped under a budget, parallel
+ *		  scans over the objects of a wildcard, and ANALYZE.
+ *
+ * Design assumptions and invariants:
+ * - Execution lists the table's objects (planning listed them only for
+ *   the estimate) and pins each object's generation for the whole scan,
+ *   rescans included: a cached plan never reads a stale object and a scan
+ *   never mixes two versions.
+ * - Objects are streamed chunk by chunk into the CSV reader; memory does
+ *   not grow with object size.
+ * - Only the columns a query references (gcs_plan.h's attnums) are copied
+ *   out of the CSV and run through their type input functions.
+ * - Credentials are resolved in BeginForeignScan for the user the scan
+ *   checks permissions as; they never reach the plan.
+ * - IterateForeignScan runs in the per-tuple memory context: network and
+ *   parser work switches to the scan context explicitly.
+ * - Parallel scans share objects, not byte ranges: a CSV record boundary
+ *   cannot be found safely from the middle of an object when quoted line
+ *   breaks are allowed.  The leader lists once and shares the listing, so
+ *   workers never list again and all read the pinned generations.
+ * - The rows skipped under max_bad_records are kept per backend for
+ *   luxe.last_scan_rejects(), reset when a scan starts, capped.
+ *
+ * Copyright (c) 2026, luxe_fdw developers
+ *
+ * IDENTIFICATION
+ *		  fdw/gcs_scan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <math.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "commands/vacuum.h"
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/sampling.h"
+
+#include "csv.h"
+#include "gcs.h"
+#include "gcs_fdw.h"
+#include "gcs_plan.h"
+#include "luxe_fdw.h"
+
+/* GUC luxe_fdw.parse_chunk_size: feed the parser at most this many bytes */
+int			luxe_gcs_parse_chunk_size = 0;
+
+#define LUXE_MAX_STORED_REJECTS 10000
+
+/*
+ * Shared state of a parallel scan: the leader's listing (so every process
+ * reads the same objects at the same generations), the next object to
+ * claim, and the workers' transfer counters, which the leader adds to its
+ * own for EXPLAIN ANALYZE.
+ */
+typedef struct LuxeGcsParallelShared
+{
+	pg_atomic_uint32 next_object;
+	pg_atomic_uint64 worker_bytes;
+	pg_atomic_uint64 worker_requests;
+	pg_atomic_uint64 worker_retries;
+	pg_atomic_uint64 worker_rows;
+	Size		len;
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
+} LuxeGcsParallelShared;
+
+/* Executor state of a GCS CSV scan. */
+typedef struct LuxeGcsScanState
+{
+	Relation	rel;
+	MemoryContext scan_cxt;		/* child of es_query_cxt */
+	LuxeServerOptions server;
+	LuxeCsvOptions csv;
+	LuxeHttpStats stats;
+	LuxeGcsClient client;
+
+	/* columns to convert: slot i is attribute attnums[i] */
+	int			nslots;
+	AttrNumber *attnums;
+	FmgrInfo   *in_functions;
+	Oid		   *typioparams;
+	int32	   *typmods;
+	bool	   *integral;		/* int2/int4/int8: accept "34.0" */
+	char	  **colnames;		/* remote names of all columns, by attnum */
+	int			ncolumns;		/* non-dropped columns */
+	int		   *positional_map; /* field index -> slot, positional mode */
+	int		   *header_map;		/* field index -> slot, header mode */
+	int			expected_fields;
+
+	/* objects, listed once per scan; generations pinned */
+	struct LuxeGcsParallelShared *shared;	/* parallel scan: objects claimed here */
+	char	   *serialized;		/* the listing, as the leader shares it */
+	Size		serialized_len;
+	List	   *objects;
+	bool		listed;
+	int			cur_object;		/* index into objects, -1 before start */
+	bool		object_done;
+	LuxeGcsReader *reader;
+	LuxeCsvReader *csvr;
+	const char *pending;		/* network bytes not yet parsed */
+	size_t		pending_len;
+
+	/* error context */
+	const char *cur_uri;
+	int64		cur_line;
+	int			cur_slot;
+	const char *cur_value;
+
+	/* bad records skipped under max_bad_records */
+	int64		rejected;
+
+	/* EXPLAIN ANALYZE */
+	int64		rows_produced;
+	int64		bytes_listed;
+} LuxeGcsScanState;
+
+
+static LuxeGcsScanState *scan_state_create(Relation rel, Oid serverid, Oid userid,
+										   List *attnums, MemoryContext parent);
+static void scan_state_end(LuxeGcsScanState *st);
+static TupleTableSlot *scan_next(LuxeGcsScanState *st, TupleTableSlot *slot);
+static void scan_error_callback(void *arg);
+static void ensure_listed(LuxeGcsScanState *st);
+static bool next_object(LuxeGcsScanState *st);
+static void header_callback(void *arg, int nfields, char **names);
+static bool store_record(LuxeGcsScanState *st, LuxeCsvRecord *rec,
+						 TupleTableSlot *slot);
+static void check_record_shape(LuxeGcsScanState *st, LuxeCsvRecord *rec);
+static void convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec,
+						   TupleTableSlot *slot);
+static void record_reject(LuxeGcsScanState *st, int64 line, const char *column,
+						  const char *reason);
+static void report_rejects(LuxeGcsScanState *st);
+static void reset_rejects(void);
+static int	acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
+								int targrows, double *totalrows,
+								double *totaldeadrows);
+
+/*
+ * luxe_gcs_scan_explain
+ *		ExplainForeignScan: the uri and what planning listed; with ANALYZE,
+ *		the transfer counters (a parallel leader's include its workers').
+ */
+void
+luxe_gcs_scan_explain(ForeignScanState *node, void *state, ExplainState *es)
+{
+	List	   *fdw_private = luxe_plan_private((ForeignScan *) node->ss.ps.plan);
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+
+	ExplainPropertyText("GCS URI", strVal(list_nth(fdw_private, GCS_PRIV_URI)), es);
+	ExplainPropertyInteger("GCS Objects", NULL,
+						   intVal(list_nth(fdw_private, GCS_PRIV_NOBJECTS)), es);
+	ExplainPropertyInteger("GCS Bytes", NULL,
+						   strtoll(strVal(list_nth(fdw_private, GCS_PRIV_TOTAL_BYTES)), NULL, 10),
+						   es);
+	if (es->analyze && st)
+	{
+		ExplainPropertyInteger("Bytes Fetched", NULL, st->stats.bytes, es);
+		ExplainPropertyInteger("Requests", NULL, st->stats.requests, es);
+		ExplainPropertyInteger("Retries", NULL, st->stats.retries, es);
+		ExplainPropertyInteger("Rows Produced", NULL, st->rows_produced, es);
+	}
+}
+
+static bool
+type_is_integral(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+}
+
+
+
+/*
+ * luxe_gcs_scan_begin
+ *		BeginForeignScan: set up conversion for the needed columns and
+ *		return the scan state (NULL for EXPLAIN without ANALYZE).  Nothing
+ *		touches the network before the first row is asked for.
+ */
+void *
+luxe_gcs_scan_begin(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	Relation	rel = node->ss.ss_currentRelation;
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
+	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
+	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	List	   *attnums = (List *) list_nth(luxe_plan_private(plan), GCS_PRIV_ATTNUMS);
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return NULL;
+	return scan_state_create(rel, table->serverid, userid, attnums,
+							 estate->es_query_cxt);
+}
+
+/*
+ * Set up a scan of a GCS foreign table converting the given attributes:
+ * options, credentials, input functions and the field-to-column maps.
+ * The state lives in parent; its "luxe_fdw scan" child context holds the
+ * network and parser resources.  Nothing touches the network yet.
+ */
+static LuxeGcsScanState *
+scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
+				  MemoryContext parent)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	LuxeGcsScanState *st;
+	MemoryContext old;
+	ListCell   *lc;
+	int			i;
+	int			field;
+
+	st = MemoryContextAllocZero(parent, sizeof(LuxeGcsScanState));
+	st->rel = rel;
+	st->scan_cxt = AllocSetContextCreate(parent, "luxe_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(st->scan_cxt);
+
+	luxe_option_server(serverid, &st->server);
+	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
+	luxe_gcs_client_init(&st->client, &st->stats, &st->server, serverid, userid);
+
+	st->nslots = list_length(attnums);
+	st->attnums = palloc(sizeof(AttrNumber) * Max(st->nslots, 1));
+	st->in_functions = palloc(sizeof(FmgrInfo) * Max(st->nslots, 1));
+	st->typioparams = palloc(sizeof(Oid) * Max(st->nslots, 1));
+	st->typmods = palloc(sizeof(int32) * Max(st->nslots, 1));
+	st->integral = palloc(sizeof(bool) * Max(st->nslots, 1));
+	i = 0;
+	foreach(lc, attnums)
+	{
+		AttrNumber	attnum = intVal(lfirst(lc));
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, attnum - 1);
+		Oid			infunc;
+
+		st->attnums[i] = attnum;
+		getTypeInputInfo(attr->atttypid, &infunc, &st->typioparams[i]);
+		fmgr_info(infunc, &st->in_functions[i]);
+		st->typmods[i] = attr->atttypmod;
+		st->integral[i] = type_is_integral(attr->atttypid);
+		i++;
+	}
+
+	/* remote names, and the positional field -> slot map */
+	st->colnames = palloc0(sizeof(char *) * (tupdesc->natts + 1));
+	st->positional_map = palloc(sizeof(int) * Max(tupdesc->natts, 1));
+	field = 0;
+	for (i = 1; i <= tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i - 1);
+		int			s;
+
+		if (attr->attisdropped)
+			continue;
+		st->colnames[i] = luxe_option_remote_column(RelationGetRelid(rel), i);
+		st->positional_map[field] = -1;
+		for (s = 0; s < st->nslots; s++)
+			if (st->attnums[s] == i)
+				st->positional_map[field] = s;
+		field++;
+	}
+	st->ncolumns = field;
+	st->expected_fields = field;
+
+	st->csvr = luxe_csv_create(&st->csv, st->nslots);
+	reset_rejects();			/* luxe.last_scan_rejects() is per scan */
+	st->cur_object = -1;
+	st->object_done = true;
+	MemoryContextSwitchTo(old);
+	return st;
+}
+
+/*
+ * Header row of an object in header-mapping mode: map each field to the
+ * column of that name.  Every column must be present; extra header fields
+ * are ignored.  Called from inside the CSV parser; may throw.
+ */
+static void
+header_callback(void *arg, int nfields, char **names)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) arg;
+	TupleDesc	tupdesc = RelationGetDescr(st->rel);
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	int			i;
+	int			f;
+
+	st->header_map = palloc(sizeof(int) * Max(nfields, 1));
+	for (f = 0; f < nfields; f++)
+		st->header_map[f] = -1;
+	for (i = 1; i <= tupdesc->natts; i++)
+	{
+		int			s;
+		int			found = -1;
+
+		if (TupleDescAttr(tupdesc, i - 1)->attisdropped)
+			continue;
+		for (f = 0; f < nfields; f++)
+		{
+			if (strcmp(names[f], st->colnames[i]) == 0 ||
+				/* a UTF-8 BOM the writer put before the first name */
+				(f == 0 && strncmp(names[f], "\xEF\xBB\xBF", 3) == 0 &&
+				 strcmp(names[f] + 3, st->colnames[i]) == 0))
+			{
+				found = f;
+				break;
+			}
+		}
+		if (found < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+					 errmsg("column \"%s\" of foreign table \"%s\" is not in the header of GCS object \"%s\"",
+							st->colnames[i], RelationGetRelationName(st->rel), st->cur_uri),
+					 errdetail("The header (line %d) has %d fields.",
+							   st->csv.skip_leading_rows, nfields),
+					 errhint("Set the column's \"column_name\" option to its name in the header.")));
+		for (s = 0; s < st->nslots; s++)
+			if (st->attnums[s] == i)
+				st->header_map[found] = s;
+	}
+	st->expected_fields = nfields;
+	luxe_csv_set_slots(st->csvr, st->header_map, nfields);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * List the scan's objects once, pinning their generations for every later
+ * read and rescan.  Runs in the scan context; can throw.
+ */
+static void
+ensure_listed(LuxeGcsScanState *st)
+{
+	ListCell   *lc;
+
+	if (st->listed)
+		return;
+	st->objects = luxe_gcs_list_uri(&st->client, st->csv.uri, false);
+	foreach(lc, st->objects)
+		st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
+	st->listed = true;
+}
+
+/*
+ * Move to the next object (the next one claimed, in a parallel scan) and
+ * open a stream.  Returns false when there are no more objects.  Runs in
+ * the scan context; can throw.
+ */
+static bool
+next_object(LuxeGcsScanState *st)
+{
+	LuxeGcsObject *o;
+
+	ensure_listed(st);
+	if (st->reader)
+	{
+		luxe_gcs_close_stream(st->reader);
+		st->reader = NULL;
+	}
+	if (st->shared)
+		st->cur_object = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
+	else
+		st->cur_object++;
+	if (st->cur_object >= list_length(st->objects))
+		return false;
+
+	o = list_nth(st->objects, st->cur_object);
+	st->cur_uri = luxe_gcs_object_uri(o);
+	st->expected_fields = st->ncolumns;
+	luxe_csv_begin_object(st->csvr, st->csv.header_mapping, header_callback, st);
+	if (st->csv.header_mapping)
+		luxe_csv_set_slots(st->csvr, NULL, 0);
+	else
+		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
+	st->reader = luxe_gcs_open_stream(&st->client, o);
+	st->pending_len = 0;
+	st->object_done = false;
+	return true;
+}
+
+/*
+ * Rows rejected by the last scan (of any luxe_fdw table), for
+ * luxe.last_scan_rejects(): backend-local, in TopMemoryContext, capped.
+ */
+#define LUXE_MAX_STORED_REJECTS 10000
+
+static LuxeGcsReject *rejects = NULL;
+static int	nrejects = 0;
+
+static void
+reset_rejects(void)
+{
+	int			i;
+
+	for (i = 0; i < nrejects; i++)
+	{
+		pfree(rejects[i].table_name);
+		pfree(rejects[i].object);
+		if (rejects[i].column)
+			pfree(rejects[i].column);
+		pfree(rejects[i].reason);
+	}
+	nrejects = 0;
+}
+
+/*
+ * Count a rejected row and keep it for luxe.last_scan_rejects(); past the
+ * budget, fail like bq load does.
+ */
+static void
+record_reject(LuxeGcsScanState *st, int64 line, const char *column, const char *reason)
+{
+	st->rejected++;
+	if (rejects == NULL)
+		rejects = MemoryContextAlloc(TopMemoryContext, sizeof(LuxeGcsReject) * LUXE_MAX_STORED_REJECTS);
+	if (nrejects < LUXE_MAX_STORED_REJECTS)
+	{
+		LuxeGcsReject *r = &rejects[nrejects++];
+
+		r->table_name = MemoryContextStrdup(TopMemoryContext, RelationGetRelationName(st->rel));
+		r->object = MemoryContextStrdup(TopMemoryContext, st->cur_uri);
+		r->line = line;
+		r->column = column ? MemoryContextStrdup(TopMemoryContext, column) : NULL;
+		r->reason = MemoryContextStrdup(TopMemoryContext, reason);
+	}
+	if (st->rejected > st->csv.max_bad_records)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("too many bad rows in foreign table \"%s\"",
+						RelationGetRelationName(st->rel)),
+				 errdetail("%lld rows were rejected and \"%s\" is %d; the last, line %lld%s%s: %s.",
+						   (long long) st->rejected, OPT_MAX_BAD_RECORDS, st->csv.max_bad_records,
+						   (long long) line, column ? ", column " : "", column ? column : "", reason),
+				 errhint("SELECT * FROM luxe.last_scan_rejects() lists the rejected rows.")));
+}
+
+/*
+ * luxe_gcs_scan_rejects
+ *		The rows the last scan with a bad-record budget in this session
+ *		skipped (up to LUXE_MAX_STORED_REJECTS), for luxe.last_scan_rejects().
+ *		The array lives in TopMemoryContext until the next scan starts.
+ */
+int
+luxe_gcs_scan_rejects(const LuxeGcsReject **result)
+{
+	*result = rejects;
+	return nrejects;
+}
+
+/* At the end of a scan: a NOTICE with the count and the first rejects. */
+static void
+report_rejects(LuxeGcsScanState *st)
+{
+	StringInfoData buf;
+	int			i;
+	int			shown = 0;
+
+	if (st->rejected == 0)
+		return;
+	initStringInfo(&buf);
+	for (i = 0; i < nrejects && shown < 5; i++)
+	{
+		if (strcmp(rejects[i].table_name, RelationGetRelationName(st->rel)) != 0)
+			continue;
+		appendStringInfo(&buf, "%s%s, line %lld%s%s: %s", shown ? "\n" : "",
+						 rejects[i].object, (long long) rejects[i].line,
+						 rejects[i].column ? ", column " : "",
+						 rejects[i].column ? rejects[i].column : "", rejects[i].reason);
+		shown++;
+	}
+	ereport(NOTICE,
+			(errmsg_plural("skipped %lld bad row of foreign table \"%s\"",
+						   "skipped %lld bad rows of foreign table \"%s\"",
+						   st->rejected,
+						   (long long) st->rejected, RelationGetRelationName(st->rel)),
+			 errdetail_internal("%s", buf.data),
+			 errhint("SELECT * FROM luxe.last_scan_rejects() lists them all.")));
+	st->rejected = 0;			/* a rescan reports its own */
+}
+
+
+
+static void
+scan_error_callback(void *arg)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) arg;
+
+	if (st->cur_uri == NULL)
+		return;
+	if (st->cur_slot >= 0 && st->cur_line > 0)
+	{
+		const char *col = st->colnames[st->attnums[st->cur_slot]];
+
+		if (st->cur_value)
+		{
+			char	   *v = pnstrdup(st->cur_value, 64);
+
+			errcontext("foreign table \"%s\", GCS object \"%s\", line %lld, column %s: \"%s%s\"",
+					   RelationGetRelationName(st->rel), st->cur_uri,
+					   (long long) st->cur_line, col, v,
+					   strlen(st->cur_value) > 64 ? "..." : "");
+		}
+		else
+			errcontext("foreign table \"%s\", GCS object \"%s\", line %lld, column %s",
+					   RelationGetRelationName(st->rel), st->cur_uri,
+					   (long long) st->cur_line, col);
+	}
+	else if (st->cur_line > 0)
+		errcontext("foreign table \"%s\", GCS object \"%s\", line %lld",
+				   RelationGetRelationName(st->rel), st->cur_uri,
+				   (long long) st->cur_line);
+	else
+		errcontext("foreign table \"%s\", GCS object \"%s\"",
+				   RelationGetRelationName(st->rel), st->cur_uri);
+}
+
+/*
+ * Check a record's shape and convert its needed fields into the slot.
+ * Runs in the per-tuple context; throws on a bad record (the error context
+ * names object, line and column), unless the table has a bad-record budget:
+ * then the row is recorded as rejected and false is returned.
+ */
+static bool
+store_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	st->cur_line = rec->line;
+	if (st->csv.max_bad_records == 0)
+	{
+		check_record_shape(st, rec);
+		convert_record(st, rec, slot);
+		return true;
+	}
+
+	/*
+	 * With a bad-record budget, a data error in this row is caught in a
+	 * subtransaction (input functions may leave state behind that only an
+	 * abort cleans up), recorded, and the row skipped.  Other errors, such
+	 * as a cancel or out of memory, propagate.
+	 */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		check_record_shape(st, rec);
+		convert_record(st, rec, slot);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(oldcxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (ERRCODE_TO_CATEGORY(ed->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(ed);
+		record_reject(st, rec->line,
+					  st->cur_slot >= 0 ? st->colnames[st->attnums[st->cur_slot]] : NULL,
+					  ed->message);
+		st->cur_slot = -1;
+		st->cur_value = NULL;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Raise the error for a record whose shape is wrong (field count, quoted
+ * line break); return quietly for a good one.
+ */
+static void
+check_record_shape(LuxeGcsScanState *st, LuxeCsvRecord *rec)
+{
+	if (rec->status == LUXE_CSV_RECORD_QUOTED_NEWLINE)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("quoted line break in CSV row"),
+				 errhint("Set the table option \"%s\" to true to accept line breaks inside quoted fields.",
+						 OPT_ALLOW_QUOTED_NEWLINES)));
+	if (rec->nfields < st->expected_fields && !st->csv.allow_jagged_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("CSV row has too few fields"),
+				 errdetail("Expected %d fields, found %d.", st->expected_fields, rec->nfields),
+				 errhint("Set the table option \"%s\" to true to read missing trailing fields as NULL.",
+						 OPT_ALLOW_JAGGED_ROWS)));
+	if (rec->nfields > st->expected_fields && !st->csv.ignore_unknown_values)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("CSV row has too many fields"),
+				 errdetail("Expected %d fields, found %d.", st->expected_fields, rec->nfields),
+				 errhint("Set the table option \"%s\" to true to ignore extra trailing fields.",
+						 OPT_IGNORE_UNKNOWN_VALUES)));
+}
+
+/* Convert a record's needed fields into the slot; throws on a bad value. */
+static void
+convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	const char *data = luxe_csv_data(st->csvr);
+	int			i;
+
+	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	for (i = 0; i < st->nslots; i++)
+	{
+		LuxeCsvField *f = &rec->fields[i];
+		int			attidx = st->attnums[i] - 1;
+		char	   *str;
+
+		if (f->flags & LUXE_CSV_FIELD_NULL)
+			continue;
+		str = (char *) data + f->off;
+		st->cur_slot = i;
+		/* the raw value may be invalid in the server encoding: not shown */
+		st->cur_value = NULL;
+		if (st->csv.encoding != GetDatabaseEncoding() || GetDatabaseEncoding() == PG_UTF8)
+			str = pg_any_to_server(str, f->len, st->csv.encoding);
+		st->cur_value = str;
+		if (st->integral[i])
+		{
+			/* pandas writes integral floats: accept "34.0" as 34 */
+			char	   *dot = memchr(str, '.', f->len);
+
+			if (dot)
+			{
+				char	   *p = dot + 1;
+
+				while (*p == '0')
+					p++;
+				if (*p == '\0' && dot > str && isdigit((unsigned char) dot[-1]))
+				{
+					if (str == data + f->off)
+						*dot = '\0';
+					else
+						str = pnstrdup(str, dot - str);
+				}
+			}
+		}
+		values[attidx] = InputFunctionCall(&st->in_functions[i], str,
+										   st->typioparams[i], st->typmods[i]);
+		nulls[attidx] = false;
+	}
+	st->cur_slot = -1;
+	st->cur_value = NULL;
+}
+
+
+
+/*
+ * The next row of a scan into slot (left empty at the end).  Runs in the
+ * caller's per-row context; network and parsing work happens in the scan
+ * context.  Can throw, with object, line and column in the error context.
+ */
+static TupleTableSlot *
+scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
+{
+	ErrorContextCallback errcb;
+
+	errcb.callback = scan_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	st->cur_slot = -1;
+
+	ExecClearTuple(slot);
+	for (;;)
+	{
+		LuxeCsvRecord *rec = luxe_csv_next(st->csvr);
+		MemoryContext old;
+
+		if (rec)
+		{
+			if (!store_record(st, rec, slot))
+				continue;
+			ExecStoreVirtualTuple(slot);
+			st->rows_produced++;
+			break;
+		}
+
+		st->cur_line = 0;
+		old = MemoryContextSwitchTo(st->scan_cxt);
+		{
+			int64		line;
+			const char *reason;
+
+			if (luxe_csv_error(st->csvr, &line, &reason))
+			{
+				st->cur_line = line;
+				ereport(ERROR,
+						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+						 errmsg("malformed CSV row"),
+						 errdetail("At or after the start of the row, %s.", reason)));
+			}
+		}
+		if (!st->object_done)
+		{
+			size_t		take;
+
+			if (st->pending_len == 0)
+			{
+				ssize_t		n = luxe_gcs_read(st->reader, &st->pending);
+
+				if (n <= 0)
+				{
+					luxe_csv_finish(st->csvr);
+					st->object_done = true;
+					MemoryContextSwitchTo(old);
+					continue;
+				}
+				st->pending_len = (size_t) n;
+			}
+			take = st->pending_len;
+			if (luxe_gcs_parse_chunk_size > 0 && take > (size_t) luxe_gcs_parse_chunk_size)
+				take = luxe_gcs_parse_chunk_size;
+			luxe_csv_feed(st->csvr, st->pending, take);
+			st->pending += take;
+			st->pending_len -= take;
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (!next_object(st))
+		{
+			MemoryContextSwitchTo(old);
+			error_context_stack = errcb.previous;
+			report_rejects(st);
+			return slot;
+		}
+		MemoryContextSwitchTo(old);
+	}
+
+	error_context_stack = errcb.previous;
+	return slot;
+}
+
+
+
+/*
+ * luxe_gcs_scan_iterate
+ *		IterateForeignScan: the next row into the scan slot.
+ */
+TupleTableSlot *
+luxe_gcs_scan_iterate(ForeignScanState *node, void *state)
+{
+	return scan_next((LuxeGcsScanState *) state, node->ss.ss_ScanTupleSlot);
+}
+
+/*
+ * luxe_gcs_scan_rescan
+ *		ReScanForeignScan: start again from the first object, with the same
+ *		pinned generations.
+ */
+void
+luxe_gcs_scan_rescan(ForeignScanState *node, void *state)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+
+	if (st->reader)
+		luxe_gcs_close_stream(st->reader);
+	st->reader = NULL;
+	st->pending_len = 0;
+	st->cur_object = -1;
+	st->object_done = true;
+	luxe_csv_begin_object(st->csvr, false, NULL, NULL);
+}
+
+/*
+ * luxe_gcs_scan_end
+ *		EndForeignScan: release the stream and the parser.
+ */
+void
+luxe_gcs_scan_end(ForeignScanState *node, void *state)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+
+	if (st)
+	{
+		/* a worker hands its counters to the leader's EXPLAIN ANALYZE */
+		if (st->shared && IsParallelWorker())
+		{
+			pg_atomic_fetch_add_u64(&st->shared->worker_bytes, (uint64) st->stats.bytes);
+			pg_atomic_fetch_add_u64(&st->shared->worker_requests, (uint64) st->stats.requests);
+			pg_atomic_fetch_add_u64(&st->shared->worker_retries, (uint64) st->stats.retries);
+			pg_atomic_fetch_add_u64(&st->shared->worker_rows, (uint64) st->rows_produced);
+		}
+		scan_state_end(st);
+	}
+}
+
+/*
+ * luxe_gcs_scan_shutdown
+ *		ShutdownForeignScan: before the parallel scan's shared memory goes
+ *		away (the workers have finished by then), take the workers' counters
+ *		into the leader's.
+ */
+void
+luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+
+	if (st == NULL || st->shared == NULL || IsParallelWorker())
+		return;
+	st->stats.bytes += (int64) pg_atomic_exchange_u64(&st->shared->worker_bytes, 0);
+	st->stats.requests += (int64) pg_atomic_exchange_u64(&st->shared->worker_requests, 0);
+	st->stats.retries += (int64) pg_atomic_exchange_u64(&st->shared->worker_retries, 0);
+	st->rows_produced += (int64) pg_atomic_exchange_u64(&st->shared->worker_rows, 0);
+	st->shared = NULL;
+}
+
+static void
+scan_state_end(LuxeGcsScanState *st)
+{
+	if (st->reader)
+		luxe_gcs_close_stream(st->reader);
+	st->reader = NULL;
+	/* csv reader and stream resources go with the scan context */
+	MemoryContextDelete(st->scan_cxt);
+}
+
+
+
+/*
+ * luxe_gcs_scan_analyze
+ *		AnalyzeForeignTable: sample rows with a full scan (as file_fdw does)
+ *		and report the objects' size in pages, so the planner's row estimate
+ *		becomes bytes divided by the measured bytes per row.
+ */
+bool
+luxe_gcs_scan_analyze(Relation relation, AcquireSampleRowsFunc *func,
+					  BlockNumber *totalpages)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(relation));
+	LuxeServerOptions server;
+	LuxeCsvOptions csv;
+	LuxeHttpStats stats = {0};
+	LuxeGcsClient client;
+	List	   *objects;
+	ListCell   *lc;
+	int64		bytes = 0;
+
+	luxe_option_server(table->serverid, &server);
+	luxe_option_csv(RelationGetRelid(relation), RelationGetDescr(relation)->natts, &csv);
+	luxe_gcs_client_init(&client, &stats, &server, table->serverid, GetUserId());
+	objects = luxe_gcs_list_uri(&client, csv.uri, false);
+	foreach(lc, objects)
+		bytes += ((LuxeGcsObject *) lfirst(lc))->size;
+	*totalpages = (BlockNumber) Max(1, (bytes + BLCKSZ - 1) / BLCKSZ);
+	*func = acquire_sample_rows;
+	return true;
+}
+
+/*
+ * Read every row, keeping a reservoir sample of targrows (Vitter's
+ * algorithm, as analyze.c and file_fdw).  Rows are heap tuples palloc'd in
+ * the caller's context; everything else goes with a temporary context.
+ */
+static int
+acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
+						 int targrows, double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	tupdesc = RelationGetDescr(onerel);
+	ForeignTable *table = GetForeignTable(RelationGetRelid(onerel));
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
+											  "luxe_fdw analyze",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(tmp, "luxe_fdw analyze row",
+												  ALLOCSET_SMALL_SIZES);
+	List	   *attnums = NIL;
+	LuxeGcsScanState *st;
+	TupleTableSlot *slot;
+	ReservoirStateData rstate;
+	double		rowstoskip = -1;
+	int			numrows = 0;
+	int			i;
+
+	for (i = 1; i <= tupdesc->natts; i++)
+		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
+			attnums = lappend(attnums, makeInteger(i));
+	st = scan_state_create(onerel, table->serverid, GetUserId(), attnums, tmp);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	reservoir_init_selection_state(&rstate, targrows);
+	*totalrows = 0;
+	*totaldeadrows = 0;
+
+	for (;;)
+	{
+		MemoryContext old;
+
+		vacuum_delay_point();
+		MemoryContextReset(row_cxt);
+		old = MemoryContextSwitchTo(row_cxt);
+		scan_next(st, slot);
+		MemoryContextSwitchTo(old);
+		if (TupIsNull(slot))
+			break;
+
+		if (numrows < targrows)
+		{
+			old = MemoryContextSwitchTo(caller);
+			rows[numrows++] = heap_form_tuple(tupdesc, slot->tts_values, slot->tts_isnull);
+			MemoryContextSwitchTo(old);
+		}
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, *totalrows, targrows);
+			if (rowstoskip <= 0)
+			{
+				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
+
+				heap_freetuple(rows[k]);
+				old = MemoryContextSwitchTo(caller);
+				rows[k] = heap_form_tuple(tupdesc, slot->tts_values, slot->tts_isnull);
+				MemoryContextSwitchTo(old);
+			}
+			rowstoskip -= 1;
+		}
+		*totalrows += 1;
+	}
+
+	ExecDropSingleTupleTableSlot(slot);
+	scan_state_end(st);
+	MemoryContextDelete(tmp);
+	ereport(elevel,
+			(errmsg("\"%s\": read %.0f rows from GCS, kept a sample of %d",
+					RelationGetRelationName(onerel), *totalrows, numrows)));
+	return numrows;
+}
+
+
+
+/*
+ * Parallel scans.  Objects, not byte ranges, are the unit of work: a CSV
+ * record boundary cannot be found safely from the middle of an object when
+ * quoted line breaks are allowed.  The leader lists once and shares the
+ * listing, so workers never list again and all read the pinned generations.
+ */
+
+/* object fields, NUL-separated: bucket, name, size, generation, encoding, crc32c */
+static void
+serialize_objects(LuxeGcsScanState *st)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, st->objects)
+	{
+		LuxeGcsObject *o = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%c%s%c" INT64_FORMAT "%c" INT64_FORMAT "%c%s%c%s%c",
+						 o->bucket, 0, o->name, 0, o->size, 0, o->generation, 0,
+						 o->content_encoding ? o->content_encoding : "", 0,
+						 o->crc32c ? o->crc32c : "", 0);
+	}
+	st->serialized = buf.data;
+	st->serialized_len = buf.len;
+}
+
+static List *
+deserialize_objects(const char *p, Size len)
+{
+	const char *end = p + len;
+	List	   *result = NIL;
+
+	while (p < end)
+	{
+		LuxeGcsObject *o = palloc0(sizeof(LuxeGcsObject));
+		const char *f[6];
+		int			i;
+
+		for (i = 0; i < 6; i++)
+		{
+			f[i] = p;
+			p += strlen(p) + 1;
+		}
+		o->bucket = pstrdup(f[0]);
+		o->name = pstrdup(f[1]);
+		o->size = strtoll(f[2], NULL, 10);
+		o->generation = strtoll(f[3], NULL, 10);
+		o->content_encoding = f[4][0] ? pstrdup(f[4]) : NULL;
+		o->crc32c = f[5][0] ? pstrdup(f[5]) : NULL;
+		result = lappend(result, o);
+	}
+	return result;
+}
+
+/*
+ * luxe_gcs_scan_estimate_dsm
+ *		EstimateDSMForeignScan: the leader lists now, so that it can share
+ *		the listing.
+ */
+Size
+luxe_gcs_scan_estimate_dsm(ForeignScanState *node, void *state)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	ensure_listed(st);
+	serialize_objects(st);
+	MemoryContextSwitchTo(old);
+	return offsetof(LuxeGcsParallelShared, data) + st->serialized_len;
+}
+
+/*
+ * luxe_gcs_scan_initialize_dsm
+ *		InitializeDSMForeignScan: the listing and the claim counter.
+ */
+void
+luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordinate)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
+
+	pg_atomic_init_u32(&shared->next_object, 0);
+	pg_atomic_init_u64(&shared->worker_bytes, 0);
+	pg_atomic_init_u64(&shared->worker_requests, 0);
+	pg_atomic_init_u64(&shared->worker_retries, 0);
+	pg_atomic_init_u64(&shared->worker_rows, 0);
+	shared->len = st->serialized_len;
+	memcpy(shared->data, st->serialized, st->serialized_len);
+	st->shared = shared;
+}
+
+/*
+ * luxe_gcs_scan_reinitialize_dsm
+ *		ReInitializeDSMForeignScan: a rescan claims from the first object.
+ */
+void
+luxe_gcs_scan_reinitialize_dsm(ForeignScanState *node, void *state, void *coordinate)
+{
+	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
+
+	pg_atomic_write_u32(&shared->next_object, 0);
+}
+
+/*
+ * luxe_gcs_scan_initialize_worker
+ *		InitializeWorkerForeignScan: read the leader's listing, never list.
+ */
+void
+luxe_gcs_scan_initialize_worker(ForeignScanState *node, void *state, void *coordinate)
+{
+	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+
+	st->objects = deserialize_objects(shared->data, shared->len);
+	st->listed = true;
+	st->shared = shared;
+	MemoryContextSwitchTo(old);
+}
