@@ -31,6 +31,16 @@ count_from_log() {	# count_from_log SUITE LOG STATUS
 	count "$1" "$p" "$f"
 }
 
+# bash regress/run-tests.sh [SUITE...]: the named suites only (pg_regress,
+# conformance, generator, integration, integration-bq); default all.
+SUITES=("$@")
+want() {
+	[ ${#SUITES[@]} -eq 0 ] && return 0
+	local s
+	for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done
+	return 1
+}
+
 luxe_setup
 luxe_log "generating fixtures"
 python3 "$LUXE_REPO/regress/fixtures.py" "$LUXE_ROOT"
@@ -67,6 +77,7 @@ trap 'kill $LUXE_EMU_AUTH_PID 2>/dev/null; luxe_cleanup' EXIT
 luxe_start_cluster
 
 # 1. pg_regress
+if want pg_regress; then
 luxe_log "pg_regress"
 export LUXE_DASHBOARD_FILE="$LUXE_TMP/regress_dashboard.html"
 cd "$LUXE_REPO"
@@ -79,8 +90,10 @@ if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -30 "$LUXE_TMP/pg_regre
 grep -E '\.\.\. (FAILED|failed)' "$LUXE_TMP/pg_regress.log"
 [ -f regression.diffs ] && head -150 regression.diffs
 count pg_regress "$p" "$f"
+fi
 
 # 2. emulator conformance, driven by gcloud and Google's Node clients
+if want conformance; then
 luxe_log "emulator conformance"
 if [ ! -d "$LUXE_REPO/regress/node_modules/@google-cloud/storage" ]; then
 	(cd "$LUXE_REPO/regress" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
@@ -88,19 +101,26 @@ if [ ! -d "$LUXE_REPO/regress/node_modules/@google-cloud/storage" ]; then
 fi
 bash "$LUXE_REPO/regress/conformance/run.sh" >"$LUXE_TMP/conformance.log" 2>&1
 count_from_log conformance "$LUXE_TMP/conformance.log" $?
+fi
 
 # 3. generator
+if want generator; then
 luxe_log "generator checks"
 python3 "$LUXE_REPO/regress/gen_vestiaire_check.py" >"$LUXE_TMP/gen.log" 2>&1
 count_from_log generator "$LUXE_TMP/gen.log" $?
+fi
 
 # 4. integration
+if want integration; then
 luxe_log "integration"
 LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
+fi
+if want integration-bq; then
 luxe_log "integration (BigQuery)"
 LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" python3 "$LUXE_REPO/regress/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
 count_from_log integration-bq "$LUXE_TMP/integration_bq.log" $?
+fi
 
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
