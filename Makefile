@@ -6,8 +6,9 @@
 #                   every test suite against a private cluster and the local
 #                   emulator; ends with "N passed, M failed"
 #   make demo       the same setup, then the pipeline on generated data
-#   make installcheck   pg_regress only, against a server you run (PGHOST,
-#                   PGPORT, LUXE_EMULATOR_URL must be set)
+#   make installcheck   pg_regress only, against a running server where
+#                   luxe_fdw is installed (PGHOST, PGPORT, PGUSER as for
+#                   psql); it starts and stops the emulators itself
 
 EXTENSION = luxe_fdw
 MODULE_big = luxe_fdw
@@ -67,6 +68,14 @@ ifneq ($(PG_MAJOR),15)
 $(error luxe_fdw supports PostgreSQL 15; $(PG_CONFIG) is version $(PG_MAJOR))
 endif
 endif
+endif
+
+# installcheck runs pg_regress inside a wrapper that starts the emulators
+# the SQL tests need, seeds them and stops them afterwards.
+ifneq ($(PGXS),)
+pg_regress_installcheck = bash $(CURDIR)/regress/with-emulators.sh \
+	$(top_builddir)/src/test/regress/pg_regress --inputdir=$(srcdir) \
+	--bindir='$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)
 endif
 
 # PGXS does not track headers: every object depends on all of ours.

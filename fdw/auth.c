@@ -58,6 +58,9 @@ typedef struct TokenCacheEntry
 
 static TokenCacheEntry *token_cache = NULL;
 
+/* GUC luxe_fdw.metadata_host: host[:port] of the GCE metadata server */
+char	   *luxe_auth_metadata_host = NULL;
+
 static void
 refuse_cleartext(const char *url)
 {
@@ -374,12 +377,14 @@ static void
 fetch_metadata_token(const LuxeAuthOptions *auth, const char *key,
 					 const LuxeHttpConfig *http, LuxeHttpStats *stats)
 {
-	const char *host = getenv("GCE_METADATA_HOST");
+	const char *host = luxe_auth_metadata_host;
 	StringInfoData url;
 	LuxeHttpResponse *resp;
 	const char *flavor;
 	const char *s;
 
+	if (host == NULL || host[0] == '\0')
+		host = getenv("GCE_METADATA_HOST");
 	if (host == NULL || host[0] == '\0')
 		host = getenv("GCE_METADATA_ROOT");
 	if (host == NULL || host[0] == '\0')

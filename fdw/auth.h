@@ -19,6 +19,7 @@
 #include "option.h"
 
 /* in auth.c */
+extern char *luxe_auth_metadata_host;
 extern char *luxe_auth_get_header(const LuxeAuthOptions *auth,
 								  const char *endpoint,
 								  const LuxeHttpConfig *http,

@@ -39,6 +39,7 @@
 #include "utils/guc.h"
 #include "utils/rel.h"
 
+#include "auth.h"
 #include "bq_fdw.h"
 #include "gcs_fdw.h"
 #include "http.h"
@@ -226,6 +227,13 @@ _PG_init(void)
 							50000, 1, 1000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("luxe_fdw.metadata_host",
+							   "Host (and port) of the GCE metadata server for auth 'metadata'.",
+							   "Empty: GCE_METADATA_HOST in the server's environment, else metadata.google.internal.  Only superusers may set it: it says where credentials come from.",
+							   &luxe_auth_metadata_host,
+							   "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("luxe_fdw");
 	luxe_http_init();
 }

@@ -19,35 +19,90 @@ unset GOOGLE_APPLICATION_CREDENTIALS STORAGE_EMULATOR_HOST BIGQUERY_EMULATOR_HOS
 luxe_log() { printf '%s luxe: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 luxe_cleanup() {
+	local pid
 	if [ -n "${LUXE_PGDATA:-}" ] && [ -f "$LUXE_PGDATA/postmaster.pid" ]; then
 		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	if [ -n "${LUXE_EMU_PID:-}" ]; then
-		kill "$LUXE_EMU_PID" 2>/dev/null || true
-		wait "$LUXE_EMU_PID" 2>/dev/null || true
-	fi
+	for pid in ${LUXE_EMU_PID:-} ${LUXE_EMU_AUTH_PID:-}; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	if [ -n "${LUXE_TMP:-}" ] && [ -z "${LUXE_KEEP:-}" ]; then
 		rm -rf "$LUXE_TMP"
 	fi
 }
 
-# luxe_start_emulator ROOT: sets LUXE_EMULATOR_URL and LUXE_EMU_PID
-luxe_start_emulator() {
-	local root=$1 log="$LUXE_TMP/emulator.log" i
-	python3 "$LUXE_REPO/regress/emulator" --root "$root" --port 0 >"$log" 2>&1 &
-	LUXE_EMU_PID=$!
-	for i in $(seq 1 100); do
-		LUXE_EMULATOR_URL=$(sed -n 's/^luxe emulator listening on //p' "$log" | head -1)
-		[ -n "$LUXE_EMULATOR_URL" ] && break
-		if ! kill -0 "$LUXE_EMU_PID" 2>/dev/null; then
+# luxe_step NAME COMMAND...: a setup step; its output goes to a log, and a
+# failure stops everything with its own message instead of surfacing later
+# as unrelated test failures.
+luxe_step() {
+	local name=$1 log="$LUXE_TMP/setup-$1.log"
+	shift
+	if ! "$@" >"$log" 2>&1; then
+		tail -30 "$log" >&2
+		luxe_log "setup failed: $name (log: $log)"
+		exit 2
+	fi
+}
+
+# luxe_wait_emulator LOG PID: the URL an emulator reports once listening
+luxe_wait_emulator() {
+	local log=$1 pid=$2 url="" i
+	for i in $(seq 1 150); do
+		url=$(sed -n 's/^luxe emulator listening on //p' "$log" | head -1)
+		[ -n "$url" ] && break
+		if ! kill -0 "$pid" 2>/dev/null; then
 			cat "$log" >&2
 			luxe_log "emulator did not start"
 			return 1
 		fi
 		sleep 0.1
 	done
-	[ -n "$LUXE_EMULATOR_URL" ] || { luxe_log "emulator did not report its port"; return 1; }
+	[ -n "$url" ] || { luxe_log "emulator did not report its port"; return 1; }
+	echo "$url"
+}
+
+# luxe_start_emulator ROOT [ARGS...]: sets LUXE_EMULATOR_URL and LUXE_EMU_PID
+luxe_start_emulator() {
+	local root=$1 log="$LUXE_TMP/emulator.log"
+	shift
+	python3 "$LUXE_REPO/regress/emulator" --root "$root" --port 0 "$@" >"$log" 2>&1 &
+	LUXE_EMU_PID=$!
+	LUXE_EMULATOR_URL=$(luxe_wait_emulator "$log" "$LUXE_EMU_PID") || return 1
 	export LUXE_EMULATOR_URL
+}
+
+# luxe_fixtures ROOT URL: the GCS objects and the BigQuery datasets the SQL
+# tests read
+luxe_fixtures() {
+	python3 "$LUXE_REPO/regress/fixtures.py" "$1" &&
+		python3 "$LUXE_REPO/regress/fixtures_bq.py" "$2"
+}
+
+# luxe_start_auth_emulator ROOT: a second emulator on the same objects that
+# demands credentials -- a fixed token, or an OAuth2 token it issued itself
+# from a service-account JWT (throw-away keys made here, one registered and
+# one not) or as the metadata server.  Its port is chosen first because the
+# keys name their token_uri.  Sets LUXE_EMULATOR_AUTH_URL, LUXE_SA_KEY_FILE,
+# LUXE_SA_BAD_KEY_FILE, LUXE_METADATA_HOST and LUXE_EMU_AUTH_PID.  The keys
+# must be readable by the database server, which reads key_file options.
+luxe_start_auth_emulator() {
+	local root=$1 port k
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$LUXE_TMP/keys"
+	chmod 755 "$LUXE_TMP/keys"
+	for k in good bad; do
+		python3 "$LUXE_REPO/regress/make_sa_key.py" --token-uri "http://127.0.0.1:$port/token" \
+			--email "regress-$k@luxe-test.iam.gserviceaccount.com" --out "$LUXE_TMP/keys/$k.json" >/dev/null || return 1
+		chmod 644 "$LUXE_TMP/keys/$k.json"
+	done
+	export LUXE_SA_KEY_FILE="$LUXE_TMP/keys/good.json" LUXE_SA_BAD_KEY_FILE="$LUXE_TMP/keys/bad.json"
+	python3 "$LUXE_REPO/regress/emulator" --root "$root" --port "$port" \
+		--require-token regress-secret-token --require-auth \
+		--service-account "$LUXE_SA_KEY_FILE" >"$LUXE_TMP/emulator-auth.log" 2>&1 &
+	LUXE_EMU_AUTH_PID=$!
+	LUXE_EMULATOR_AUTH_URL=$(luxe_wait_emulator "$LUXE_TMP/emulator-auth.log" "$LUXE_EMU_AUTH_PID") || return 1
+	export LUXE_EMULATOR_AUTH_URL LUXE_METADATA_HOST="127.0.0.1:$port"
 }
 
 # luxe_start_cluster: a throw-away cluster; sets PGHOST, PGPORT, PGUSER

@@ -42,39 +42,11 @@ want() {
 }
 
 luxe_setup
-luxe_log "generating fixtures"
-python3 "$LUXE_REPO/regress/fixtures.py" "$LUXE_ROOT"
-luxe_log "starting the emulator and a private cluster"
-luxe_start_emulator "$LUXE_ROOT"
-LUXE_EMULATOR_PLAIN_URL=$LUXE_EMULATOR_URL
-# the BigQuery side of the same emulator: datasets and tables for pg_regress
-python3 "$LUXE_REPO/regress/fixtures_bq.py" "$LUXE_EMULATOR_URL" >/dev/null
-# A second emulator on the same objects that demands credentials: a fixed
-# token, or an OAuth2 token it issued itself, from a service-account JWT
-# (test keys made here, one registered and one not) or as the metadata
-# server.  Its port is chosen first because the keys name their token_uri.
-auth_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-install -d -o postgres -m 700 "$LUXE_TMP/keys"
-for k in good bad; do
-	python3 "$LUXE_REPO/regress/make_sa_key.py" --token-uri "http://127.0.0.1:$auth_port/token" \
-		--email "regress-$k@luxe-test.iam.gserviceaccount.com" --out "$LUXE_TMP/keys/$k.json" >/dev/null
-	chown postgres "$LUXE_TMP/keys/$k.json"
-done
-export LUXE_SA_KEY_FILE="$LUXE_TMP/keys/good.json" LUXE_SA_BAD_KEY_FILE="$LUXE_TMP/keys/bad.json"
-python3 "$LUXE_REPO/regress/emulator" --root "$LUXE_ROOT" --port "$auth_port" \
-	--require-token regress-secret-token --require-auth \
-	--service-account "$LUXE_SA_KEY_FILE" >"$LUXE_TMP/emulator-auth.log" 2>&1 &
-LUXE_EMU_AUTH_PID=$!
-for _ in $(seq 1 100); do
-	LUXE_EMULATOR_AUTH_URL=$(sed -n 's/^luxe emulator listening on //p' "$LUXE_TMP/emulator-auth.log" | head -1)
-	[ -n "$LUXE_EMULATOR_AUTH_URL" ] && break
-	sleep 0.1
-done
-export LUXE_EMULATOR_AUTH_URL
-# the backends find the metadata server through GCE_METADATA_HOST (loopback)
-export GCE_METADATA_HOST="127.0.0.1:$auth_port"
-trap 'kill $LUXE_EMU_AUTH_PID 2>/dev/null; luxe_cleanup' EXIT
-luxe_start_cluster
+luxe_log "starting the emulators and a private cluster"
+luxe_step emulator luxe_start_emulator "$LUXE_ROOT"
+luxe_step fixtures luxe_fixtures "$LUXE_ROOT" "$LUXE_EMULATOR_URL"
+luxe_step auth-emulator luxe_start_auth_emulator "$LUXE_ROOT"
+luxe_step cluster luxe_start_cluster
 
 # 1. pg_regress
 if want pg_regress; then
@@ -113,12 +85,12 @@ fi
 # 4. integration
 if want integration; then
 luxe_log "integration"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
 fi
 if want integration-bq; then
 luxe_log "integration (BigQuery)"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_EMULATOR_URL="$LUXE_EMULATOR_PLAIN_URL" python3 "$LUXE_REPO/regress/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" python3 "$LUXE_REPO/regress/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
 count_from_log integration-bq "$LUXE_TMP/integration_bq.log" $?
 fi
 

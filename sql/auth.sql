@@ -6,6 +6,7 @@
 \getenv auth_url LUXE_EMULATOR_AUTH_URL
 \getenv key_file LUXE_SA_KEY_FILE
 \getenv bad_key_file LUXE_SA_BAD_KEY_FILE
+\getenv metadata_host LUXE_METADATA_HOST
 SELECT pg_read_file(:'key_file') AS key_json \gset
 CREATE SERVER regress_luxe_auth FOREIGN DATA WRAPPER luxe_fdw
   OPTIONS (service 'gcs', endpoint :'auth_url', max_retries '0');
@@ -45,7 +46,9 @@ ALTER USER MAPPING FOR CURRENT_USER SERVER regress_luxe_auth
   OPTIONS (ADD key_file '/nonexistent/key.json');
 SELECT count(*) FROM secured;                          -- ERROR
 
--- the metadata server (GCE_METADATA_HOST points at the emulator)
+-- the metadata server (the emulator's, as luxe_fdw.metadata_host says;
+-- GCE_METADATA_HOST in the server's environment would do the same)
+SET luxe_fdw.metadata_host = :'metadata_host';
 ALTER USER MAPPING FOR CURRENT_USER SERVER regress_luxe_auth
   OPTIONS (SET auth 'metadata', DROP key_file);
 SELECT count(*) FROM secured;
