@@ -73,7 +73,7 @@ endif
 # installcheck runs pg_regress inside a wrapper that starts the emulators
 # the SQL tests need, seeds them and stops them afterwards.
 ifneq ($(PGXS),)
-pg_regress_installcheck = bash $(CURDIR)/regress/with-emulators.sh \
+pg_regress_installcheck = bash $(CURDIR)/regress/tools/with-emulators.sh \
 	$(top_builddir)/src/test/regress/pg_regress --inputdir=$(srcdir) \
 	--bindir='$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS)
 endif
@@ -90,17 +90,17 @@ luxe_fdw--0.1.sql: $(INSTALL_SQL)
 
 # Debian packages the build and the tests need; installed only if missing.
 deps:
-	@bash regress/install-deps.sh
+	@bash regress/tools/install-deps.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory install >/dev/null
-	@bash regress/run-tests.sh
+	@bash regress/tools/run-tests.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory install >/dev/null
-	@bash regress/demo.sh
+	@bash regress/tools/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

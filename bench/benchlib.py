@@ -7,7 +7,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "regress"))
+sys.path.insert(0, os.path.join(HERE, "..", "regress", "tools"))
 from vestiaire_schema import COLDEFS  # noqa: E402,F401  (re-exported)
 
 ROOT = os.environ.get("LUXE_ROOT", "")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: the four insights of docs/PIPELINE.md against a BigQuery
+"""Benchmark: the four insights of the pipeline against a BigQuery
 foreign table of 900k cleaned listings, with pushdown on and off, one run.
 
 Setup: the generated CSV is cleaned by the pipeline (luxe.listings), a

@@ -12,7 +12,7 @@ around its statements (total_seconds: read+clean+persist and the four
 insights for pipeline; opening the database and starting node are not in
 it), result the script's JSON line as a dict, whose "result" key holds what
 it wrote to --out (for pipeline and insights a GOT.json-shaped document that
-regress/pipeline_reference.py compare accepts) and "wall_seconds" the whole
+regress/tools/pipeline_reference.py compare accepts) and "wall_seconds" the whole
 process.  A driver can interleave these calls with luxe_fdw runs.  The node
 modules are installed (npm ci, else npm install) in bench/duckdb on first
 use.
@@ -47,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PEER_DIR = os.path.join(HERE, "duckdb")
 SCRIPT = os.path.join(PEER_DIR, "pipeline.mjs")
 REGRESS = os.path.join(HERE, "..", "regress")
-sys.path.insert(0, REGRESS)
+sys.path.insert(0, os.path.join(REGRESS, "tools"))
 from vestiaire_schema import COLUMN_NAMES  # noqa: E402
 
 STEPS = ("count", "brand_avg", "pipeline", "insights")

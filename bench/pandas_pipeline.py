@@ -6,16 +6,16 @@ pandas, as a yardstick for luxe_fdw's SQL pipeline.
   /usr/bin/python3 bench/pandas_pipeline.py CSV [--json OUT]
 
 Reads the CSV with read_csv, applies the cleaning rules of
-docs/PIPELINE.md to the whole DataFrame (all 36 columns kept, like the
+the pipeline's rules to the whole DataFrame (all 36 columns kept, like the
 original Spark job that wrote the full cleaned table), computes the four
 dashboard insights with groupby, and prints
 
   pandas: read X.XXX s, clean X.XXX s, insights X.XXX s, total X.XXX s, peak RSS N MB
 
 With --json OUT it also writes the insights and the cleaned-table checks
-in the JSON shape of regress/pipeline_reference.py (computed after the
+in the JSON shape of regress/tools/pipeline_reference.py (computed after the
 timings, so they do not count), for
-  regress/pipeline_reference.py compare REF.json --psql-json OUT
+  regress/tools/pipeline_reference.py compare REF.json --psql-json OUT
 
 Only empty fields are missing (keep_default_na=False): pandas' default
 would also turn the text "NA", "None", "null", ... into NaN.
@@ -44,7 +44,7 @@ TEXT_COLS = ["product_type", "product_name", "product_description",
              "warehouse_name", "seller_username", "usually_ships_within",
              "seller_country"]
 INT_COLS = ["product_id", "seller_id"]
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regress"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regress", "tools"))
 from vestiaire_schema import (ASCII_WS, BOOL_COLS, BRAND_COLS, FLOAT_COLS,  # noqa: E402
                               LOWER_TRIM_COLS, SHIP_ORDER)
 
@@ -60,7 +60,7 @@ def read(path):
 
 
 def clean(df):
-    """The PIPELINE.md rules, in place, on the full DataFrame."""
+    """The cleaning rules, in place, on the full DataFrame."""
     for c in FLOAT_COLS:
         df[c] = df[c].fillna(0.0)
     for c in BOOL_COLS:

@@ -4,7 +4,7 @@
 #   aggregates runs on the table pipeline leaves)
 # ROWS=N changes the generated data size (default 900000).
 set -euo pipefail
-source "$(dirname "$0")/../regress/lib.sh"
+source "$(dirname "$0")/../regress/tools/lib.sh"
 # pandas is the yardstick of bench/pipeline.py (Debian's, for /usr/bin/python3)
 if ! /usr/bin/python3 -c 'import pandas' 2>/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pandas >/dev/null

@@ -29,7 +29,7 @@
 //   and '"' (doubled to escape), quoted line breaks; an unquoted empty
 //   field is NULL, a quoted "" the empty string (allow_quoted_nulls =
 //   false); the 36 columns and their types come from
-//   regress/vestiaire_schema.py (bigint, text, float8, boolean), so there
+//   regress/tools/vestiaire_schema.py (bigint, text, float8, boolean), so there
 //   is no sniffing and no type detection.  DuckDB still detects the record
 //   terminator (LF or CRLF, as libcsv accepts both): forcing new_line to
 //   '\n' made it return no rows at all for a CRLF file.  Header names are
@@ -58,7 +58,7 @@ import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SCHEMA_PY = path.join(HERE, '..', '..', 'regress', 'vestiaire_schema.py');
+const SCHEMA_PY = path.join(HERE, '..', '..', 'regress', 'tools', 'vestiaire_schema.py');
 const STEPS = ['count', 'brand_avg', 'pipeline', 'insights'];
 const DUCK_TYPES = { bigint: 'BIGINT', text: 'VARCHAR', float8: 'DOUBLE', boolean: 'BOOLEAN' };
 
@@ -109,7 +109,7 @@ function parseArgs(argv) {
   return a;
 }
 
-// The 36 (name, type) pairs of regress/vestiaire_schema.py's COLUMNS.
+// The 36 (name, type) pairs of regress/tools/vestiaire_schema.py's COLUMNS.
 function rawColumns() {
   const text = fs.readFileSync(SCHEMA_PY, 'utf8');
   const block = text.slice(text.indexOf('\nCOLUMNS = ['), text.indexOf('\n]', text.indexOf('\nCOLUMNS = [')));

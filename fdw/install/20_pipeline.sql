@@ -80,7 +80,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION luxe.listing_columns() IS 'the 36 Vestiaire columns in file order, with their types after cleaning';
 
--- The cleaning rules of PIPELINE.md as one SELECT list over a source.
+-- The cleaning rules (README, "The pipeline") as one SELECT list over a source.
 CREATE FUNCTION luxe.cleaning_select(source regclass)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE

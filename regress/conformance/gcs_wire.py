@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Wire-level conformance of the luxe emulator's GCS JSON API, checked against Google's
-documented behaviour (PROTOCOL.md section 1) with nothing but the standard library.
+documented behaviour (the JSON API reference) with nothing but the standard library.
 
 Usage: LUXE_EMULATOR_URL=http://127.0.0.1:PORT [LUXE_EMULATOR_ROOT=DIR] regress/conformance/gcs_wire.py
 

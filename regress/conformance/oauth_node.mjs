@@ -5,7 +5,7 @@
 // Compute client talks to the metadata server, and Storage uses the resulting tokens.
 //
 // Usage: node regress/conformance/oauth_node.mjs
-// Starts its own emulator (--require-auth, a throw-away key from regress/make_sa_key.py,
+// Starts its own emulator (--require-auth, a throw-away key from regress/tools/make_sa_key.py,
 // --token-lifetime 3) on a free loopback port and stops it. Prints "ok N - name" or
 // "not ok N - name" per test, then "oauth-node: N passed, M failed"; exits 1 on failure.
 //
@@ -56,7 +56,7 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 function makeKey(name, email) {
   const out = path.join(work, `${name}.json`);
-  execFileSync('python3', [path.join(REGRESS, 'make_sa_key.py'), '--token-uri', 'http://127.0.0.1:1/token',
+  execFileSync('python3', [path.join(REGRESS, 'tools', 'make_sa_key.py'), '--token-uri', 'http://127.0.0.1:1/token',
     '--email', email, '--out', out]);
   return JSON.parse(fs.readFileSync(out, 'utf8'));
 }

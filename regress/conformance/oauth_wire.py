@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Wire-level conformance of the luxe emulator's OAuth2 token endpoint and GCE metadata
-server, checked against Google's documented behaviour (PROTOCOL.md section 3) with the
+server, checked against Google's documented behaviour (OAuth2 for service accounts) with the
 standard library and the `openssl` command (which signs the JWTs, so the emulator's own RSA
 code is checked by an independent implementation).
 
 Usage: regress/conformance/oauth_wire.py
 
 Starts its own emulator instances (--port 0, temporary roots, throw-away service-account keys
-made by regress/make_sa_key.py) and stops them. When the Cloud SDK is installed, Google's
+made by regress/tools/make_sa_key.py) and stops them. When the Cloud SDK is installed, Google's
 Python google-auth library bundled with it, and gcloud itself (activate-service-account with
 the key's token_uri pointing at the emulator, then `gcloud storage`), are used as independent
 clients; without it those tests are skipped. Prints
@@ -34,7 +34,7 @@ from tap import Skip, run_tests  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGRESS = os.path.dirname(HERE)
 EMULATOR = os.path.join(REGRESS, "emulator")
-MAKE_KEY = os.path.join(REGRESS, "make_sa_key.py")
+MAKE_KEY = os.path.join(REGRESS, "tools", "make_sa_key.py")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_AUD = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"

@@ -1,6 +1,6 @@
 """Google OAuth2 for service accounts: the JWT-bearer token endpoint and the GCE metadata
 server, both issuing access tokens that the shared Auth hook (server.py) then accepts until
-they expire. PROTOCOL.md section 3 describes what Google does; this module mimics it.
+they expire, as Google's OAuth2 documentation describes; this module mimics it.
 
 Token endpoint (operation "oauth2.token", never authenticated itself):
   POST /token  or  POST /oauth2/v4/token

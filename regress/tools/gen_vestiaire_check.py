@@ -4,7 +4,7 @@ gen_vestiaire_check.py -- self-test of regress/gen_vestiaire.
 
 Generates a file with the given --rows/--seed into a temporary directory,
 parses it with the csv module and checks the format contract documented in
-`gen_vestiaire --help` (and docs/PROTOCOL.md section 5): header, 36 fields
+`gen_vestiaire --help`: header, 36 fields
 on every record, row count, booleans, float/int spelling, value sets, null
 placement, quoting (re-serialising with csv.writer must give the same
 bytes), seller/brand consistency, and determinism (same seed twice, a
@@ -26,7 +26,7 @@ Standard library only (pandas is optional).
 
 Copyright (c) 2026, luxe_fdw authors
 
-IDENTIFICATION regress/gen_vestiaire_check.py
+IDENTIFICATION regress/tools/gen_vestiaire_check.py
 """
 
 import argparse
@@ -41,7 +41,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GEN = os.path.join(HERE, "gen_vestiaire")
+GEN = os.path.join(os.path.dirname(HERE), "gen_vestiaire")
 
 sys.path.insert(0, HERE)
 from vestiaire_schema import COLUMN_NAMES as COLUMNS  # noqa: E402

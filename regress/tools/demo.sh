@@ -29,7 +29,7 @@ luxe_start_cluster
 run_psql() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 luxe_log "creating the extension, server, user mapping and foreign table"
-COLDEFS=$(cd "$LUXE_REPO/regress" && python3 -c 'from vestiaire_schema import COLDEFS; print(COLDEFS)')
+COLDEFS=$(cd "$LUXE_REPO/regress/tools" && python3 -c 'from vestiaire_schema import COLDEFS; print(COLDEFS)')
 run_psql <<SQL
 CREATE EXTENSION luxe_fdw;
 CREATE SERVER vestiaire_gcs FOREIGN DATA WRAPPER luxe_fdw

@@ -4,7 +4,7 @@ pipeline_reference.py -- an independent computation of the luxe pipeline.
 
 Reads a Vestiaire-shaped CSV with the csv module, loads it into an
 in-memory sqlite3 database, applies the cleaning rules of
-docs/PIPELINE.md and computes the four dashboard insights with sqlite SQL
+the README ("The pipeline") and computes the four dashboard insights with sqlite SQL
 (percentiles in Python).  The result is compared with what PostgreSQL
 produced for the same file.
 
@@ -49,7 +49,7 @@ sales_by_ship_interval must come in the order 1-2 days, 3-5 days,
 Counts must be equal; other numbers equal to 1e-9 relative (1e-9
 absolute near zero).  Each row must have exactly the columns above.
 
-Definitions (PIPELINE.md, as implemented here)
+Definitions (the README's, as implemented here)
   * missing = empty unquoted CSV field; the csv module also reads a
     quoted "" as empty, which the generated data never contain.
   * share_pct = 100 * sellers / sum(sellers over all countries);
@@ -66,7 +66,7 @@ Standard library only.
 
 Copyright (c) 2026, luxe_fdw authors
 
-IDENTIFICATION regress/pipeline_reference.py
+IDENTIFICATION regress/tools/pipeline_reference.py
 """
 
 import argparse

@@ -6,7 +6,7 @@
 # stops both.  Nothing here contacts anything but loopback.
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-LUXE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LUXE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Google clients must never probe the real metadata server or pick up
 # credentials from the environment.
@@ -75,8 +75,8 @@ luxe_start_emulator() {
 # luxe_fixtures ROOT URL: the GCS objects and the BigQuery datasets the SQL
 # tests read
 luxe_fixtures() {
-	python3 "$LUXE_REPO/regress/fixtures.py" "$1" &&
-		python3 "$LUXE_REPO/regress/fixtures_bq.py" "$2"
+	python3 "$LUXE_REPO/regress/fixtures/fixtures.py" "$1" &&
+		python3 "$LUXE_REPO/regress/fixtures/fixtures_bq.py" "$2"
 }
 
 # luxe_start_auth_emulator ROOT: a second emulator on the same objects that
@@ -92,7 +92,7 @@ luxe_start_auth_emulator() {
 	mkdir -p "$LUXE_TMP/keys"
 	chmod 755 "$LUXE_TMP/keys"
 	for k in good bad; do
-		python3 "$LUXE_REPO/regress/make_sa_key.py" --token-uri "http://127.0.0.1:$port/token" \
+		python3 "$LUXE_REPO/regress/tools/make_sa_key.py" --token-uri "http://127.0.0.1:$port/token" \
 			--email "regress-$k@luxe-test.iam.gserviceaccount.com" --out "$LUXE_TMP/keys/$k.json" >/dev/null || return 1
 		chmod 644 "$LUXE_TMP/keys/$k.json"
 	done

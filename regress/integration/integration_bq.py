@@ -16,6 +16,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
 import integration as it  # noqa: E402  (shared helpers; its main() does not run)
 from vestiaire_schema import COLDEFS, COLUMNS  # noqa: E402
 

@@ -35,7 +35,7 @@ Standard library only.
 
 Copyright (c) 2026, luxe_fdw authors
 
-IDENTIFICATION regress/dashboard_check.py
+IDENTIFICATION regress/integration/dashboard_check.py
 """
 
 import argparse

@@ -26,7 +26,7 @@ COLUMNS = [
 COLUMN_NAMES = [name for name, _ in COLUMNS]
 COLDEFS = ", ".join("%s %s" % c for c in COLUMNS)
 
-# cleaning rules (docs/PIPELINE.md)
+# cleaning rules (README, "The pipeline")
 FLOAT_COLS = ["product_like_count", "price_usd", "seller_price",
               "seller_earning", "buyers_fees", "seller_products_sold",
               "seller_num_products_listed", "seller_community_rank",

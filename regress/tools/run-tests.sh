@@ -31,7 +31,7 @@ count_from_log() {	# count_from_log SUITE LOG STATUS
 	count "$1" "$p" "$f"
 }
 
-# bash regress/run-tests.sh [SUITE...]: the named suites only (pg_regress,
+# bash regress/tools/run-tests.sh [SUITE...]: the named suites only (pg_regress,
 # conformance, generator, integration, integration-bq); default all.
 SUITES=("$@")
 want() {
@@ -78,19 +78,19 @@ fi
 # 3. generator
 if want generator; then
 luxe_log "generator checks"
-python3 "$LUXE_REPO/regress/gen_vestiaire_check.py" >"$LUXE_TMP/gen.log" 2>&1
+python3 "$LUXE_REPO/regress/tools/gen_vestiaire_check.py" >"$LUXE_TMP/gen.log" 2>&1
 count_from_log generator "$LUXE_TMP/gen.log" $?
 fi
 
 # 4. integration
 if want integration; then
 luxe_log "integration"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration.py" >"$LUXE_TMP/integration.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration/integration.py" >"$LUXE_TMP/integration.log" 2>&1
 count_from_log integration "$LUXE_TMP/integration.log" $?
 fi
 if want integration-bq; then
 luxe_log "integration (BigQuery)"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" python3 "$LUXE_REPO/regress/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
+LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" python3 "$LUXE_REPO/regress/integration/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
 count_from_log integration-bq "$LUXE_TMP/integration_bq.log" $?
 fi
 

@@ -22,6 +22,9 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REGRESS = os.path.dirname(HERE)
+TOOLS = os.path.join(REGRESS, "tools")
+sys.path.insert(0, TOOLS)
 ROOT = os.environ["LUXE_ROOT"]
 URL = os.environ["LUXE_EMULATOR_URL"]
 results = []
@@ -59,7 +62,7 @@ def emulator(method, path, body=None):
 def generate(rows, seed, name):
     path = os.path.join(ROOT, "vestiaire", *name.split("/"))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    subprocess.run([sys.executable, os.path.join(HERE, "gen_vestiaire"), "--rows", str(rows),
+    subprocess.run([sys.executable, os.path.join(REGRESS, "gen_vestiaire"), "--rows", str(rows),
                     "--seed", str(seed), "--out", path], check=True)
     return path
 
@@ -457,13 +460,13 @@ def main():
         psql("CALL luxe.refresh_pipeline()")
         ref = os.path.join(tmp, "pipeline_ref.json")
         got = os.path.join(tmp, "pipeline_got.json")
-        subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "compute",
+        subprocess.run([sys.executable, os.path.join(TOOLS, "pipeline_reference.py"), "compute",
                         pipe_csv, "--out", ref], check=True, capture_output=True)
-        sql = subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "sql"],
+        sql = subprocess.run([sys.executable, os.path.join(TOOLS, "pipeline_reference.py"), "sql"],
                              check=True, capture_output=True, text=True).stdout
         with open(got, "w") as f:
             f.write(psql(sql).stdout)
-        p = subprocess.run([sys.executable, os.path.join(HERE, "pipeline_reference.py"), "compare",
+        p = subprocess.run([sys.executable, os.path.join(TOOLS, "pipeline_reference.py"), "compare",
                             ref, "--psql-json", got], capture_output=True, text=True)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-500:]
 
