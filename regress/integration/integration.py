@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -537,6 +538,44 @@ def main():
         log = os.environ.get("LUXE_PGLOG")
         if log and os.path.exists(log):
             assert "regress-secret-token" not in open(log, errors="replace").read()
+
+    @test("every option of luxe.fdw_options() is in the README's option tables, with its default")
+    def _():
+        readme = open(os.path.join(REGRESS, "..", "README.md"), encoding="utf-8").read()
+        options = readme[readme.index("\n## Options\n"):]
+        options = options[:options.index("\n## ", 5)]
+        # the README's part for each object of the table
+        parts = {"foreign server": options[options.index("Server ("):options.index("User mapping (")],
+                 "user mapping": options[options.index("User mapping ("):options.index("GCS foreign table (")],
+                 "foreign table/gcs": options[options.index("GCS foreign table ("):options.index("BigQuery foreign table (")],
+                 "foreign table/bigquery": options[options.index("BigQuery foreign table ("):options.index("Column (")],
+                 "foreign table column": options[options.index("Column ("):options.index("IMPORT FOREIGN SCHEMA (")],
+                 "IMPORT FOREIGN SCHEMA": options[options.index("IMPORT FOREIGN SCHEMA ("):options.index("Settings:")]}
+        rows = psql("SELECT option_name, object, services, coalesce(default_value, '') "
+                    "FROM luxe.fdw_options()").stdout.strip().splitlines()
+        assert len(rows) > 30, rows
+        missing = []
+        for row in rows:
+            name, obj, services, default = row.split("|")
+            key = obj if obj != "foreign table" else "foreign table/" + services
+            part = parts[key]
+            lines = [l for l in part.splitlines() if l.startswith("| `%s` |" % name)]
+            if obj in ("foreign table column", "IMPORT FOREIGN SCHEMA"):
+                if "`%s`" % name not in part:
+                    missing.append("%s %s" % (obj, name))
+                continue
+            if not lines:
+                missing.append("%s %s: no row" % (obj, name))
+                continue
+            for d in default.replace("gcs: ", "").split("; bigquery: "):
+                d = d.replace("(the server's)", "the server's")
+                if d and d not in lines[0]:
+                    missing.append("%s %s: default %r" % (obj, name, d))
+        assert not missing, missing
+        # and no option in the README's tables that the table does not have
+        names = {r.split("|")[0] for r in rows}
+        documented = set(re.findall(r"^\| `([a-z_]+)` \|", options, re.M))
+        assert documented <= names, documented - names
 
     psql("DROP SERVER itest CASCADE")
     return report("integration")
