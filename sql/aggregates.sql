@@ -29,6 +29,8 @@ SELECT x, luxe.lower_trim(x), lower(btrim(x)) = luxe.lower_trim(x) AS same
 -- pct: the share helper of the percentage columns
 SELECT luxe.pct(1, 3), luxe.pct(2, 3), luxe.pct(0, 5), luxe.pct(5, 0), luxe.pct(-1, 3), luxe.pct(7, -8);
 SELECT luxe.pct(NULL, 3), luxe.pct(3, NULL), luxe.pct(9223372036854775807, 9223372036854775807);
+-- ties at the 13th decimal round away from zero (1/8e12 of 100 is 1.25e-11)
+SELECT luxe.pct(1, 8000000000000), luxe.pct(-1, 8000000000000), luxe.pct(3, 8000000000000);
 SELECT grp, luxe.pct(count(*) FILTER (WHERE flag), count(flag)) AS c,
        round(100.0 * count(*) FILTER (WHERE flag) / nullif(count(flag), 0), 12) AS sql
   FROM agg_data GROUP BY grp ORDER BY grp;
@@ -58,20 +60,49 @@ SELECT luxe.price_summary(price) IS NULL AS empty FROM agg_data WHERE false;
 SELECT (luxe.price_summary(x)).* FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
 SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY x), avg(x), max(x) FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
 
--- forced parallel plans exercise combine, serial and deserial functions
-SET force_parallel_mode = on;
+-- Partial aggregation in parallel workers runs the combine, serial and
+-- deserial functions: the C aggregates alone (count(DISTINCT) and
+-- percentile_cont are never aggregated in parallel), compared with their
+-- serial results, and the plan must really have used workers.
+CREATE TABLE agg_serial AS
+  SELECT grp, luxe.distinct_count(v) AS dc, luxe.price_summary(price) AS ps
+    FROM agg_data GROUP BY grp
+  UNION ALL
+  SELECT NULL, luxe.distinct_count(v), luxe.price_summary(price) FROM agg_data;
+CREATE FUNCTION parallel_plan(q text) RETURNS TABLE (partial_aggregate boolean, workers_launched int)
+LANGUAGE plpgsql AS $$
+DECLARE
+  plan jsonb;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) ' || q INTO plan;
+  RETURN QUERY SELECT jsonb_path_exists(plan, '$.** ? (@."Partial Mode" == "Partial")'),
+                      (SELECT max((x->>'Workers Launched')::int)
+                         FROM jsonb_path_query(plan, 'strict $.**') x
+                        WHERE jsonb_typeof(x) = 'object' AND x ? 'Workers Launched');
+END $$;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET enable_hashagg = off;
 EXPLAIN (COSTS OFF)
-SELECT luxe.distinct_count(v), luxe.price_summary(price) FROM agg_data;
-SELECT luxe.distinct_count(v) = count(DISTINCT v) AS distinct_same,
-       (luxe.price_summary(price)).median = percentile_cont(0.5) WITHIN GROUP (ORDER BY price) AS median_same,
-       (luxe.price_summary(price)).listings = count(price) AS count_same
-  FROM agg_data;
-SELECT grp, luxe.distinct_count(v) = count(DISTINCT v) AS same FROM agg_data GROUP BY grp ORDER BY grp;
+SELECT grp, luxe.distinct_count(v), luxe.price_summary(price) FROM agg_data GROUP BY grp;
+-- the parallel results are kept by the very execution whose plan is checked
+SELECT * FROM parallel_plan('CREATE TABLE agg_parallel AS
+  SELECT grp, luxe.distinct_count(v) AS dc, luxe.price_summary(price) AS ps FROM agg_data GROUP BY grp');
+SELECT * FROM parallel_plan('CREATE TABLE agg_parallel_all AS
+  SELECT NULL::integer AS grp, luxe.distinct_count(v) AS dc, luxe.price_summary(price) AS ps FROM agg_data');
+SELECT p.grp, p.dc = s.dc AS distinct_same,
+       (p.ps).listings = (s.ps).listings AND (p.ps).min = (s.ps).min AND (p.ps).p25 = (s.ps).p25
+         AND (p.ps).median = (s.ps).median AND (p.ps).p75 = (s.ps).p75 AND (p.ps).max = (s.ps).max AS summary_same,
+       abs((p.ps).mean - (s.ps).mean) <= 1e-12 * abs((s.ps).mean) AS mean_close
+  FROM (SELECT * FROM agg_parallel UNION ALL SELECT * FROM agg_parallel_all) p
+  JOIN agg_serial s ON s.grp IS NOT DISTINCT FROM p.grp
+ ORDER BY p.grp;
 RESET ALL;
+DROP FUNCTION parallel_plan(text);
+DROP TABLE agg_serial, agg_parallel, agg_parallel_all;
 
 DROP TABLE agg_data;
 DROP FUNCTION sql_squish(text);

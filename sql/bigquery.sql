@@ -1,6 +1,6 @@
 --
 -- BigQuery foreign tables: scans, types, IMPORT FOREIGN SCHEMA, paging,
--- EXPLAIN, ANALYZE.  The emulator was seeded by regress/fixtures_bq.py.
+-- EXPLAIN, ANALYZE.  The emulator was seeded by regress/fixtures/fixtures_bq.py.
 --
 \getenv emulator_url LUXE_EMULATOR_URL
 CREATE SERVER regress_bq FOREIGN DATA WRAPPER luxe_fdw

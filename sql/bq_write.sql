@@ -1,7 +1,7 @@
 --
 -- Writes to BigQuery: INSERT through insertAll batches or a staged load
 -- job, TRUNCATE, and replacing a table's contents in one transaction.
--- The emulator was seeded by regress/fixtures_bq.py (dataset regress,
+-- The emulator was seeded by regress/fixtures/fixtures_bq.py (dataset regress,
 -- table target, empty).
 --
 \getenv emulator_url LUXE_EMULATOR_URL

@@ -14,6 +14,11 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT part, count(*), sum(n) FROM parts GROUP BY part;
+-- the workers really launch and share the objects: the leader reads none
+SET parallel_leader_participation = off;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT count(*), sum(n) FROM parts;
+RESET parallel_leader_participation;
 SELECT part, count(*), sum(n) FROM parts GROUP BY part ORDER BY part;
 SELECT count(*), count(DISTINCT n), sum(n) FROM parts;
 -- one object has nothing to share: no parallel scan

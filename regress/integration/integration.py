@@ -9,13 +9,16 @@ retries that lose no row, cancellation).  Prints "ok N - name" lines and
 "integration: N passed, M failed".
 """
 import csv
+import decimal
 import gzip
+import hashlib
 import io
 import json
 import math
 import re
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -109,6 +112,56 @@ def sql_summary(table):
     return rows, nonnull, sums
 
 
+def _render_python(typ, v):
+    """One CSV value as column_digests renders it (NULL: N)."""
+    if v == "":
+        return "N"
+    if typ == "bigint":
+        return "V" + str(int(v))
+    if typ == "float8":
+        return "V" + struct.pack(">d", float(v)).hex()
+    if typ == "boolean":
+        return "V" + {"True": "t", "False": "f"}[v]
+    return "V%d:%s" % (len(v), v)
+
+
+def python_digests(path):
+    """Per column, the md5 of its values in product_id order, read with Python's
+    csv module: every value of every row, exactly (floats by their IEEE bits,
+    text by length and content)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        r = csv.reader(f)
+        next(r)
+        rows = sorted(r, key=lambda rec: int(rec[0]))
+    out = {}
+    for i, (name, typ) in enumerate(COLUMNS):
+        out[name] = hashlib.md5("|".join(_render_python(typ, rec[i]) for rec in rows)
+                                .encode("utf-8")).hexdigest()
+    return len(rows), out
+
+
+def sql_digests(table, settings=""):
+    """The same digests, computed by PostgreSQL over what luxe_fdw returns."""
+    render = {"bigint": "%s::text", "float8": "encode(float8send(%s), 'hex')",
+              "boolean": "CASE WHEN %s THEN 't' ELSE 'f' END", "text": "length(%s) || ':' || %s"}
+    parts = ["count(*)"]
+    for name, typ in COLUMNS:
+        expr = render[typ].replace("%s", name)
+        parts.append("md5(string_agg(CASE WHEN %s IS NULL THEN 'N' ELSE 'V' || %s END, '|' "
+                     "ORDER BY product_id))" % (name, expr))
+    out = psql("%s SELECT %s FROM %s" % (settings, ", ".join(parts), table)).stdout.strip()
+    vals = out.splitlines()[-1].split("|")
+    return int(vals[0]), dict(zip([c[0] for c in COLUMNS], vals[1:]))
+
+
+def same_digests(got, want):
+    if got[0] != want[0]:
+        raise AssertionError("rows %d != %d" % (got[0], want[0]))
+    bad = [c for c in want[1] if got[1][c] != want[1][c]]
+    if bad:
+        raise AssertionError("columns differ: %s" % ", ".join(bad))
+
+
 def same_summary(a, b):
     if a[0] != b[0]:
         raise AssertionError("rows %d != %d" % (a[0], b[0]))
@@ -128,12 +181,13 @@ def main():
 
     big = generate(120000, 7, "it/one.csv")
     expect = python_summary(big)
+    digests = python_digests(big)
     psql("CREATE FOREIGN TABLE it_one (%s) SERVER itest OPTIONS "
          "(uri 'gs://vestiaire/it/one.csv', skip_leading_rows '1')" % COLDEFS)
 
-    @test("120k generated rows: every column matches Python's csv reading")
+    @test("120k generated rows: every value of every column matches Python's csv reading")
     def _():
-        same_summary(sql_summary("it_one"), expect)
+        same_digests(sql_digests("it_one"), digests)
 
     @test("parsing 1000 bytes at a time gives the same rows")
     def _():
@@ -169,9 +223,9 @@ def main():
     psql("CREATE FOREIGN TABLE it_parts (%s) SERVER itest OPTIONS "
          "(uri 'gs://vestiaire/it/parts.csv/*.csv', skip_leading_rows '1')" % COLDEFS)
 
-    @test("wildcard over 4 part files equals the single object")
+    @test("wildcard over 4 part files equals the single object, value for value")
     def _():
-        same_summary(sql_summary("it_parts"), expect)
+        same_digests(sql_digests("it_parts"), digests)
 
     @test("a parallel scan of the 4 part files returns the same rows")
     def _():
@@ -309,7 +363,7 @@ def main():
     def _():
         n = psql("INSERT INTO it_out SELECT * FROM it_one").stdout
         assert psql(out_checksum).stdout.strip() == clean
-        same_summary(sql_summary("it_out"), expect)
+        same_digests(sql_digests("it_out"), digests)
         outdir = os.path.join(ROOT, "vestiaire", "it", "out")
         names = os.listdir(outdir)
         assert len(names) == 1 and names[0].startswith("part-") and names[0].endswith(".csv"), names
@@ -450,6 +504,33 @@ def main():
 
     # --- the insights pipeline, end to end, against an independent computation
     pipe_csv = generate(100000, 11, "it/pipeline.csv")
+    # rows with quoted empty strings (""), which are empty text, not missing
+    # values: brand_name "" stays '' (not 'unknown'), usually_ships_within ""
+    # is its own bucket; the generator never writes them
+    with open(pipe_csv, encoding="utf-8", newline="") as f:
+        f.readline()
+        sample = next(csv.reader(f))
+    names = [c[0] for c in COLUMNS]
+
+    def field(v):
+        if v is None:
+            return ""
+        if v == "":
+            return '""'
+        return '"%s"' % v.replace('"', '""') if any(c in v for c in ',"\r\n') else v
+
+    extra = []
+    for k, blanks in enumerate([("brand_name", "usually_ships_within"),
+                                ("seller_country", "product_description", "product_type"),
+                                ("brand_name", "product_material", "usually_ships_within")]):
+        rec = list(sample)
+        rec[names.index("product_id")] = str(1000 + k)
+        for b in blanks:
+            rec[names.index(b)] = ""
+        extra.append(",".join(field(v) if names[i] in blanks else field(v or None)
+                              for i, v in enumerate(rec)) + "\n")
+    with open(pipe_csv, "a", encoding="utf-8", newline="") as f:
+        f.writelines(extra)
     psql("DROP FOREIGN TABLE IF EXISTS it_pipe; SELECT luxe.drop_pipeline()")
     psql("CREATE FOREIGN TABLE it_pipe (%s) SERVER itest OPTIONS "
          "(uri 'gs://vestiaire/it/pipeline.csv', skip_leading_rows '1')" % COLDEFS)
@@ -476,21 +557,35 @@ def main():
         html = os.path.join(tmp, "dashboard.html")
         with open(html, "w", encoding="utf-8") as f:
             f.write(psql("SELECT luxe.dashboard_html()").stdout)
-        expected = psql("""SELECT json_agg(s) FROM (
-            (SELECT luxe.fmt_count(sellers) || ' sellers · ' || luxe.fmt_pct(share_pct) || ' · '
-                    || luxe.fmt_count(listings) || ' listings' AS s
-               FROM luxe.sellers_by_country ORDER BY sellers DESC, seller_country LIMIT 12)
-            UNION ALL
-            (SELECT 'avg ' || luxe.fmt_usd(avg_price) || ' · median ' || luxe.fmt_usd(median)
-                    || ' · ' || luxe.fmt_count(listings) || ' listings'
-               FROM luxe.brand_prices ORDER BY listings DESC, brand_name LIMIT 12)
-            UNION ALL
-            (SELECT coalesce(luxe.fmt_pct(share_pct), 'n/a') || ' of sales' FROM luxe.sales_by_ship_interval)
-            UNION ALL
-            (SELECT luxe.fmt_count(sold) || ' sold · sell-through ' || luxe.fmt_pct(sell_through_pct)
-               FROM luxe.sales_by_ship_interval)
-            UNION ALL
-            (SELECT luxe.fmt_count(count(*)) || ' listings' FROM luxe.listings)) t""").stdout
+        # the strings the page must show, formatted here from the views' raw
+        # numbers (not by the SQL formatting functions the page itself uses)
+        def count(n):
+            return "{:,}".format(int(n))
+
+        def pct(x):
+            return str(decimal.Decimal(x).quantize(decimal.Decimal("0.1"), decimal.ROUND_HALF_UP)) + "%"
+
+        def usd(x):
+            # float8 -> numeric keeps 15 significant digits, then rounds half away from zero
+            d = decimal.Decimal("%.15g" % float(x)).quantize(decimal.Decimal("0.01"), decimal.ROUND_HALF_UP)
+            return "$" + "{:,.2f}".format(d)
+
+        def rows(sql):
+            return [r.split("|") for r in psql(sql).stdout.strip().splitlines()]
+
+        want = []
+        for sellers, share, listings in rows("SELECT sellers, share_pct, listings FROM luxe.sellers_by_country "
+                                             "ORDER BY sellers DESC, seller_country LIMIT 12"):
+            want.append("%s sellers · %s · %s listings" % (count(sellers), pct(share), count(listings)))
+        for avg, median, listings in rows("SELECT avg_price, median, listings FROM luxe.brand_prices "
+                                          "ORDER BY listings DESC, brand_name LIMIT 12"):
+            want.append("avg %s · median %s · %s listings" % (usd(avg), usd(median), count(listings)))
+        for share, sold, through in rows("SELECT coalesce(share_pct::text, ''), sold, sell_through_pct "
+                                         "FROM luxe.sales_by_ship_interval"):
+            want.append("%s of sales" % (pct(share) if share else "n/a"))
+            want.append("%s sold · sell-through %s" % (count(sold), pct(through)))
+        want.append("%s listings" % count(psql("SELECT count(*) FROM luxe.listings").stdout.strip()))
+        expected = json.dumps(want, ensure_ascii=False)
         exp = os.path.join(tmp, "dashboard_expected.json")
         with open(exp, "w") as f:
             f.write(expected)
@@ -533,11 +628,33 @@ def main():
         finally:
             psql("SELECT luxe.unschedule_pipeline()")
 
-    @test("a token in a user mapping never reaches the server log")
+    @test("no token reaches the server log, even from a mapping that fails with the README's precaution")
     def _():
         log = os.environ.get("LUXE_PGLOG")
-        if log and os.path.exists(log):
-            assert "regress-secret-token" not in open(log, errors="replace").read()
+        assert log and os.path.exists(log), "no server log at %r" % log
+        # a statement that fails is logged with its text (log_min_error_statement);
+        # the README's precaution for typing a secret keeps it out
+        psql("DROP SERVER IF EXISTS itest_log CASCADE; "
+             "CREATE SERVER itest_log FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'gcs')")
+        p = subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c",
+                            "SET log_min_error_statement = panic",
+                            "-c", "CREATE USER MAPPING FOR CURRENT_USER SERVER itest_log "
+                                  "OPTIONS (auth 'token', tokn 'regress-secret-typo-token')"],
+                           capture_output=True, text=True, timeout=60)
+        psql("DROP SERVER itest_log CASCADE")
+        assert 'invalid option "tokn"' in p.stderr, p.stderr
+        # the log is written and read: a canary line must be there
+        psql("DO $$BEGIN RAISE WARNING 'luxe-log-canary-%', 4242; END$$")
+        deadline = time.time() + 10
+        text = ""
+        while time.time() < deadline:
+            text = open(log, errors="replace").read()
+            if "luxe-log-canary-4242" in text:
+                break
+            time.sleep(0.2)
+        assert "luxe-log-canary-4242" in text, "the canary never reached %s" % log
+        for secret in ("regress-secret-token", "regress-secret-typo-token"):
+            assert secret not in text, "%s found in the server log" % secret
 
     @test("every option of luxe.fdw_options() is in the README's option tables, with its default")
     def _():

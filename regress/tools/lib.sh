@@ -73,10 +73,12 @@ luxe_start_emulator() {
 }
 
 # luxe_fixtures ROOT URL: the GCS objects and the BigQuery datasets the SQL
-# tests read
+# tests read, and (LUXE_BQ_LOCAL_SQL) SQL making local copies of the
+# BigQuery rows from the same fixture values
 luxe_fixtures() {
+	export LUXE_BQ_LOCAL_SQL="$LUXE_TMP/bq_local.sql"
 	python3 "$LUXE_REPO/regress/fixtures/fixtures.py" "$1" &&
-		python3 "$LUXE_REPO/regress/fixtures/fixtures_bq.py" "$2"
+		python3 "$LUXE_REPO/regress/fixtures/fixtures_bq.py" "$2" --local-sql "$LUXE_BQ_LOCAL_SQL"
 }
 
 # luxe_start_auth_emulator ROOT: a second emulator on the same objects that

@@ -72,6 +72,7 @@ IDENTIFICATION regress/tools/pipeline_reference.py
 import argparse
 import csv
 import decimal
+import fractions
 import json
 import math
 import os
@@ -115,6 +116,64 @@ PCT_SUMS = [
     ("product_types_by_brand", "pct", ["brand_name"]),
     ("sales_by_ship_interval", "share_pct", []),
 ]
+
+
+# Percentage columns and how to compute them exactly from the reference's
+# integer columns: (view, column, part column, partition keys of the whole,
+# whole column).  The published percentages are rounded half away from zero
+# to 12 decimals, and must equal that rounding of the exact fraction.
+PCT_EXACT = [
+    ("sellers_by_country", "share_pct", "sellers", [], "sellers"),
+    ("product_types_by_brand", "pct", "listings", ["brand_name"], "listings"),
+    ("sales_by_ship_interval", "share_pct", "sold", [], "sold"),
+    ("sales_by_ship_interval", "sell_through_pct", "sold", ["usually_ships_within"], "listings"),
+]
+
+
+def round_pct(part, whole):
+    """100 * part / whole, exactly, rounded half away from zero to 12
+    decimals, as a Decimal; None for a zero whole."""
+    if whole == 0:
+        return None
+    q = fractions.Fraction(100 * part, whole)
+    scaled = q * 10 ** 12
+    n = abs(scaled.numerator) * 2 + abs(scaled.denominator)
+    rounded = n // (2 * abs(scaled.denominator))      # floor(|x| + 1/2)
+    if scaled < 0:
+        rounded = -rounded
+    return decimal.Decimal(rounded).scaleb(-12)
+
+
+def exact_pct_problems(ref, got):
+    """Each published percentage against the exact rounding of the reference's
+    counts (independent of luxe.pct)."""
+    out = []
+    for view, col, part, keys, whole_col in PCT_EXACT:
+        rows = ref.get(view, [])
+        wholes = {}
+        for r in rows:
+            k = tuple(r[c] for c in keys)
+            wholes[k] = wholes.get(k, 0) + int(r[whole_col])
+        _, vkeys, _, _ = [v for v in VIEWS if v[0] == view][0]
+        gmap = {tuple(g[c] for c in vkeys): g for g in got.get(view, []) if isinstance(g, dict)}
+        bad = 0
+        for r in rows:
+            want = round_pct(int(r[part]), wholes[tuple(r[c] for c in keys)])
+            g = gmap.get(tuple(r[c] for c in vkeys))
+            if g is None:
+                continue
+            try:
+                have = None if g[col] is None else decimal.Decimal(str(g[col]))
+            except decimal.InvalidOperation:
+                have = "bad"
+            if have != want:
+                bad += 1
+                if bad <= 3:
+                    out.append("%s.%s %s: want %s got %s" % (view, col, key_repr(
+                        tuple(r[c] for c in vkeys)), want, g[col]))
+        if bad > 3:
+            out.append("%s.%s: %d more" % (view, col, bad - 3))
+    return out
 
 
 def _checks():
@@ -214,9 +273,45 @@ def percentile_cont(sorted_vals, q):
     return sorted_vals[lo] + (pos - lo) * (sorted_vals[hi] - sorted_vals[lo])
 
 
+_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\r\n]*)')
+
+
+def csv_records(text):
+    """RFC 4180 records of text as lists of fields, like luxe_fdw reads them:
+    an unquoted empty field is None (missing), a quoted empty field "" is the
+    empty string (Python's csv module cannot tell the two apart).  Blank lines
+    hold no record.  Yields (line number, fields)."""
+    pos, n, line = 0, len(text), 1
+    while pos < n:
+        if text[pos] in "\r\n":                        # a blank line
+            pos += 2 if text.startswith("\r\n", pos) else 1
+            line += 1
+            continue
+        start_line, fields = line, []
+        while True:
+            m = _FIELD.match(text, pos)
+            if m.group(1) is not None:
+                fields.append(m.group(1).replace('""', '"'))
+                line += m.group(1).count("\n")
+            else:
+                fields.append(m.group(2) if m.group(2) else None)
+            pos = m.end()
+            if pos < n and text[pos] == ",":
+                pos += 1
+                continue
+            if pos < n and text[pos] not in "\r\n":
+                raise ValueError("line %d: malformed field" % line)
+            if text.startswith("\r\n", pos):
+                pos += 2
+            elif pos < n:
+                pos += 1
+            line += 1
+            break
+        yield start_line, fields
+
+
 def read_rows(path):
     """Yield the CSV's records as tuples of typed values (None = missing)."""
-    csv.field_size_limit(2 ** 31 - 1)
     conv = []
     for col in COLUMNS:
         if col in INT_COLS:
@@ -230,18 +325,24 @@ def read_rows(path):
         else:
             conv.append(str)
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header != COLUMNS:
-            raise SystemExit("%s: header is not the 36 Vestiaire columns" % path)
-        for rec in reader:
+        text = f.read()
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    records = csv_records(text)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        header = None
+    if header != COLUMNS:
+        raise SystemExit("%s: header is not the 36 Vestiaire columns" % path)
+    try:
+        for line, rec in records:
             if len(rec) != len(COLUMNS):
                 raise SystemExit("%s: line %d: %d fields, expected %d"
-                                 % (path, reader.line_num, len(rec), len(COLUMNS)))
-            try:
-                yield tuple(None if v == "" else fn(v) for fn, v in zip(conv, rec))
-            except ValueError as e:
-                raise SystemExit("%s: line %d: %s" % (path, reader.line_num, e))
+                                 % (path, line, len(rec), len(COLUMNS)))
+            yield tuple(None if v is None else fn(v) for fn, v in zip(conv, rec))
+    except ValueError as e:
+        raise SystemExit("%s: %s" % (path, e))
 
 
 def parse_bool(v):
@@ -513,6 +614,10 @@ def compare(ref, got):
     diffs = pct_sum_problems(ref, "ref") + pct_sum_problems(got, "got")
     tap.check(not diffs, "percentages sum to 100 within 1e-9 (ref and got)", diffs)
 
+    diffs = exact_pct_problems(ref, got)
+    tap.check(not diffs, "percentages are the exact shares rounded half away from zero to 12 decimals",
+              diffs)
+
     print("pipeline: %d passed, %d failed" % (tap.n - tap.failed, tap.failed))
     return tap.failed == 0
 
@@ -550,7 +655,8 @@ def main():
     with open(a.ref, encoding="utf-8") as f:
         ref = json.load(f)
     with open(a.psql_json, encoding="utf-8") as f:
-        got = json.load(f)
+        # exact decimals: percentages are compared digit for digit
+        got = json.load(f, parse_float=decimal.Decimal)
     if not isinstance(got, dict):
         print("not ok 1 - %s is not a JSON object" % a.psql_json)
         print("pipeline: 0 passed, 1 failed")

@@ -51,7 +51,6 @@ luxe_step cluster luxe_start_cluster
 # 1. pg_regress
 if want pg_regress; then
 luxe_log "pg_regress"
-export LUXE_DASHBOARD_FILE="$LUXE_TMP/regress_dashboard.html"
 cd "$LUXE_REPO"
 rm -rf results regression.diffs regression.out
 make --no-print-directory installcheck >"$LUXE_TMP/pg_regress.log" 2>&1
