@@ -18,7 +18,7 @@ if (!BASE) {
   process.exit(2);
 }
 
-// A fixed access token: sent as "Bearer fake", no network auth calls (PROTOCOL.md 4.6).
+// A fixed access token: sent as "Bearer fake"; the client then makes no network auth calls.
 const authClient = new OAuth2Client();
 authClient.setCredentials({access_token: 'fake', expiry_date: Date.now() + 3600 * 1000});
 const PROJECT = `node-${crypto.randomBytes(3).toString('hex')}`;
@@ -219,6 +219,110 @@ test('a failed load reports errorResult through the client', async () => {
     sourceUris: [`gs://${BUCKET}/bad.csv`],
     schema: {fields: [{name: 'id', type: 'INT64'}, {name: 's', type: 'STRING'}]}}}});
   await assert.rejects(job.promise(), err => /too many errors/.test(err.message) && /line 2/.test(err.message));
+});
+
+// ---- the analytics pipeline: loads with a schema, query jobs, windows, billing limits ----
+
+const LISTINGS_TSV = 'id\tbrand\tprice\tsold\tday\n' +
+  '1\tChanel\t10.5\ttrue\t2024-01-01\n' +
+  '2\tDior\tNA\tFALSE\t2024-01-02\n' +
+  '3\tChanel\t30\tyes\tNA\n' +
+  'x\tBad\t1\ttrue\t2024-01-01\n' +
+  '4\tGucci\t"7.25"\tn\t2024-01-04\n' +
+  '5\tChanel\t50\t1\t2024-01-05\n';
+const LISTINGS = [[1, 'Chanel', 10.5, true, '2024-01-01'], [2, 'Dior', null, false, '2024-01-02'],
+  [3, 'Chanel', 30, true, null], [4, 'Gucci', 7.25, false, '2024-01-04'], [5, 'Chanel', 50, true, '2024-01-05']];
+
+test('load a TSV with an explicit schema, nullMarker and a bad-record budget (WRITE_TRUNCATE)', async () => {
+  const up = await emulator('POST', `/upload/storage/v1/b/${BUCKET}/o?uploadType=media&name=listings.tsv`,
+    Buffer.from(LISTINGS_TSV), {'Content-Type': 'text/tab-separated-values'});
+  assert.equal(up.status, 200);
+  const file = new Storage({apiEndpoint: BASE, projectId: PROJECT}).bucket(BUCKET).file('listings.tsv');
+  const opts = {sourceFormat: 'CSV', fieldDelimiter: '\t', quote: '"', skipLeadingRows: 1, nullMarker: 'NA',
+    maxBadRecords: 1, writeDisposition: 'WRITE_TRUNCATE', createDisposition: 'CREATE_IF_NEEDED',
+    schema: {fields: [{name: 'id', type: 'INT64', mode: 'REQUIRED'}, {name: 'brand', type: 'STRING'},
+      {name: 'price', type: 'FLOAT64'}, {name: 'sold', type: 'BOOL'}, {name: 'day', type: 'DATE'}]}};
+  for (let round = 0; round < 2; round++) {  // WRITE_TRUNCATE: loading twice keeps one copy
+    const [job] = await dataset.table('listings').createLoadJob(file, opts);
+    await job.promise();
+    const [meta] = await job.getMetadata();
+    assert.equal(meta.status.errorResult, undefined);
+    assert.equal(meta.status.errors.length, 1);  // the bad row, reported though the job succeeded
+    assert.match(meta.status.errors[0].message, /x/);
+    assert.deepEqual(meta.statistics.load, {inputFiles: '1', inputFileBytes: String(Buffer.byteLength(LISTINGS_TSV)),
+      outputRows: '5', outputBytes: String(5 * 8 + [6, 4, 6, 5, 6].map(n => n + 2).reduce((a, b) => a + b) +
+      4 * 8 + 5 * 1 + 4 * 8), badRecords: '1'});
+  }
+  const [rows] = await dataset.table('listings').getRows();
+  assert.deepEqual(rows.map(r => [r.id, r.brand, r.price, r.sold, r.day && r.day.value]), LISTINGS);
+});
+
+test('a query job into a destination table with WRITE_TRUNCATE, and its statistics', async () => {
+  const query = `SELECT brand, COUNT(*) AS n FROM \`${PROJECT}.${DS}.listings\` GROUP BY brand`;
+  for (let round = 0; round < 2; round++) {
+    const [job] = await bq.createQueryJob({query, destination: dataset.table('brands'),
+      writeDisposition: 'WRITE_TRUNCATE', priority: 'BATCH', labels: {step: 'report'}});
+    await job.promise();
+    const [meta] = await job.getMetadata();
+    assert.equal(meta.configuration.query.destinationTable.tableId, 'brands');
+    assert.equal(meta.statistics.query.statementType, 'SELECT');
+    assert.equal(meta.statistics.query.totalBytesProcessed, String(2 + 6 + 2 + 4 + 2 + 6 + 2 + 5 + 2 + 6));
+    assert.equal(meta.statistics.query.totalBytesBilled, String(10 * 1024 * 1024));
+  }
+  const [rows] = await dataset.table('brands').getRows();
+  assert.deepEqual(rows.map(r => [r.brand, r.n]).sort(), [['Chanel', 3], ['Dior', 1], ['Gucci', 1]]);
+});
+
+test('analytic functions: SUM(COUNT(*)) OVER, ROW_NUMBER, PERCENTILE_CONT', async () => {
+  const [rows] = await bq.query({query: `
+    SELECT brand, COUNT(*) AS n, SUM(COUNT(*)) OVER () AS total,
+           ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, brand) AS rk
+    FROM \`${PROJECT}.${DS}.listings\` GROUP BY brand ORDER BY rk`});
+  assert.deepEqual(rows, [{brand: 'Chanel', n: 3, total: 5, rk: 1}, {brand: 'Dior', n: 1, total: 5, rk: 2},
+    {brand: 'Gucci', n: 1, total: 5, rk: 3}]);
+  const [med] = await bq.query({query: `
+    SELECT DISTINCT brand, PERCENTILE_CONT(price, 0.5) OVER (PARTITION BY brand) AS median,
+           PERCENTILE_CONT(price, 0.25) OVER (PARTITION BY brand) AS p25
+    FROM \`${PROJECT}.${DS}.listings\` ORDER BY brand`});
+  // Chanel's prices 10.5, 30, 50: the median is the middle one, p25 interpolates 10.5 + 0.5 * (30 - 10.5)
+  assert.deepEqual(med, [{brand: 'Chanel', median: 30, p25: 20.25}, {brand: 'Dior', median: null, p25: null},
+    {brand: 'Gucci', median: 7.25, p25: 7.25}]);
+});
+
+test('maximumBytesBilled: the query is refused with bytesBilledLimitExceeded', async () => {
+  const query = `SELECT brand FROM \`${PROJECT}.${DS}.listings\``;
+  await assert.rejects(bq.query({query, maximumBytesBilled: '1000'}), err =>
+    err.errors[0].reason === 'bytesBilledLimitExceeded' &&
+    err.message === `Query exceeded limit for bytes billed: 1000. ${10 * 1024 * 1024} or higher required.`);
+  // the job fails as it is created (the emulator runs queries synchronously) or when polled
+  await assert.rejects(async () => {
+    const [job] = await bq.createQueryJob({query, maximumBytesBilled: '1000', destination: dataset.table('capped'),
+      writeDisposition: 'WRITE_TRUNCATE'});
+    await job.promise();
+  }, err => /exceeded limit for bytes billed/.test(err.message));
+  const [exists] = await dataset.table('capped').exists();
+  assert.equal(exists, false);
+  const [rows] = await bq.query({query, maximumBytesBilled: String(10 * 1024 * 1024)});
+  assert.equal(rows.length, 5);
+});
+
+test('DDL and a multi-statement transaction through the client', async () => {
+  const T = `\`${PROJECT}.${DS}`;
+  await bq.query(`CREATE OR REPLACE VIEW ${T}.chanel\` AS SELECT id, price FROM ${T}.listings\` WHERE brand = 'Chanel'`);
+  const [vmeta] = await dataset.table('chanel').getMetadata();
+  assert.equal(vmeta.type, 'VIEW');
+  const [job] = await bq.createQueryJob(`BEGIN TRANSACTION;
+    DELETE FROM ${T}.listings\` WHERE id IN (SELECT id FROM ${T}.chanel\` WHERE price > 40);
+    COMMIT TRANSACTION;
+    SELECT COUNT(*) AS n FROM ${T}.chanel\``);
+  const [rows] = await job.getQueryResults();
+  assert.deepEqual(rows, [{n: 2}]);
+  const [meta] = await job.getMetadata();
+  assert.equal(meta.statistics.query.statementType, 'SCRIPT');
+  assert.equal(meta.statistics.numChildJobs, '4');  // BEGIN, DELETE, COMMIT and SELECT
+  await dataset.table('chanel').delete();
+  const [gone] = await dataset.table('chanel').exists();
+  assert.equal(gone, false);
 });
 
 test('delete the table and the dataset', async () => {

@@ -3,7 +3,9 @@
 run_tests(tests) calls each test function in order and prints
 "ok N - title", "ok N - title # SKIP why" or "not ok N - title" with the
 last lines of the traceback; it returns (passed, failed, skipped).  A test
-skips by raising Skip.  The title is the first line of the docstring.
+skips by raising Skip; a skip is counted apart, never as a pass, and
+summary() prints the line the harness adds up: "LABEL: N passed, M failed,
+K skipped".  The title is the first line of the docstring.
 """
 import sys
 import traceback
@@ -32,3 +34,7 @@ def run_tests(tests):
             print("ok %d - %s" % (number, title))
         sys.stdout.flush()
     return passed, failed, skipped
+
+
+def summary(label, passed, failed, skipped):
+    print("%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))

@@ -1,7 +1,8 @@
 """The luxe emulator's code, used by the regress/emulator script beside this package.
 
   server.py     HTTP core shared by every API: dispatch to services, Google error bodies,
-                bearer-token auth, fault injection (faults.py) and statistics
+                bearer-token auth, fault injection (faults.py), statistics and simulated
+                latency (--latency)
   gcs.py        the Cloud Storage JSON API service
   gcs_store.py  the filesystem store behind it; Store.open() and Store.read_object_bytes()
                 give other services (e.g. a BigQuery load job) an object's bytes
@@ -12,9 +13,12 @@
 
   bigquery.py   BigQuery REST v2: routes, datasets/tables/tabledata, jobs (query, load), job
                 faults and the /_emulator/bigquery control endpoints
-  bq_store.py   the shared in-memory SQLite database behind it and statement execution
-  bq_sql.py     the GoogleSQL subset: tokenizer, parser, translation to SQLite with BigQuery
-                semantics and result types, and the SQL functions it relies on
+  bq_store.py   the shared in-memory SQLite database behind it, statement execution, data
+                sizes (bytes processed) and multi-statement transactions
+  bq_sql.py     the GoogleSQL subset: tokenizer, parser (queries, DML, DDL, scripts),
+                translation to SQLite with BigQuery semantics and result types, and the SQL
+                functions (scalar, aggregate and analytic) it relies on
+  bq_re2.py     RE2 regular expressions (REGEXP_*) translated to Python's re
   bq_types.py   BigQuery types: schemas, stored representation, value parsing and encoding
   bq_load.py    load jobs from the GCS store (CSV, NDJSON, autodetect)
 

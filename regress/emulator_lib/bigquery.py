@@ -2,10 +2,20 @@
 bq_sql.py. Routes are accepted with and without the /bigquery/v2 prefix.
 
 Implemented: datasets.list/get/insert/patch/update/delete, tables.list/get/insert/patch/
-update/delete, tabledata.list/insertAll, jobs.query/getQueryResults/insert (query and load
-from the GCS emulator's objects)/get/list/cancel/delete, projects.list, and the discovery
-document (GET /$discovery/rest?version=v2, /discovery/v1/apis/bigquery/v2/rest) served from
-the installed Cloud SDK with its URLs pointing here.
+update/delete (tables and views), tabledata.list/insertAll, jobs.query/getQueryResults/insert
+(query and load from the GCS emulator's objects)/get/list/cancel/delete, projects.list, and
+the discovery document (GET /$discovery/rest?version=v2, /discovery/v1/apis/bigquery/v2/rest)
+served from the installed Cloud SDK with its URLs pointing here.
+
+Query jobs run one statement or a script (statements separated by ';', each a child job
+with statistics.parentJobId, the parent reporting statementType SCRIPT and numChildJobs;
+BEGIN/COMMIT/ROLLBACK TRANSACTION make their DML all or nothing). They honour
+destinationTable with writeDisposition/createDisposition (atomically: a failed job leaves the
+destination as it was) and maximumBytesBilled. Statistics follow BigQuery's on-demand rules:
+totalBytesProcessed is the size of the columns read (bq_store.py); totalBytesBilled counts
+each table read at least 10 MB (10,485,760 bytes) and rounds the total up to a whole MB
+(1,048,576 bytes), and is 0 when nothing is read. A job whose bytes billed would exceed
+maximumBytesBilled fails with reason bytesBilledLimitExceeded before it runs.
 
 Job faults (faults.py): `job-incomplete-N` makes the job created by that jobs.query or
 jobs.insert answer jobComplete:false / state RUNNING in that response and in its first N
@@ -15,18 +25,15 @@ reason `stopped`).
 
 Control endpoints (unauthenticated):
   GET    /_emulator/bigquery/jobs   {"jobs": [{jobId, projectId, requestId, state, cancelled,
-                                     query, kind: "query"|"load", errorResult}]}
+                                     query, kind: "query"|"load", errorResult, parentJobId}]}
   DELETE /_emulator/bigquery        drop every dataset, table and job
 """
 
 import base64
-import codecs
-import csv
-import gzip
-import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -35,7 +42,7 @@ from urllib.parse import unquote
 
 from . import bq_sql as S
 from . import bq_types as T
-from .bq_store import BqStore, NotFound, now_ms
+from .bq_store import BqStore, BytesBilledLimitExceeded, Duplicate, NotFound, Transaction, now_ms
 from .server import ApiError, Route
 
 PAGE_CAP = 10 * 1024 * 1024          # responses are limited to 10 MB, like Google's
@@ -49,7 +56,9 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
 _REASON_CODE = {"invalidQuery": 400, "invalid": 400, "notFound": 404, "duplicate": 409,
                 "stopped": 400, "backendError": 500, "internalError": 500, "accessDenied": 403,
                 "quotaExceeded": 403, "rateLimitExceeded": 403, "responseTooLarge": 403,
-                "resourceInUse": 400, "timeout": 400}
+                "resourceInUse": 400, "timeout": 400, "bytesBilledLimitExceeded": 400}
+MB = 1 << 20
+MIN_BILLED = 10 * MB
 
 
 def status_for(code):
@@ -153,6 +162,9 @@ class Job:
         self.incomplete_polls = 0
         self.slow_until = None
         self.cancelled = False
+        self.parent = None                  # the script job of a child job
+        self.script = None                  # a script job's {numChildJobs, bytes, billed}
+        self.owns_result = True             # a script shares its last child's result table
         self.cond = threading.Condition()
         self.etag = uuid.uuid4().hex[:22]
 
@@ -298,7 +310,8 @@ class BigQueryService:
                 "jobId": j.job_id, "projectId": j.project, "location": j.location,
                 "requestId": j.request_id, "state": "DONE" if not j.pending() else "RUNNING",
                 "cancelled": j.cancelled, "query": j.query_text, "kind": j.kind,
-                "errorResult": j.error_result} for j in jobs]})
+                "errorResult": j.error_result,
+                "parentJobId": j.parent.job_id if j.parent else None} for j in jobs]})
             return True
         if path == "/_emulator/bigquery" and method == "DELETE":
             with self.jobs_lock:
@@ -352,9 +365,12 @@ class BigQueryService:
             "schema": T.schema_to_api(_selected(meta.schema, selected)),
             "numRows": str(num_rows), "numBytes": str(self.db.num_bytes(meta)),
             "numLongTermBytes": "0", "creationTime": str(meta.created),
-            "lastModifiedTime": str(meta.modified), "type": "TABLE",
+            "lastModifiedTime": str(meta.modified), "type": meta.kind,
             "location": ds.get("location", DEFAULT_LOCATION),
         })
+        if meta.kind == "VIEW":
+            out["view"] = {"query": meta.view_query, "useLegacySql": False}
+            del out["numLongTermBytes"]
         return out
 
     # -- discovery --
@@ -478,7 +494,7 @@ class BigQueryService:
         if page:
             out["tables"] = [{"kind": "bigquery#table", "id": "%s:%s.%s" % m.key,
                               "tableReference": {"projectId": project, "datasetId": dataset, "tableId": t},
-                              "type": "TABLE", "creationTime": str(m.created)} for t, m in page]
+                              "type": m.kind, "creationTime": str(m.created)} for t, m in page]
         if start + max_results < len(tables):
             out["nextPageToken"] = _token({"o": start + max_results})
         ex.send_json(200, out)
@@ -489,9 +505,12 @@ class BigQueryService:
         table = ref.get("tableId")
         if not isinstance(table, str) or not re.match(r"[\w$-]{1,1024}\Z", table):
             raise bq_error(400, "Invalid table ID \"%s\"." % (table,), "invalid")
-        if body.get("view") or body.get("materializedView") or body.get("externalDataConfiguration"):
-            raise bq_error(501, "Views and external tables are not supported by the luxe emulator",
-                           "notImplemented")
+        if body.get("materializedView") or body.get("externalDataConfiguration"):
+            raise bq_error(501, "Materialized views and external tables are not supported by the luxe "
+                                "emulator", "notImplemented")
+        view = body.get("view")
+        if view is not None:
+            return self._insert_view(ex, project, dataset, table, body, view)
         schema = self._call(lambda: T.parse_schema((body.get("schema") or {}).get("fields")))
         with self.db.lock:
             self._call(lambda: self.db.dataset(project, dataset))
@@ -502,6 +521,28 @@ class BigQueryService:
                                                             "expirationTime", "timePartitioning",
                                                             "clustering", "rangePartitioning")}
             meta = self.db.create_table(key, schema, extra)
+            out = self._table_resource(ex, meta)
+        ex.send_json(200, out)
+
+    def _insert_view(self, ex, project, dataset, table, body, view):
+        query = view.get("query") if isinstance(view, dict) else None
+        if not isinstance(query, str) or not query.strip():
+            raise bq_error(400, "Invalid view: the query is missing", "invalid")
+        if view.get("useLegacySql", True) not in (False, "false", "False"):
+            raise bq_error(400, "Legacy SQL views are not supported by the luxe emulator; set "
+                                "view.useLegacySql to false (the API's default is true)", "invalid")
+        with self.db.lock:
+            self._call(lambda: self.db.dataset(project, dataset))
+            key = (project, dataset, table)
+            if key in self.db.tables:
+                raise bq_error(409, "Already Exists: Table %s:%s.%s" % key, "duplicate")
+            extra = {k: v for k, v in body.items() if k in ("description", "friendlyName", "labels")}
+            try:
+                meta = self.db.define_view(key, query, extra)
+            except S.SqlError as exc:
+                raise bq_error(400, exc.message, "invalid") from None
+            except NotFound as exc:
+                raise bq_error(404, exc.message, "notFound") from None
             out = self._table_resource(ex, meta)
         ex.send_json(200, out)
 
@@ -520,6 +561,9 @@ class BigQueryService:
         body = self._body(ex)
         with self.db.lock:
             meta = self._call(lambda: self._table(project, dataset, table))
+            if meta.kind != "TABLE" and (body.get("schema") is not None or body.get("view") is not None):
+                raise bq_error(501, "Changing a view's query or schema is not supported by the luxe "
+                                    "emulator; use CREATE OR REPLACE VIEW", "notImplemented")
             if "schema" in body and body["schema"] is not None:
                 new = self._call(lambda: T.parse_schema(body["schema"].get("fields")))
                 old = {f.name.lower(): f for f in meta.schema}
@@ -588,6 +632,8 @@ class BigQueryService:
         ts_fmt = _ts_format(ex.query)
         with self.db.lock:
             meta = self._call(lambda: self._table(project, dataset, table))
+            if meta.kind != "TABLE":
+                raise bq_error(400, "Cannot list a table of type %s." % meta.kind, "invalid")
             fields = _selected(meta.schema, ex.query.get("selectedFields"))
             total = self.db.num_rows(meta)
             max_results = _int_param(ex.query, "maxResults")
@@ -622,6 +668,8 @@ class BigQueryService:
             raise bq_error(501, "templateSuffix is not supported by the luxe emulator", "notImplemented")
         with self.db.lock:
             meta = self._call(lambda: self._table(project, dataset, table))
+            if meta.kind != "TABLE":
+                raise bq_error(400, "Cannot add rows to a table of type %s." % meta.kind, "invalid")
             errors, good = [], []
             known = {f.name.lower(): f for f in meta.schema}
             for i, row in enumerate(rows):
@@ -673,7 +721,7 @@ class BigQueryService:
         ex.send_json(200, out)
 
     # -- jobs --
-    def _new_job(self, project, job_id, location, kind, configuration, request_id=None):
+    def _new_job(self, project, job_id, location, kind, configuration, request_id=None, parent=None):
         with self.jobs_lock:
             if job_id is None:
                 job_id = "job_" + base64.urlsafe_b64encode(os.urandom(18)).decode().replace("-", "_")
@@ -681,6 +729,7 @@ class BigQueryService:
                 raise bq_error(409, "Already Exists: Job %s:%s.%s" % (project, location or DEFAULT_LOCATION,
                                                                       job_id), "duplicate")
             job = Job(project, job_id, location, kind, configuration, request_id)
+            job.parent = parent
             self.jobs[(project, job_id)] = job
             self.job_order.append(job)
             if request_id:
@@ -707,6 +756,41 @@ class BigQueryService:
         if fault.seconds:
             job.slow_until = time.monotonic() + fault.seconds
 
+    # -- query jobs --
+    @staticmethod
+    def billed_bytes(table_bytes):
+        """BigQuery's on-demand bytes billed for the bytes read per table: at least 10 MB per
+        table read, the total rounded up to a whole MB; 0 when nothing is read."""
+        total = sum(max(b, MIN_BILLED) for b in table_bytes.values() if b > 0)
+        if total == 0:
+            return 0
+        return -(-max(total, MIN_BILLED) // MB) * MB
+
+    def _billing_check(self, limit):
+        def check(res):
+            res["billed"] = self.billed_bytes(res.get("table_bytes") or {})
+            if limit is not None and res["billed"] > limit:
+                raise BytesBilledLimitExceeded("Query exceeded limit for bytes billed: %d. %d or higher required."
+                                               % (limit, res["billed"]))
+        return check
+
+    @staticmethod
+    def _job_error(exc):
+        """The errorResult of a failed query statement, or None for an unexpected exception."""
+        if isinstance(exc, S.SqlError):
+            return {"reason": "invalidQuery", "location": "query", "message": exc.message}
+        if isinstance(exc, S.QueryRuntimeError):
+            return {"reason": "invalidQuery", "location": "query", "message": "Query error: %s" % exc}
+        if isinstance(exc, NotFound):
+            return {"reason": "notFound", "message": exc.message}
+        if isinstance(exc, Duplicate):
+            return {"reason": "duplicate", "message": exc.message}
+        if isinstance(exc, BytesBilledLimitExceeded):
+            return {"reason": "bytesBilledLimitExceeded", "message": exc.message}
+        if isinstance(exc, ApiError):
+            return {"reason": exc.reason, "message": exc.message}
+        return None
+
     def _run_query_job(self, job, qconf):
         """Run a query job synchronously; failures end it DONE with an errorResult."""
         job.state = "RUNNING"
@@ -715,45 +799,178 @@ class BigQueryService:
             if qconf.get("useLegacySql", True) not in (False, "false", "False"):
                 raise S.SqlError("Legacy SQL is not supported by the luxe BigQuery emulator; set "
                                  "useLegacySql to false (GoogleSQL)")
+            limit = qconf.get("maximumBytesBilled")
+            if limit in (None, ""):
+                limit = None
+            else:
+                try:
+                    limit = int(limit)
+                except (TypeError, ValueError):
+                    raise ApiError(400, "Invalid value for maximumBytesBilled: %s" % (limit,), "invalid") from None
             params = S.parse_params(qconf.get("parameterMode"), qconf.get("queryParameters"))
             dd = qconf.get("defaultDataset") or {}
             default = (dd.get("projectId") or job.project, dd["datasetId"]) if dd.get("datasetId") else None
-            res = self.db.run(job.project, qconf.get("query"), params, default, bool(qconf.get("dryRun")))
-            job.result = res
-            if qconf.get("destinationTable") and res.get("statementType") == "SELECT":
-                self._write_destination(job, qconf, res)
+            stmts = S.parse_script(qconf.get("query"))
+            dry = bool(qconf.get("dryRun"))
+            dest = qconf.get("destinationTable")
+            if len(stmts) > 1:
+                if dry:
+                    raise S.SqlError("Unsupported in the luxe BigQuery emulator: dry runs of multi-statement "
+                                     "queries")
+                if dest:
+                    raise ApiError(400, "configuration.query.destinationTable cannot be set for scripts", "invalid")
+                self._run_script(job, stmts, params, default, limit)
+            else:
+                stmt = stmts[0][0]
+                if dest and stmt[0] != "select":
+                    raise ApiError(400, "Cannot set destination table in jobs with %s statements"
+                                   % ("DML" if stmt[0] in ("insert", "delete", "update", "truncate") else "DDL"),
+                                   "invalid")
+                with self.db.lock:  # the query and its destination write, as one
+                    res = self.db.execute(job.project, stmt, params, default, dry, self._billing_check(limit))
+                    job.result = res
+                    if dest and not dry:
+                        self._write_destination(job, qconf, res)
             job.finish()
-        except S.SqlError as exc:
-            job.finish({"reason": "invalidQuery", "location": "query", "message": exc.message})
-        except S.QueryRuntimeError as exc:
-            job.finish({"reason": "invalidQuery", "location": "query", "message": "Query error: %s" % exc})
-        except NotFound as exc:
-            job.finish({"reason": "notFound", "message": exc.message})
-        except ApiError as exc:
-            job.finish({"reason": exc.reason, "message": exc.message})
+        except Exception as exc:  # noqa: BLE001 - anything expected becomes the job's error
+            err = self._job_error(exc)
+            if err is None:
+                raise
+            job.finish(err)
+
+    def _run_script(self, job, stmts, params, default, limit):
+        """A multi-statement query: every statement, BEGIN/COMMIT/ROLLBACK TRANSACTION included,
+        runs as a child job (statistics.parentJobId; transactionInfo inside a transaction);
+        BEGIN ... COMMIT makes the DML in between all or nothing. The script's results are its
+        last statement's."""
+        children, tx, last = [], None, None
+        with self.db.lock:
+            try:
+                for stmt, text, pos in stmts:
+                    kind = stmt[0]
+                    child = self._new_job(job.project, "%s_%d" % (job.job_id, len(children)), job.location,
+                                          "query", {"jobType": "QUERY", "query": {"query": text,
+                                                                                 "useLegacySql": False}},
+                                          parent=job)
+                    child.state = "RUNNING"
+                    child.started = now_ms()
+                    children.append(child)
+                    try:
+                        if kind == "begin":
+                            if tx is not None:
+                                raise S.SqlError("Nested transactions are not supported; a transaction is "
+                                                 "already active", pos)
+                            tx = Transaction(self.db, pos)
+                            tx.id = uuid.uuid4().hex
+                        elif kind in ("commit", "rollback") and tx is None:
+                            raise S.SqlError("%s TRANSACTION without an active transaction" % kind.upper(), pos)
+                        child.transaction_id = tx.id if tx is not None else None
+                        if kind == "commit":
+                            tx.commit()
+                            tx = None
+                        elif kind == "rollback":
+                            tx.rollback()
+                            tx = None
+                        if kind in ("begin", "commit", "rollback"):
+                            child.result = {"statementType": "%s_TRANSACTION" % kind.upper(), "bytes": 0,
+                                            "billed": 0, "table_bytes": {}, "tables": []}
+                        else:
+                            child.result = self.db.execute(job.project, stmt, params, default, False,
+                                                           self._billing_check(limit), tx)
+                    except Exception as exc:
+                        err = self._job_error(exc)
+                        child.finish(err or {"reason": "internalError", "message": str(exc)})
+                        raise
+                    child.finish()
+                    last = child
+            except BaseException:
+                if tx is not None:
+                    tx.rollback()
+                raise
+            finally:
+                job.script = {"numChildJobs": len(children),
+                              "bytes": sum((c.result or {}).get("bytes", 0) for c in children),
+                              "billed": sum((c.result or {}).get("billed", 0) for c in children)}
+            if tx is not None:
+                tx.rollback()
+                raise S.SqlError("The transaction begun at [%d:%d] was neither committed nor rolled back at "
+                                 "the end of the script; it has been rolled back" % tx.pos)
+        if last is not None:
+            job.result = last.result
+            job.owns_result = False
+        else:
+            job.result = {"statementType": "SCRIPT", "bytes": 0, "table_bytes": {}, "tables": []}
 
     def _write_destination(self, job, qconf, res):
+        """Store a query result in configuration.query.destinationTable, atomically."""
         d = qconf["destinationTable"]
         key = (d.get("projectId") or job.project, d.get("datasetId"), d.get("tableId"))
         disp = (qconf.get("writeDisposition") or "WRITE_EMPTY").upper()
         create = (qconf.get("createDisposition") or "CREATE_IF_NEEDED").upper()
-        with self.db.lock:
-            if key[:2] not in self.db.datasets:
+        if disp not in ("WRITE_EMPTY", "WRITE_APPEND", "WRITE_TRUNCATE", "WRITE_TRUNCATE_DATA"):
+            raise ApiError(400, "Invalid value for writeDisposition: %s" % disp, "invalid")
+        if create not in ("CREATE_IF_NEEDED", "CREATE_NEVER"):
+            raise ApiError(400, "Invalid value for createDisposition: %s" % create, "invalid")
+        db = self.db
+        schema = res["schema"]
+        with db.lock:
+            if key[:2] not in db.datasets:
                 raise NotFound("Not found: Dataset %s:%s" % key[:2])
-            meta = self.db.tables.get(key)
-            if meta is None:
-                if create == "CREATE_NEVER":
-                    raise NotFound("Not found: Table %s:%s.%s" % key)
-                meta = self.db.create_table(key, res["schema"])
-            elif disp == "WRITE_EMPTY" and self.db.num_rows(meta):
+            meta = db.tables.get(key)
+            if meta is not None and meta.kind != "TABLE":
+                raise ApiError(400, "Cannot write query results to %s, which is a %s" % (meta.name, meta.kind.lower()),
+                               "invalid")
+            if meta is None and create == "CREATE_NEVER":
+                raise NotFound("Not found: Table %s:%s.%s" % key)
+            if meta is not None and disp == "WRITE_EMPTY" and db.num_rows(meta):
                 raise ApiError(409, "Already Exists: Table %s:%s.%s" % key, "duplicate")
-            elif disp == "WRITE_TRUNCATE":
-                self.db.drop_table(key)
-                meta = self.db.create_table(key, res["schema"])
-            cols = ", ".join(S.q(f.name) for f in meta.schema[:len(res["schema"])])
-            self.db.conn.execute("INSERT INTO %s (%s) SELECT %s FROM %s" % (
-                S.q(meta.sqlname), cols, ", ".join(S.q(c) for c in res["columns"]), S.q(res["sqlname"])))
+            if meta is not None and disp != "WRITE_TRUNCATE":
+                self._check_append_schema(meta, schema)
+            if meta is None or disp in ("WRITE_TRUNCATE", "WRITE_TRUNCATE_DATA") or \
+                    (disp == "WRITE_EMPTY" and not meta.schema):
+                target_schema = schema if meta is None or disp == "WRITE_TRUNCATE" else meta.schema
+                sqlname = db.new_sqlname()
+                db.create_sql_table(sqlname, target_schema)
+                try:
+                    self._copy_result(sqlname, target_schema, res)
+                except Exception:
+                    db.drop_sql(sqlname)
+                    raise
+                if meta is None:
+                    meta = db.create_table(key, [])
+                db.drop_sql(meta.sqlname)
+                meta.sqlname, meta.schema = sqlname, target_schema
+            else:
+                self._copy_result(meta.sqlname, meta.schema, res)
             meta.touch()
+
+    def _copy_result(self, sqlname, fields, res):
+        cols = ", ".join(S.q(f.name) for f in fields)
+        try:
+            self.db.conn.execute("INSERT INTO %s (%s) SELECT %s FROM %s" % (
+                S.q(sqlname), cols, ", ".join(S.q(c) for c in res["columns"]), S.q(res["sqlname"])))
+        except sqlite3.IntegrityError as exc:
+            raise S.QueryRuntimeError("Required field %s cannot be null" % str(exc).rsplit(".", 1)[-1]) from None
+
+    @staticmethod
+    def _check_append_schema(meta, schema):
+        """Query results appended to a table must have its fields (BigQuery without
+        schemaUpdateOptions): same names in the same order, same types."""
+        for i, f in enumerate(schema):
+            if i >= len(meta.schema):
+                raise ApiError(400, "Provided Schema does not match Table %s. Cannot add fields (field: %s)"
+                               % (meta.name, f.name), "invalid")
+            o = meta.schema[i]
+            if o.name.lower() != f.name.lower():
+                raise ApiError(400, "Provided Schema does not match Table %s. Field %s is missing in new schema"
+                               % (meta.name, o.name), "invalid")
+            if o.type != f.type or o.repeated != f.repeated:
+                raise ApiError(400, "Provided Schema does not match Table %s. Field %s has changed type from "
+                                    "%s to %s" % (meta.name, f.name, T.api_type(o.type), T.api_type(f.type)),
+                               "invalid")
+        if len(schema) < len(meta.schema):
+            raise ApiError(400, "Provided Schema does not match Table %s. Field %s is missing in new schema"
+                           % (meta.name, meta.schema[len(schema)].name), "invalid")
 
     def jobs_query(self, ex, project):
         body = self._body(ex)
@@ -824,10 +1041,11 @@ class BigQueryService:
                            "invalid")
         out["jobComplete"] = True
         out["cacheHit"] = False
-        out["totalBytesProcessed"] = str(res.get("bytes", 0))
+        out["totalBytesProcessed"] = str(self._bytes_of(job)[0])
         if res.get("statementType") != "SELECT":
-            out["numDmlAffectedRows"] = str(res.get("affected", 0))
-            out["dmlStats"] = self._dml_stats(res)
+            if res.get("statementType") in ("INSERT", "UPDATE", "DELETE", "TRUNCATE_TABLE", "MERGE"):
+                out["numDmlAffectedRows"] = str(res.get("affected", 0))
+                out["dmlStats"] = self._dml_stats(res)
             out["totalRows"] = "0"
             out["schema"] = {"fields": []}
             return ex.send_json(200, out)
@@ -858,6 +1076,14 @@ class BigQueryService:
         if nxt < res["numRows"]:
             out["pageToken"] = _token({"j": job.job_id, "i": nxt})
         ex.send_json(200, out)
+
+    @staticmethod
+    def _bytes_of(job):
+        """(totalBytesProcessed, totalBytesBilled) of a query job (a script's: its children's)."""
+        if job.script is not None:
+            return job.script["bytes"], job.script["billed"]
+        res = job.result or {}
+        return res.get("bytes", 0), res.get("billed", 0)
 
     @staticmethod
     def _dml_stats(res):
@@ -934,16 +1160,41 @@ class BigQueryService:
             stats["endTime"] = str(job.ended)
         res = job.result
         if job.kind == "query":
+            if job.parent is not None:
+                stats["parentJobId"] = job.parent.job_id
+                stats["scriptStatistics"] = {"evaluationKind": "STATEMENT"}
+                if getattr(job, "transaction_id", None):
+                    stats["transactionInfo"] = {"transactionId": job.transaction_id}
             q = {"cacheHit": False}
-            if res:
+            dry = bool((job.configuration.get("query") or {}).get("dryRun") or job.configuration.get("dryRun"))
+            if job.script is not None and state == "DONE":
+                stats["numChildJobs"] = str(job.script["numChildJobs"])
+                q["statementType"] = "SCRIPT"
+                q["totalBytesProcessed"] = str(job.script["bytes"])
+                q["totalBytesBilled"] = str(job.script["billed"])
+                stats["totalBytesProcessed"] = q["totalBytesProcessed"]
+                stats["query"] = q
+            elif res:
                 q["totalBytesProcessed"] = str(res.get("bytes", 0))
-                q["totalBytesBilled"] = str(res.get("bytes", 0))
+                if not dry:
+                    q["totalBytesBilled"] = str(res.get("billed", 0))
+                    q["billingTier"] = 1
+                else:
+                    q["totalBytesProcessedAccuracy"] = "PRECISE"
                 q["statementType"] = res.get("statementType")
                 if res.get("schema") is not None:
                     q["schema"] = T.schema_to_api(res["schema"])
                 if res.get("statementType") != "SELECT" and "affected" in res:
                     q["numDmlAffectedRows"] = str(res["affected"])
                     q["dmlStats"] = self._dml_stats(res)
+                ddl = res.get("ddl")
+                if ddl:
+                    q["ddlOperationPerformed"] = ddl["op"]
+                    p_, d_, t_ = ddl["target"]
+                    q["ddlTargetTable"] = {"projectId": p_, "datasetId": d_, "tableId": t_}
+                if res.get("tables"):
+                    q["referencedTables"] = [{"projectId": k[0], "datasetId": k[1], "tableId": k[2]}
+                                             for k in res["tables"]]
                 stats["totalBytesProcessed"] = q["totalBytesProcessed"]
                 stats["query"] = q
         elif job.load_stats and state == "DONE":
@@ -963,6 +1214,9 @@ class BigQueryService:
     def jobs_list(self, ex, project):
         with self.jobs_lock:
             jobs = [j for j in reversed(self.job_order) if j.project == project]
+        parent = ex.query.get("parentJobId")
+        # without parentJobId, only top-level jobs are listed (a script's children are not)
+        jobs = [j for j in jobs if (j.parent.job_id if j.parent else None) == (parent or None)]
         wanted = ex.query.get("stateFilter")
         if wanted:
             jobs = [j for j in jobs if ("RUNNING" if j.pending() else "DONE").lower() == wanted.lower()]
@@ -993,7 +1247,8 @@ class BigQueryService:
                 job.state = "RUNNING"
                 job.finish({"reason": "stopped", "message": "Job execution was cancelled: User requested cancellation"})
                 if job.result and job.result.get("sqlname"):
-                    self.db.drop_sql(job.result["sqlname"])
+                    if job.owns_result:
+                        self.db.drop_sql(job.result["sqlname"])
                     job.result = None
         ex.send_json(200, {"kind": "bigquery#jobCancelResponse", "job": self._job_resource(ex, job)})
 
@@ -1002,7 +1257,7 @@ class BigQueryService:
         with self.jobs_lock:
             self.jobs.pop((project, job_id), None)
             self.job_order.remove(job)
-        if job.result and job.result.get("sqlname"):
+        if job.result and job.result.get("sqlname") and job.owns_result:
             self.db.drop_sql(job.result["sqlname"])
         ex.send_empty(204)
 

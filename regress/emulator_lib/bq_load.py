@@ -1,12 +1,25 @@
 """BigQuery load jobs (configuration.load) reading objects of the GCS emulator's store.
 
-CSV (default) and NEWLINE_DELIMITED_JSON; options skipLeadingRows, fieldDelimiter (incl.
-"\\t"/"tab"), quote, allowQuotedNewlines, allowJaggedRows, ignoreUnknownValues,
-maxBadRecords, nullMarker, encoding (UTF-8, ISO-8859-1, UTF-16/32), writeDisposition,
-createDisposition, an explicit schema or autodetect (sampling the first 500 rows, header
-detection as documented for skipLeadingRows). Rows are parsed in batches and written into a
-staging SQLite table, which then replaces (WRITE_TRUNCATE, new table) or is appended to the
-destination, so a failed load leaves the table untouched.
+CSV (default) and NEWLINE_DELIMITED_JSON from one or more sourceUris (each may hold one '*'
+wildcard after the bucket); options skipLeadingRows (per file), fieldDelimiter (its first
+character; "\\t" and "tab" mean a tab), quote ("" turns quoting off), allowQuotedNewlines,
+allowJaggedRows, ignoreUnknownValues, maxBadRecords, nullMarker, encoding (UTF-8, whose
+undecodable bytes become U+FFFD as BigQuery documents, ISO-8859-1, UTF-16/32),
+writeDisposition, createDisposition, an explicit schema or autodetect (sampling the first 500
+rows, header detection as documented for skipLeadingRows).
+
+CSV values follow BigQuery's rules: INT64 takes only integer text ("34.0" is a bad record),
+BOOL takes true/false, t/f, yes/no, y/n and 1/0 in any case, DATE is YYYY-MM-DD, TIMESTAMP
+takes "-" or "/" date separators, an optional T and a zone, NUMERIC/BIGNUMERIC are rounded
+to 9/38 decimal places. A row that fails is skipped and counted (statistics.load.badRecords);
+one more than maxBadRecords fails the job with reason "invalid". The job's status.errors
+lists the first bad rows' errors (up to MAX_ROW_ERRORS, each with the file as location), also
+when the job succeeds.
+
+Rows are parsed in batches and written into a staging SQLite table, which then replaces
+(WRITE_TRUNCATE, new table) or is appended to the destination, so a failed load leaves the
+table untouched. statistics.load reports inputFiles, inputFileBytes, outputRows, outputBytes
+(the loaded rows' logical size) and badRecords, as int64 strings.
 """
 
 import csv
@@ -23,13 +36,16 @@ from .bq_store import NotFound
 
 BATCH = 20000
 SAMPLE = 500
+MAX_ROW_ERRORS = 5      # BigQuery reports the first few bad rows, not all of them
 csv.field_size_limit(sys.maxsize)
 
 
 class LoadError(Exception):
-    def __init__(self, message, errors=None, stats=None, reason="invalid"):
+    def __init__(self, message, errors=None, stats=None, reason="invalid", location=None):
         super().__init__(message)
         self.error = {"reason": reason, "message": message}
+        if location:
+            self.error["location"] = location
         self.errors = [self.error] + list(errors or [])
         self.stats = stats
 
@@ -39,6 +55,8 @@ def _objects(gcs, uri):
     if not m:
         raise LoadError("Invalid source URI: %s. URIs must be of the form gs://bucket/object" % uri)
     bucket, name = m.group(1), m.group(2)
+    if "*" in bucket:
+        raise LoadError("Invalid source URI: %s. A '*' wildcard must come after the bucket name" % uri)
     if name.count("*") > 1:
         raise LoadError("Invalid source URI: %s. Only one '*' wildcard is allowed" % uri)
     if gcs is None:
@@ -69,6 +87,9 @@ def _decode(data, encoding):
         raise LoadError("Unsupported encoding: %s" % encoding)
     if py == "utf-8" and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if py == "utf-8":
+        # BigQuery: bytes that are not UTF-8 become the replacement character U+FFFD
+        return data.decode(py, errors="replace")
     try:
         return data.decode(py)
     except UnicodeDecodeError as exc:
@@ -280,6 +301,7 @@ class _Loader:
         self.sqlname = sqlname
         self.meta = target_meta
         self.max_bad = int(conf.get("maxBadRecords") or 0)
+        self.uri = None
         self.bad = 0
         self.warnings = []
         self.rows = 0
@@ -289,8 +311,8 @@ class _Loader:
 
     def bad_row(self, msg):
         self.bad += 1
-        err = {"reason": "invalid", "message": msg}
-        if len(self.warnings) < 100:
+        err = {"reason": "invalid", "location": self.uri, "message": msg}
+        if len(self.warnings) < MAX_ROW_ERRORS:
             self.warnings.append(err)
         if self.bad > self.max_bad:
             raise LoadError("Error while reading data, error message: %s encountered too many errors, "
@@ -337,6 +359,8 @@ def run_load(db, gcs, job, conf):
         if key[:2] not in db.datasets:
             raise NotFound("Not found: Dataset %s:%s" % key[:2])
         existing = db.tables.get(key)
+        if existing is not None and existing.kind != "TABLE":
+            raise LoadError("Cannot load data into %s, which is a %s" % (existing.name, existing.kind.lower()))
         if existing is None and create == "CREATE_NEVER":
             raise NotFound("Not found: Table %s:%s.%s" % key)
         if existing is not None and write == "WRITE_EMPTY" and db.num_rows(existing) > 0:
@@ -367,6 +391,12 @@ def run_load(db, gcs, job, conf):
             csv_opts["quoting"] = csv.QUOTE_NONE
         else:
             csv_opts["quotechar"] = quote[0]
+        enc = (conf.get("encoding") or "UTF-8").upper().replace("_", "-")
+        for what, ch in (("fieldDelimiter", csv_opts["delimiter"]), ("quote", csv_opts.get("quotechar"))):
+            if ch is not None and ord(ch) > 0x7F and enc != "ISO-8859-1":
+                # BigQuery splits the raw bytes on the first byte of a UTF-8 multi-byte character
+                raise LoadError("A non-ASCII %s (%r) with %s data is not supported by the luxe emulator"
+                                % (what, ch, enc))
 
     # the schema
     header_used = False
@@ -406,15 +436,18 @@ def run_load(db, gcs, job, conf):
         sqlname = db.new_sqlname("t")
         db.create_sql_table(sqlname, schema)
     loader = _Loader(db, job, conf, existing, schema, sqlname)
+    loaded_bytes = 0
     loader.csv = fmt == "CSV"
     try:
         for uri, text in texts:
+            loader.uri = uri
             if fmt == "CSV":
                 _load_csv(loader, uri, text, csv_opts, conf, skip, header_used, autodetect)
             else:
                 _load_json(loader, uri, text, conf)
         loader.flush()
         with db.lock:
+            loaded_bytes = sum(db.sql_stats(sqlname, schema)[1].values())
             meta = db.tables.get(key)
             if meta is not None and write == "WRITE_EMPTY" and db.num_rows(meta) > 0:
                 raise LoadError("Already Exists: Table %s:%s.%s" % key, reason="duplicate")
@@ -442,7 +475,7 @@ def run_load(db, gcs, job, conf):
         if sqlname is not None:
             db.drop_sql(sqlname)
     stats = {"inputFiles": str(len(texts)), "inputFileBytes": str(total_bytes),
-             "outputRows": str(loader.rows), "outputBytes": str(db.num_bytes(meta)),
+             "outputRows": str(loader.rows), "outputBytes": str(loaded_bytes),
              "badRecords": str(loader.bad)}
     return stats, loader.warnings
 

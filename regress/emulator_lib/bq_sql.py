@@ -1,11 +1,29 @@
-"""A small GoogleSQL (BigQuery Standard SQL) front end for the emulator: tokenizer, parser and a
+"""A GoogleSQL (BigQuery Standard SQL) front end for the emulator: tokenizer, parser and a
 translator to SQLite SQL with BigQuery semantics and BigQuery result types.
 
-It covers the subset luxe_fdw emits (notes/bq_sql_contract.md) plus simple hand-written
-queries: SELECT [DISTINCT] ... FROM tables, subqueries and [INNER|LEFT|RIGHT|FULL|CROSS] joins,
-WHERE, GROUP BY, HAVING, ORDER BY ... NULLS FIRST|LAST, LIMIT/OFFSET, and the statements
-TRUNCATE TABLE, DELETE, INSERT ... VALUES|SELECT and UPDATE. Anything else raises
-SqlError naming the construct (answered as 400 invalidQuery).
+Supported (anything else raises SqlError naming the construct, answered as 400 invalidQuery):
+- Queries: [WITH name AS (query), ...] SELECT [DISTINCT] items FROM tables, views, WITH names,
+  subqueries and [INNER|LEFT|RIGHT|FULL|CROSS] joins, WHERE, GROUP BY (expressions, select-list
+  aliases, positions), HAVING, ORDER BY ... NULLS FIRST|LAST, LIMIT/OFFSET; scalar subqueries,
+  [NOT] IN (subquery) and [NOT] EXISTS (subquery), correlated or not.
+- Aggregates: COUNT([DISTINCT] x | *), COUNTIF, SUM, AVG, MIN, MAX, ANY_VALUE, LOGICAL_AND,
+  LOGICAL_OR, with BigQuery's rule that every other select-list, HAVING and ORDER BY column is
+  grouped ("... neither grouped nor aggregated").
+- Analytic functions: fn(...) OVER ([PARTITION BY ...] [ORDER BY ...] [ROWS|RANGE frame]) for
+  COUNT, COUNTIF, SUM, AVG, MIN, MAX, ANY_VALUE, LOGICAL_AND/OR, ROW_NUMBER, RANK, DENSE_RANK,
+  PERCENT_RANK, CUME_DIST, NTILE, FIRST_VALUE, LAST_VALUE, NTH_VALUE, LAG, LEAD, and
+  PERCENTILE_CONT / PERCENTILE_DISC (OVER (PARTITION BY ...) only), including analytic
+  functions over aggregates (SUM(COUNT(*)) OVER (PARTITION BY a) ... GROUP BY a, b).
+- Scalars: CAST/SAFE_CAST, arithmetic, DIV, MOD, SAFE_DIVIDE, IEEE_DIVIDE, ABS, ROUND (with
+  ROUND_HALF_AWAY_FROM_ZERO / ROUND_HALF_EVEN for NUMERIC/BIGNUMERIC), TRUNC, IS_NAN, IS_INF,
+  RAND, COALESCE, IFNULL, NULLIF, IF, CASE, CONCAT/||, LENGTH, LOWER, UPPER, TRIM/LTRIM/RTRIM,
+  SUBSTR, REPLACE, STARTS_WITH, ENDS_WITH, STRPOS, REGEXP_CONTAINS/REPLACE/EXTRACT (RE2, see
+  bq_re2.py), LIKE, IN, BETWEEN, IS [NOT] NULL/TRUE/FALSE.
+- Statements: SELECT; INSERT ... VALUES | query; DELETE; UPDATE; TRUNCATE TABLE;
+  CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (columns) | AS query;
+  CREATE [OR REPLACE] VIEW [IF NOT EXISTS] v AS query; DROP TABLE|VIEW [IF EXISTS];
+  scripts of several statements separated by ';' with BEGIN [TRANSACTION], COMMIT
+  [TRANSACTION] and ROLLBACK [TRANSACTION] (parse_script()).
 
 How BigQuery semantics are kept on SQLite (values are stored as described in bq_types.py):
 - `/` is FLOAT64 (NUMERIC for NUMERIC operands) division through a function; DIV/MOD too;
@@ -15,20 +33,30 @@ How BigQuery semantics are kept on SQLite (values are stored as described in bq_
   return NaN if any input is NaN, and ORDER BY puts NaN after NULL and before -inf.
 - NUMERIC/BIGNUMERIC are canonical decimal text; arithmetic, comparisons and aggregates use
   Python's Decimal, ORDER BY uses an order-preserving text key.
-- LIKE is case-sensitive with backslash escapes; LOWER/UPPER/TRIM are Unicode-aware;
-  strings compare by code point (SQLite's BINARY collation on UTF-8).
+- LIKE is case-sensitive with backslash escapes; LOWER/UPPER are Unicode-aware; one-argument
+  TRIM removes Unicode White_Space characters; strings compare by code point (SQLite's BINARY
+  collation on UTF-8).
 - NULLs sort first in ASC and last in DESC unless NULLS FIRST/LAST says otherwise.
+- Range variables get generated SQLite aliases (a1, a2, ...; the store's tables are t<N>) and
+  subquery columns positional names (c0, c1, ...), so user names never collide inside the
+  generated SQL.
+
+Bytes processed: the compiler records which base-table columns a statement reads, and only
+those (a subquery's, view's or WITH query's columns count only when the outer query uses them,
+as BigQuery prunes them); bq_store.py sizes them with BigQuery's data-size rules.
 """
 
 import base64
+import collections
 import json
 import math
 import random
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from fractions import Fraction
 
+from . import bq_re2
 from . import bq_types as T
-
 # =============================================================================================
 # errors and types
 # =============================================================================================
@@ -116,13 +144,14 @@ _ESC = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "a": "
 
 
 class Tok:
-    __slots__ = ("kind", "value", "pos", "quoted")
+    __slots__ = ("kind", "value", "pos", "quoted", "off")
 
-    def __init__(self, kind, value, pos, quoted=False):
+    def __init__(self, kind, value, pos, quoted=False, off=0):
         self.kind = kind      # ident kw str bytes int float param qparam op eof
         self.value = value
-        self.pos = pos
+        self.pos = pos        # (line, column), 1-based
         self.quoted = quoted
+        self.off = off        # character offset in the SQL text
 
     def __repr__(self):
         return "%s:%r" % (self.kind, self.value)
@@ -194,12 +223,13 @@ def tokenize(sql):
             if prefix and (len(prefix) != len(set(prefix))):
                 m = None
         if m:
+            start_i = i
             j = i + len(prefix) + len(q)
             start = j
             while True:
                 if j >= n:
                     raise SqlError("Syntax error: Unclosed string literal", p)
-                if sql[j] == "\\" and "r" not in prefix:
+                if sql[j] == "\\":  # escaped character; in raw strings too a \\ keeps the quote
                     j += 2
                     continue
                 if sql.startswith(q, j):
@@ -211,9 +241,9 @@ def tokenize(sql):
             i = j + len(q)
             if "b" in prefix:
                 toks.append(Tok("bytes", body.encode("latin-1", "replace") if all(ord(ch) < 256 for ch in body)
-                                else body.encode("utf-8"), p))
+                                else body.encode("utf-8"), p, off=start_i))
             else:
-                toks.append(Tok("str", body, p))
+                toks.append(Tok("str", body, p, off=start_i))
             continue
         if c == "`":
             j, buf = i + 1, []
@@ -228,18 +258,18 @@ def tokenize(sql):
                     break
                 buf.append(sql[j])
                 j += 1
-            toks.append(Tok("ident", "".join(buf), p, quoted=True))
+            toks.append(Tok("ident", "".join(buf), p, quoted=True, off=i))
             i = j + 1
             continue
         m = re.match(r"0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", sql[i:])
         if m and (c.isdigit() or (c == "." and i + 1 < n and sql[i + 1].isdigit())):
             text = m.group(0)
             if text.lower().startswith("0x"):
-                toks.append(Tok("int", int(text, 16), p))
+                toks.append(Tok("int", int(text, 16), p, off=i))
             elif re.fullmatch(r"\d+", text):
-                toks.append(Tok("int", int(text), p))
+                toks.append(Tok("int", int(text), p, off=i))
             else:
-                toks.append(Tok("float", float(text), p))
+                toks.append(Tok("float", float(text), p, off=i))
             i += len(text)
             continue
         m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", sql[i:])
@@ -247,31 +277,33 @@ def tokenize(sql):
             w = m.group(0)
             i += len(w)
             if w.upper() in KEYWORDS:
-                toks.append(Tok("kw", w.upper(), p))
+                toks.append(Tok("kw", w.upper(), p, off=i - len(w)))
             else:
-                toks.append(Tok("ident", w, p))
+                toks.append(Tok("ident", w, p, off=i - len(w)))
             continue
         if c == "@":
             m = re.match(r"@@?([A-Za-z_][A-Za-z0-9_]*|`[^`]+`)", sql[i:])
             if not m or m.group(0).startswith("@@"):
                 raise SqlError("Syntax error: Unexpected \"@\"", p)
-            toks.append(Tok("param", m.group(1).strip("`"), p))
+            toks.append(Tok("param", m.group(1).strip("`"), p, off=i))
             i += len(m.group(0))
             continue
         if c == "?":
-            toks.append(Tok("qparam", None, p))
+            toks.append(Tok("qparam", None, p, off=i))
             i += 1
             continue
         for op in ("<=", ">=", "!=", "<>", "||", "<<", ">>", "=", "<", ">", "+", "-", "*", "/",
                    "(", ")", ",", ".", ";", "[", "]", "&", "|", "^", "~"):
             if sql.startswith(op, i):
-                toks.append(Tok("op", op, p))
+                toks.append(Tok("op", op, p, off=i))
                 i += len(op)
                 break
         else:
             raise SqlError("Syntax error: Illegal input character \"%s\"" % c, p)
-    toks.append(Tok("eof", None, pos_of(n)))
+    toks.append(Tok("eof", None, pos_of(n), off=n))
     return toks
+
+
 
 
 # =============================================================================================
@@ -291,10 +323,26 @@ class Select:
         self.limit = None
         self.offset = None
         self.pos = None
+        self.ctes = []         # WITH: (name, query, pos), visible to the query and later ones
+
+
+# Statement words that are not GoogleSQL statements the emulator runs; named in the error.
+_UNSUPPORTED_STATEMENTS = {
+    "DECLARE": "DECLARE (script variables)", "CALL": "CALL (procedures)", "EXECUTE": "EXECUTE IMMEDIATE",
+    "WHILE": "WHILE loops", "LOOP": "LOOP", "REPEAT": "REPEAT loops", "FOR": "FOR ... IN loops",
+    "ASSERT": "ASSERT", "RAISE": "RAISE", "RETURN": "RETURN", "BREAK": "BREAK", "LEAVE": "LEAVE",
+    "CONTINUE": "CONTINUE", "ITERATE": "ITERATE", "ALTER": "ALTER statements", "EXPORT": "EXPORT DATA",
+    "LOAD": "LOAD DATA", "GRANT": "GRANT", "REVOKE": "REVOKE", "UNDROP": "UNDROP", "CASE": "CASE statements",
+}
+
+_WINDOW_FUNCTIONS = {"ROW_NUMBER", "RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST", "NTILE",
+                     "FIRST_VALUE", "LAST_VALUE", "NTH_VALUE", "LAG", "LEAD", "PERCENTILE_CONT",
+                     "PERCENTILE_DISC"}
 
 
 class Parser:
     def __init__(self, sql):
+        self.sql = sql
         self.toks = tokenize(sql)
         self.i = 0
         self.qparams = 0
@@ -327,6 +375,21 @@ class Parser:
         if not self.accept_kw(word):
             self.error("Expected keyword %s" % word)
 
+    def is_word(self, *words, tok=None):
+        """An unquoted identifier or keyword spelled as one of `words` (grammar words such as
+        PARTITION, ROWS, CREATE that the tokenizer leaves as identifiers)."""
+        tok = tok or self.t
+        return tok.kind in ("ident", "kw") and not tok.quoted and str(tok.value).upper() in words
+
+    def accept_word(self, *words):
+        if self.is_word(*words):
+            return self.next().value.upper()
+        return None
+
+    def expect_word(self, word):
+        if not self.accept_word(word):
+            self.error("Expected keyword %s" % word)
+
     def is_op(self, op, tok=None):
         tok = tok or self.t
         return tok.kind == "op" and tok.value == op
@@ -352,23 +415,47 @@ class Parser:
     def unsupported(self, what, tok=None):
         raise SqlError("Unsupported in the luxe BigQuery emulator: %s" % what, (tok or self.t).pos)
 
-    # -- statements --
+    def is_ident_word(self, w, tok=None):
+        tok = tok or self.t
+        return tok.kind == "ident" and not tok.quoted and tok.value.upper() == w
+
+    # -- scripts and statements --
+    def script(self):
+        """[(statement, text, pos)] for the ';'-separated statements of the SQL text."""
+        out = []
+        while True:
+            if self.t.kind == "eof":
+                break
+            tok = self.t
+            stmt = self.statement()
+            out.append((stmt, self.sql[tok.off:self.t.off].strip(), tok.pos))
+            if self.accept_op(";"):
+                continue
+            if self.t.kind != "eof":
+                if self.is_kw("UNION", "INTERSECT", "EXCEPT"):
+                    self.unsupported("set operation %s" % self.t.value)
+                self.error("Expected end of input")
+        if not out:
+            raise SqlError("Syntax error: Unexpected end of script", self.t.pos)
+        return out
+
     def statement(self):
-        if self.is_kw("WITH"):
-            self.unsupported("WITH clause (common table expressions)")
+        tok = self.t
+        if self.is_kw("WITH", "SELECT") or self.is_op("("):
+            return ("select", self.query())
         if self.is_kw("TRUNCATE"):
             self.next()
             self.expect_kw("TABLE")
-            stmt = ("truncate", self.table_path())
-        elif self.is_kw("DELETE"):
+            return ("truncate", self.table_path())
+        if self.is_kw("DELETE"):
             self.next()
             self.accept_kw("FROM")
             path = self.table_path()
             alias = self.opt_alias()
             if not self.accept_kw("WHERE"):
                 self.error("DELETE must have a WHERE clause; expected keyword WHERE")
-            stmt = ("delete", path, alias, self.expr())
-        elif self.is_kw("UPDATE"):
+            return ("delete", path, alias, self.expr())
+        if self.is_kw("UPDATE"):
             self.next()
             path = self.table_path()
             alias = self.opt_alias()
@@ -380,15 +467,18 @@ class Parser:
                 sets.append((col, self.expr()))
                 if not self.accept_op(","):
                     break
+            if self.is_kw("FROM"):
+                self.unsupported("UPDATE ... FROM")
             if not self.accept_kw("WHERE"):
                 self.error("UPDATE must have a WHERE clause; expected keyword WHERE")
-            stmt = ("update", path, alias, sets, self.expr())
-        elif self.is_kw("INSERT"):
+            return ("update", path, alias, sets, self.expr())
+        if self.is_kw("INSERT"):
             self.next()
             self.accept_kw("INTO")
             path = self.table_path()
             cols = None
-            if self.is_op("(") and not self.is_kw("SELECT", tok=self.peek()):
+            if self.is_op("(") and not self.is_kw("SELECT", "WITH", tok=self.peek()) \
+                    and not self.is_op("(", self.peek()):
                 self.next()
                 cols = [self.ident()]
                 while self.accept_op(","):
@@ -405,36 +495,182 @@ class Parser:
                     rows.append(row)
                     if not self.accept_op(","):
                         break
-                stmt = ("insert", path, cols, rows, None)
-            else:
-                stmt = ("insert", path, cols, None, self.query())
-        elif self.is_kw("SELECT") or self.is_op("("):
-            stmt = ("select", self.query())
-        elif self.is_kw("MERGE"):
+                return ("insert", path, cols, rows, None)
+            return ("insert", path, cols, None, self.query())
+        if self.is_word("CREATE"):
+            return self.create()
+        if self.is_word("DROP"):
+            return self.drop()
+        if self.is_word("BEGIN", "START"):
+            word = self.next().value.upper()
+            if word == "START":
+                self.expect_word("TRANSACTION")
+            elif not self.accept_word("TRANSACTION") and not (self.is_op(";") or self.t.kind == "eof"):
+                self.unsupported("BEGIN ... END blocks", tok)
+            return ("begin",)
+        if self.is_word("COMMIT"):
+            self.next()
+            self.accept_word("TRANSACTION")
+            return ("commit",)
+        if self.is_word("ROLLBACK"):
+            self.next()
+            self.accept_word("TRANSACTION")
+            return ("rollback",)
+        if self.is_kw("MERGE"):
             self.unsupported("MERGE statement")
-        elif self.t.kind == "eof":
-            raise SqlError("Syntax error: Unexpected end of script", self.t.pos)
-        else:
-            tok = self.t
-            raise SqlError("Syntax error: Unexpected %s" % (
-                "keyword %s" % tok.value if tok.kind == "kw" else "identifier \"%s\"" % tok.value
-                if tok.kind == "ident" else "\"%s\"" % (tok.value,)), tok.pos)
-        self.accept_op(";")
-        if self.t.kind != "eof":
-            if self.is_kw("UNION", "INTERSECT", "EXCEPT"):
-                self.unsupported("set operation %s" % self.t.value)
-            self.error("Expected end of input")
-        return stmt
+        if self.is_kw("SET") or self.is_kw("IF"):
+            self.unsupported("%s (scripting)" % self.t.value.upper())
+        if tok.kind in ("ident", "kw") and not tok.quoted and str(tok.value).upper() in _UNSUPPORTED_STATEMENTS:
+            self.unsupported(_UNSUPPORTED_STATEMENTS[str(tok.value).upper()])
+        if tok.kind == "eof":
+            raise SqlError("Syntax error: Unexpected end of script", tok.pos)
+        raise SqlError("Syntax error: Unexpected %s" % (
+            "keyword %s" % tok.value if tok.kind == "kw" else "identifier \"%s\"" % tok.value
+            if tok.kind == "ident" else "\"%s\"" % (tok.value,)), tok.pos)
 
+    # -- DDL --
+    def create(self):
+        start = self.next()  # CREATE
+        opts = {"replace": False, "if_not_exists": False}
+        if self.accept_kw("OR"):
+            self.expect_word("REPLACE")
+            opts["replace"] = True
+        if self.is_word("TEMP", "TEMPORARY"):
+            self.unsupported("CREATE TEMP TABLE")
+        if self.is_word("MATERIALIZED", "EXTERNAL", "SNAPSHOT", "FUNCTION", "PROCEDURE", "SCHEMA",
+                        "MODEL", "ROW", "SEARCH", "VECTOR", "AGGREGATE", "CAPACITY", "RESERVATION"):
+            self.unsupported("CREATE %s" % self.t.value.upper())
+        if self.accept_kw("TABLE"):
+            kind = "table"
+        elif self.accept_word("VIEW"):
+            kind = "view"
+        else:
+            self.error("Expected TABLE or VIEW")
+        if self.accept_kw("IF"):
+            self.expect_kw("NOT")
+            self.expect_kw("EXISTS")
+            opts["if_not_exists"] = True
+        if opts["replace"] and opts["if_not_exists"]:
+            raise SqlError("CREATE %s cannot have both OR REPLACE and IF NOT EXISTS" % kind.upper(), start.pos)
+        path = self.table_path()
+        if kind == "table":
+            cols = None
+            if self.is_kw("LIKE") or self.is_word("COPY", "CLONE"):
+                self.unsupported("CREATE TABLE %s" % self.t.value.upper())
+            if self.accept_op("("):
+                cols = []
+                while True:
+                    tok = self.t
+                    name = self.ident()
+                    ftype = self.column_type()
+                    mode = ftype.mode
+                    if self.accept_kw("NOT"):
+                        self.expect_kw("NULL")
+                        if mode == "REPEATED":
+                            raise SqlError("NOT NULL cannot be applied to ARRAY column %s" % name, tok.pos)
+                        mode = "REQUIRED"
+                    if self.is_kw("DEFAULT") or self.is_word("OPTIONS", "PRIMARY", "REFERENCES", "COLLATE"):
+                        self.unsupported("column %s" % self.t.value.upper())
+                    cols.append(T.Field(name, ftype.type, mode, ftype.fields))
+                    if not self.accept_op(","):
+                        break
+                self.expect_op(")")
+            for word in ("PARTITION", "CLUSTER", "OPTIONS", "DEFAULT"):
+                if self.is_word(word):
+                    self.unsupported("CREATE TABLE ... %s" % word)
+            query = None
+            if self.accept_kw("AS"):
+                query = self.query()
+            if cols is None and query is None:
+                raise SqlError("CREATE TABLE needs a column list or AS query", start.pos)
+            return ("create_table", path, opts, cols, query)
+        if self.is_op("("):
+            self.unsupported("CREATE VIEW with a column list")
+        if self.is_word("OPTIONS"):
+            self.unsupported("CREATE VIEW ... OPTIONS")
+        self.expect_kw("AS")
+        qtok = self.t
+        query = self.query()
+        return ("create_view", path, opts, query, self.sql[qtok.off:self.t.off].strip())
+
+    def column_type(self):
+        """A column type of CREATE TABLE as a Ty (ARRAY -> REPEATED, STRUCT -> fields)."""
+        tok = self.t
+        if self.is_kw("ARRAY"):
+            self.next()
+            self.expect_op("<")
+            inner = self.column_type()
+            self.expect_op(">")
+            if inner.repeated:
+                raise SqlError("Arrays of arrays are not supported", tok.pos)
+            return Ty(inner.type, "REPEATED", inner.fields)
+        if self.is_kw("STRUCT"):
+            self.next()
+            self.expect_op("<")
+            fields = []
+            while True:
+                name = self.ident()
+                ft = self.column_type()
+                fields.append(T.Field(name, ft.type, ft.mode, ft.fields))
+                if not self.accept_op(","):
+                    break
+            self.expect_op(">")
+            return Ty("STRUCT", "NULLABLE", fields)
+        return Ty(self.type_name(allow_struct=False))
+
+    def drop(self):
+        self.next()  # DROP
+        if self.accept_kw("TABLE"):
+            kind = "TABLE"
+        elif self.accept_word("VIEW"):
+            kind = "VIEW"
+        else:
+            self.unsupported("DROP %s" % (self.t.value if self.t.kind != "eof" else ""))
+        if_exists = False
+        if self.accept_kw("IF"):
+            self.expect_kw("EXISTS")
+            if_exists = True
+        return ("drop", kind, self.table_path(), if_exists)
+
+    # -- queries --
     def query(self):
+        ctes = []
+        if self.accept_kw("WITH"):
+            if self.is_word("RECURSIVE"):
+                self.unsupported("WITH RECURSIVE")
+            while True:
+                tok = self.t
+                name = self.ident()
+                self.expect_kw("AS")
+                self.expect_op("(")
+                ctes.append((name, self.query(), tok.pos))
+                self.expect_op(")")
+                if not self.accept_op(","):
+                    break
         if self.accept_op("("):
             q = self.query()
             self.expect_op(")")
+            if q.ctes and ctes:
+                q = self._wrap(q)
+            if self.is_kw("ORDER", "LIMIT"):
+                q = self._wrap(q)
+                self.order_limit(q)
         else:
             q = self.select()
         if self.is_kw("UNION", "INTERSECT", "EXCEPT"):
             self.unsupported("set operation %s" % self.t.value)
+        if ctes:
+            q.ctes = ctes + q.ctes
         return q
+
+    @staticmethod
+    def _wrap(q):
+        """SELECT * FROM (q): an outer query for a parenthesised one."""
+        s = Select()
+        s.pos = q.pos
+        s.items = [(("star", None), None)]
+        s.from_ = ("subq", q, None)
+        return s
 
     def select(self):
         s = Select()
@@ -444,8 +680,8 @@ class Parser:
             s.distinct = True
         else:
             self.accept_kw("ALL")
-        if self.is_kw("AS") and self.is_kw("STRUCT", tok=self.peek()):
-            self.unsupported("SELECT AS STRUCT")
+        if self.is_kw("AS") and (self.is_kw("STRUCT", tok=self.peek()) or self.is_word("VALUE", tok=self.peek())):
+            self.unsupported("SELECT AS STRUCT/VALUE")
         while True:
             if self.is_op("*"):
                 self.next()
@@ -456,6 +692,8 @@ class Parser:
                 q = self.next().value
                 self.next()
                 self.next()
+                if self.is_kw("EXCEPT") or self.is_ident_word("REPLACE"):
+                    self.unsupported("SELECT * EXCEPT/REPLACE")
                 s.items.append((("star", q), None))
             else:
                 e = self.expr()
@@ -468,8 +706,8 @@ class Parser:
             s.where = self.expr()
         if self.accept_kw("GROUP"):
             self.expect_kw("BY")
-            if self.is_ident_word("ROLLUP") or self.is_ident_word("CUBE"):
-                self.unsupported("GROUP BY ROLLUP/CUBE")
+            if self.is_ident_word("ROLLUP") or self.is_ident_word("CUBE") or self.is_ident_word("GROUPING"):
+                self.unsupported("GROUP BY ROLLUP/CUBE/GROUPING SETS")
             s.group = [self.expr()]
             while self.accept_op(","):
                 s.group.append(self.expr())
@@ -477,33 +715,36 @@ class Parser:
             s.having = self.expr()
         if self.is_kw("QUALIFY", "WINDOW"):
             self.unsupported(self.t.value)
+        self.order_limit(s)
+        return s
+
+    def order_limit(self, s):
         if self.accept_kw("ORDER"):
             self.expect_kw("BY")
-            while True:
-                e = self.expr()
-                desc = False
-                if self.accept_kw("DESC"):
-                    desc = True
-                else:
-                    self.accept_kw("ASC")
-                nulls = None
-                if self.accept_kw("NULLS"):
-                    w = self.accept_kw("FIRST", "LAST")
-                    if not w:
-                        self.error("Expected FIRST or LAST")
-                    nulls = w == "FIRST"
-                s.order.append((e, desc, nulls))
-                if not self.accept_op(","):
-                    break
+            s.order = self.order_items()
         if self.accept_kw("LIMIT"):
             s.limit = self.primary()
             if self.accept_kw("OFFSET"):
                 s.offset = self.primary()
-        return s
 
-    def is_ident_word(self, w, tok=None):
-        tok = tok or self.t
-        return tok.kind == "ident" and not tok.quoted and tok.value.upper() == w
+    def order_items(self):
+        out = []
+        while True:
+            e = self.expr()
+            desc = False
+            if self.accept_kw("DESC"):
+                desc = True
+            else:
+                self.accept_kw("ASC")
+            nulls = None
+            if self.accept_kw("NULLS"):
+                w = self.accept_kw("FIRST", "LAST")
+                if not w:
+                    self.error("Expected FIRST or LAST")
+                nulls = w == "FIRST"
+            out.append((e, desc, nulls))
+            if not self.accept_op(","):
+                return out
 
     def opt_alias(self):
         if self.accept_kw("AS"):
@@ -532,11 +773,19 @@ class Parser:
         tok = self.t
         if tok.kind != "ident":
             self.error("Expected a table name")
-        parts = []
-        for p in self.ident_path():
-            parts.extend(p.split("."))
+        parts = [self.ident()]
         # unquoted project ids may contain dashes: my-project.ds.t
-        return (parts, tok.pos)
+        while self.is_op("-") and self.peek().kind in ("ident", "int") and not tok.quoted and len(parts) == 1 \
+                and self.peek().off == self.t.off + 1:
+            self.next()
+            parts[0] += "-" + str(self.next().value)
+        while self.is_op(".") and self.peek().kind == "ident":
+            self.next()
+            parts.append(self.next().value)
+        out = []
+        for p in parts:
+            out.extend(p.split("."))
+        return (out, tok.pos)
 
     def from_clause(self):
         left = self.from_item()
@@ -579,7 +828,7 @@ class Parser:
             k = 1
             while self.is_op("(", self.peek(k)):
                 k += 1
-            if self.is_kw("SELECT", tok=self.peek(k)):
+            if self.is_kw("SELECT", "WITH", tok=self.peek(k)):
                 save = self.i
                 self.next()
                 try:
@@ -602,6 +851,8 @@ class Parser:
         alias = self.opt_alias()
         if self.is_kw("FOR"):
             self.unsupported("FOR SYSTEM_TIME AS OF")
+        if self.is_word("TABLESAMPLE"):
+            self.unsupported("TABLESAMPLE")
         return ("table", path, alias)
 
     # -- expressions --
@@ -625,6 +876,13 @@ class Parser:
             return ("not", self.not_expr())
         return self.cmp_expr()
 
+    def subquery_ahead(self):
+        """At "(": does a query start inside?"""
+        k = 1
+        while self.is_op("(", self.peek(k)):
+            k += 1
+        return self.is_kw("SELECT", "WITH", tok=self.peek(k))
+
     def cmp_expr(self):
         e = self.add_expr()
         while True:
@@ -632,6 +890,8 @@ class Parser:
             if tok.kind == "op" and tok.value in ("=", "!=", "<>", "<", "<=", ">", ">="):
                 self.next()
                 op = "!=" if tok.value == "<>" else tok.value
+                if self.is_kw("ANY", "ALL", "SOME") or self.is_word("SOME"):
+                    self.unsupported("quantified comparison %s %s" % (op, self.t.value))
                 e = ("cmp", op, e, self.add_expr())
                 continue
             neg = False
@@ -640,7 +900,7 @@ class Parser:
                 self.next()
                 neg = True
             if self.accept_kw("LIKE"):
-                if self.is_kw("ANY", "ALL"):
+                if self.is_kw("ANY", "ALL") or self.is_word("SOME"):
                     self.unsupported("LIKE ANY/ALL")
                 e = ("like", e, self.add_expr(), neg)
             elif self.accept_kw("BETWEEN"):
@@ -654,9 +914,15 @@ class Parser:
                     self.expect_op(")")
                     e = ("inunnest", e, arr, neg)
                 else:
+                    if not self.is_op("("):
+                        self.error("Expected \"(\"")
+                    if self.subquery_ahead():
+                        ptok = self.next()
+                        q = self.query()
+                        self.expect_op(")")
+                        e = ("insub", e, q, neg, ptok.pos)
+                        continue
                     self.expect_op("(")
-                    if self.is_kw("SELECT"):
-                        self.unsupported("IN (subquery)")
                     items = [self.expr()]
                     while self.accept_op(","):
                         items.append(self.expr())
@@ -748,26 +1014,40 @@ class Parser:
                 self.expect_op("(")
                 e = self.expr()
                 self.expect_kw("AS")
-                tname = self.type_name()
+                params = []
+                tname = self.type_name(params=params)
+                if self.is_word("FORMAT"):
+                    self.unsupported("CAST ... FORMAT")
                 self.expect_op(")")
-                return ("cast", e, tname, w == "SAFE_CAST", tok.pos)
+                return ("cast", e, tname, w == "SAFE_CAST", tok.pos, list(params))
             if w == "IF":
                 self.next()
                 args = self.call_args()
                 return ("func", "IF", args, False, tok.pos)
-            if w in ("EXISTS", "ARRAY", "STRUCT", "INTERVAL"):
+            if w == "EXISTS":
+                self.next()
+                if not self.is_op("(") or not self.subquery_ahead():
+                    self.error("Expected a subquery after EXISTS")
+                self.next()
+                q = self.query()
+                self.expect_op(")")
+                return ("exists", q, tok.pos)
+            if w in ("ARRAY", "STRUCT", "INTERVAL"):
                 self.unsupported(w)
             if w in SOFT:
                 self.next()
-                return self.name_or_call(Tok("ident", w.lower(), tok.pos))
+                return self.name_or_call(Tok("ident", w.lower(), tok.pos, off=tok.off))
             self.error()
         if tok.kind == "ident":
             self.next()
             return self.name_or_call(tok)
         if tok.kind == "op" and tok.value == "(":
+            if self.subquery_ahead():
+                self.next()
+                q = self.query()
+                self.expect_op(")")
+                return ("scalarsub", q, tok.pos)
             self.next()
-            if self.is_kw("SELECT"):
-                self.unsupported("scalar subqueries")
             e = self.expr()
             self.expect_op(")")
             return e
@@ -775,19 +1055,40 @@ class Parser:
             self.unsupported("array literals")
         self.error()
 
-    def type_name(self):
+    def type_name(self, allow_struct=False, params=None):
+        """A type name; with a `params` list, parameterized NUMERIC(P[, S]), BIGNUMERIC(P[, S]),
+        STRING(L) and BYTES(L) are accepted and their integer parameters appended to it."""
         tok = self.t
         if tok.kind not in ("ident", "kw"):
             self.error("Expected a type name")
         self.next()
         t = T.canon_type(tok.value)
         if t is None or t == "STRUCT":
-            if tok.value.upper() in ("ARRAY", "STRUCT"):
-                self.unsupported("CAST to %s" % tok.value.upper(), tok)
+            if tok.value.upper() in ("ARRAY", "STRUCT", "RANGE", "INTERVAL"):
+                self.unsupported("type %s here" % tok.value.upper(), tok)
             raise SqlError("Type not found: %s" % tok.value, tok.pos)
-        if self.accept_op("("):  # parameterised types: NUMERIC(10, 2), STRING(10)
-            while not self.accept_op(")"):
-                self.next()
+        if self.is_op("("):  # parameterised types: NUMERIC(10, 2), STRING(10)
+            if params is None or t not in ("NUMERIC", "BIGNUMERIC", "STRING", "BYTES"):
+                self.unsupported("parameterized type %s(...) here" % tok.value.upper(), tok)
+            self.next()
+            while True:
+                if self.t.kind != "int":
+                    self.error("Expected an integer type parameter")
+                params.append(self.next().value)
+                if not self.accept_op(","):
+                    break
+            self.expect_op(")")
+            top = 2 if t in ("NUMERIC", "BIGNUMERIC") else 1
+            if len(params) > top:
+                raise SqlError("%s takes at most %d type parameter%s" % (t, top, "s" if top > 1 else ""), tok.pos)
+            if t in ("NUMERIC", "BIGNUMERIC"):
+                prec, scale = params[0], params[1] if len(params) > 1 else 0
+                max_scale, max_int = (9, 29) if t == "NUMERIC" else (38, 38)
+                if not (0 <= scale <= max_scale and max(1, scale) <= prec <= scale + max_int):
+                    raise SqlError("In %s(P, S), S must be between 0 and %d and P between max(S, 1) and S + %d"
+                                   % (t, max_scale, max_int), tok.pos)
+            elif params[0] <= 0:
+                raise SqlError("%s(L) needs a positive length" % t, tok.pos)
         return t
 
     def call_args(self):
@@ -803,6 +1104,8 @@ class Parser:
     def name_or_call(self, tok):
         if self.is_op("("):
             name = tok.value.upper()
+            if tok.quoted:
+                raise SqlError("Function not found: %s" % tok.value, tok.pos)
             self.next()
             distinct = False
             if name == "COUNT" and self.is_op("*"):
@@ -816,8 +1119,13 @@ class Parser:
                 args.append(self.expr())
                 while self.accept_op(","):
                     args.append(self.expr())
-                if self.is_kw("ORDER", "LIMIT") or self.is_ident_word("IGNORE") or self.is_ident_word("RESPECT"):
-                    self.unsupported("aggregate ORDER BY/LIMIT/IGNORE NULLS")
+                if self.is_ident_word("IGNORE") or self.is_ident_word("RESPECT"):
+                    w = self.next().value.upper()
+                    self.expect_kw("NULLS")
+                    if not (name in ("PERCENTILE_CONT", "PERCENTILE_DISC") and w == "IGNORE"):
+                        self.unsupported("%s NULLS in %s" % (w, name))
+                if self.is_kw("ORDER", "LIMIT", "HAVING"):
+                    self.unsupported("aggregate ORDER BY/LIMIT/HAVING inside %s(...)" % name)
                 self.expect_op(")")
             return self.maybe_over(("func", name, args, distinct, tok.pos))
         parts = [tok.value]
@@ -827,10 +1135,52 @@ class Parser:
             parts.append(self.next().value if self.t.kind == "ident" else self.next().value.lower())
         return ("col", parts, tok.pos)
 
-    def maybe_over(self, e):
-        if self.is_kw("OVER"):
-            self.unsupported("analytic (window) functions")
-        return e
+    def maybe_over(self, f):
+        if not self.is_kw("OVER"):
+            if f[1] in _WINDOW_FUNCTIONS:
+                raise SqlError("Analytic function %s cannot be called without an OVER clause" % f[1], f[4])
+            return f
+        tok = self.next()
+        if self.t.kind == "ident":
+            self.unsupported("named windows (OVER %s)" % self.t.value)
+        self.expect_op("(")
+        spec = {"partition": [], "order": [], "frame": None}
+        if self.t.kind == "ident" and not self.is_word("PARTITION", "ROWS", "RANGE"):
+            self.unsupported("named windows (OVER (%s ...))" % self.t.value)
+        if self.accept_word("PARTITION"):
+            self.expect_kw("BY")
+            spec["partition"].append(self.expr())
+            while self.accept_op(","):
+                spec["partition"].append(self.expr())
+        if self.accept_kw("ORDER"):
+            self.expect_kw("BY")
+            spec["order"] = self.order_items()
+        unit = self.accept_word("ROWS", "RANGE")
+        if unit:
+            if self.accept_kw("BETWEEN"):
+                lo = self.frame_bound()
+                self.expect_kw("AND")
+                hi = self.frame_bound()
+            else:
+                lo, hi = self.frame_bound(), ("CR", None)
+            spec["frame"] = (unit, lo, hi)
+        self.expect_op(")")
+        return ("window", f, spec, tok.pos)
+
+    def frame_bound(self):
+        if self.accept_word("UNBOUNDED"):
+            w = self.accept_word("PRECEDING", "FOLLOWING")
+            if not w:
+                self.error("Expected PRECEDING or FOLLOWING")
+            return ("UP" if w == "PRECEDING" else "UF", None)
+        if self.accept_word("CURRENT"):
+            self.expect_word("ROW")
+            return ("CR", None)
+        e = self.add_expr()
+        w = self.accept_word("PRECEDING", "FOLLOWING")
+        if not w:
+            self.error("Expected PRECEDING or FOLLOWING")
+        return ("P" if w == "PRECEDING" else "F", e)
 
     def case(self):
         self.expect_kw("CASE")
@@ -851,6 +1201,7 @@ class Parser:
         return ("case", operand, whens, other)
 
 
+
 # =============================================================================================
 # compiler: AST -> SQLite SQL with types
 # =============================================================================================
@@ -861,10 +1212,13 @@ def q(name):
 
 
 class Scope:
-    """The range variables visible in one SELECT: alias -> [(name, Ty, sqlite ref)]."""
+    """The range variables visible in one SELECT: alias -> [(name, Ty, sqlite ref, refs)], where
+    refs is the frozenset of (table key, column) base-table reads that using the column costs.
+    `parent` is the enclosing query's scope (correlated references)."""
 
-    def __init__(self):
-        self.entries = []  # (alias, [(colname, Ty, sqlref, table_key)])
+    def __init__(self, parent=None):
+        self.entries = []  # (alias, [(colname, Ty, sqlref, refs)])
+        self.parent = parent
 
     def add(self, alias, cols):
         for a, _ in self.entries:
@@ -872,29 +1226,38 @@ class Scope:
                 raise SqlError("Duplicate alias %s" % alias)
         self.entries.append((alias, cols))
 
-    def resolve(self, parts, pos):
-        """(sqlref, Ty, remaining parts, table_key, column name)."""
+    def _find(self, parts):
         if len(parts) >= 2:
             for alias, cols in self.entries:
                 if alias.lower() == parts[0].lower():
-                    for name, ty, ref, key in cols:
+                    for name, ty, ref, refs in cols:
                         if name.lower() == parts[1].lower():
-                            return ref, ty, parts[2:], key, name
-                    raise SqlError("Name %s not found inside %s" % (parts[1], alias), pos)
+                            return [(ref, ty, parts[2:], refs, name)], alias
+                    return [], alias
         hits = []
         for alias, cols in self.entries:
-            for name, ty, ref, key in cols:
+            for name, ty, ref, refs in cols:
                 if name.lower() == parts[0].lower():
-                    hits.append((ref, ty, parts[1:], key, name))
-        if len(hits) > 1:
-            raise SqlError("Column name %s is ambiguous" % parts[0], pos)
-        if hits:
-            return hits[0]
-        if len(parts) == 1:
-            for alias, cols in self.entries:
-                if alias.lower() == parts[0].lower():
-                    raise SqlError("Unsupported in the luxe BigQuery emulator: a range variable (%s) "
-                                   "used as a value" % parts[0], pos)
+                    hits.append((ref, ty, parts[1:], refs, name))
+        return hits, None
+
+    def resolve(self, parts, pos):
+        """(sqlref, Ty, remaining parts, refs, column name, depth); depth 0 is this scope."""
+        scope, depth = self, 0
+        while scope is not None:
+            hits, alias = scope._find(parts)
+            if alias is not None and not hits:
+                raise SqlError("Name %s not found inside %s" % (parts[1], alias), pos)
+            if len(hits) > 1:
+                raise SqlError("Column name %s is ambiguous" % parts[0], pos)
+            if hits:
+                return hits[0] + (depth,)
+            if len(parts) == 1:
+                for alias, cols in scope.entries:
+                    if alias.lower() == parts[0].lower():
+                        raise SqlError("Unsupported in the luxe BigQuery emulator: a range variable (%s) "
+                                       "used as a value" % parts[0], pos)
+            scope, depth = scope.parent, depth + 1
         raise SqlError("Unrecognized name: %s" % parts[0], pos)
 
 
@@ -904,13 +1267,70 @@ class Param:
         self.value = value    # stored value, or a list of them for arrays
 
 
+class SelectResult:
+    """A compiled query: sql, out [(name, Ty)], base (reads needed whatever columns are used),
+    cols [refs per output column], anon [True for an unnamed column]."""
+
+    __slots__ = ("sql", "out", "base", "cols", "anon")
+
+    def __init__(self, sql, out, base, cols, anon):
+        self.sql, self.out, self.base, self.cols, self.anon = sql, out, base, cols, anon
+
+    def all_refs(self):
+        refs = set(self.base)
+        for c in self.cols:
+            refs |= c
+        return refs
+
+
 AGGREGATES = {"COUNT", "SUM", "AVG", "MIN", "MAX", "COUNTIF", "LOGICAL_AND", "LOGICAL_OR",
               "ANY_VALUE", "ARRAY_AGG", "STRING_AGG"}
+_RANKING = {"ROW_NUMBER", "RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST", "NTILE"}
+_NAVIGATION = {"FIRST_VALUE", "LAST_VALUE", "NTH_VALUE", "LAG", "LEAD"}
+_UNGROUPABLE = ("STRUCT", "JSON", "GEOGRAPHY")
+
+
+def _has_agg(e):
+    """Does the expression contain an aggregate call outside analytic functions and subqueries?"""
+    if isinstance(e, tuple) and e:
+        if e[0] == "func" and e[1] in AGGREGATES:
+            return True
+        if e[0] in ("window", "insub", "exists", "scalarsub"):
+            return e[0] == "window" and _has_agg_args(e[1]) or e[0] == "insub" and _has_agg(e[1])
+        return any(_has_agg(x) for x in e)
+    if isinstance(e, list):
+        return any(_has_agg(x) for x in e)
+    return False
+
+
+def _has_agg_args(f):
+    return any(_has_agg(a) for a in f[2])
+
+
+def _has_window(e):
+    if isinstance(e, tuple) and e:
+        if e[0] == "window":
+            return True
+        if e[0] in ("insub", "exists", "scalarsub"):
+            return False
+        return any(_has_window(x) for x in e)
+    if isinstance(e, list):
+        return any(_has_window(x) for x in e)
+    return False
+
+
+def _implicit_alias(e):
+    if isinstance(e, tuple) and e and e[0] == "col":
+        return e[1][-1]
+    if isinstance(e, tuple) and e and e[0] == "field":
+        return e[2]
+    return None
 
 
 class Compiler:
-    """Translate one parsed statement. `catalog.lookup(parts, pos)` returns table metadata
-    (an object with .sqlname, .schema [Field], .key) or raises SqlError."""
+    """Translate parsed statements. `catalog.lookup(parts, pos)` returns table metadata (an
+    object with .sqlname, .schema [Field], .key, .kind "TABLE"|"VIEW", .view_query) or raises;
+    `catalog.for_view(meta)` is the catalog a view's query is compiled with."""
 
     def __init__(self, catalog, params, positional):
         self.catalog = catalog
@@ -918,9 +1338,13 @@ class Compiler:
         self.positional = positional
         self.binds = {}
         self.nbind = 0
-        self.referenced = set()        # (table_key, column name lower)
-        self.tables = set()
+        self.referenced = set()        # (table key, column lower | None for the table itself)
+        self.collect = set()           # where column reads go while compiling
         self.in_agg = False
+        self.in_window = False
+        self.ctes = []                 # stack of {name lower: (sqlite name, SelectResult)}
+        self.nalias = 0
+        self.view_depth = 0
 
     def bind(self, value):
         self.nbind += 1
@@ -928,88 +1352,231 @@ class Compiler:
         self.binds[name] = value
         return ":" + name
 
-    # -- statements --
-    def select(self, s, top=False):
-        """(sql, [(name, Ty)]) for one SELECT."""
-        scope = Scope()
+    def new_alias(self, prefix="a"):
+        self.nalias += 1
+        return "%s%d" % (prefix, self.nalias)
+
+    @property
+    def tables(self):
+        return {k for k, _ in self.referenced}
+
+    def use(self, res):
+        """Count every column of a top-level query result as read."""
+        self.referenced |= res.all_refs()
+        return res
+
+    # -- queries --
+    def select(self, s, parent=None):
+        """Compile one query (its WITH clause, SELECT, FROM ... LIMIT) into a SelectResult."""
+        saved = self.collect, self.in_agg, self.in_window
+        base = set()
+        self.collect = base
+        self.in_agg = self.in_window = False  # a subquery starts afresh inside an aggregate's argument
+        pushed = False
+        try:
+            with_sql = ""
+            if s.ctes:
+                frame = {}
+                self.ctes.append(frame)
+                pushed = True
+                defs = []
+                for name, query, pos in s.ctes:
+                    if name.lower() in frame:
+                        raise SqlError("Duplicate alias %s for WITH subquery" % name, pos)
+                    res = self.select(query, None)
+                    cname = self.new_alias("w")
+                    frame[name.lower()] = (cname, res)
+                    defs.append("%s AS (%s)" % (q(cname), res.sql))
+                with_sql = "WITH " + ", ".join(defs) + " "
+            res = self._select_body(s, parent, base)
+            res.sql = with_sql + res.sql
+            return res
+        finally:
+            if pushed:
+                self.ctes.pop()
+            self.collect, self.in_agg, self.in_window = saved
+
+    def _select_body(self, s, parent, base):
+        scope = Scope(parent)
         from_sql = ""
         if s.from_ is not None:
             from_sql = " FROM " + self.from_item(s.from_, scope)
-        items, out = [], []
-        anon = 0
-        for e, alias in s.items:
-            if isinstance(e, tuple) and e[0] == "star":
+        star = [isinstance(e, tuple) and e[0] == "star" for e, _ in s.items]
+        aggregated = bool(s.group) or s.having is not None or any(
+            _has_agg(e) for (e, _), st in zip(s.items, star) if not st) or any(_has_agg(e) for e, _, _ in s.order)
+        names = [alias or (None if st else _implicit_alias(e)) for (e, alias), st in zip(s.items, star)]
+        keys = None
+        if aggregated:
+            keys = set()
+            for g in s.group:
+                target = self._group_target(g, s.items, star, names)
+                keys.add(self.norm(target, scope))
+        items, out, colsets, anon = [], [], [], []
+        n_anon = 0
+        has_agg, has_win = [], []
+        for (e, alias), st in zip(s.items, star):
+            if st:
                 found = False
                 for a, cols in scope.entries:
                     if e[1] is None or a.lower() == e[1].lower():
                         found = True
-                        for name, ty, ref, key in cols:
+                        for name, ty, ref, refs in cols:
+                            if keys is not None and ("colref", ref, ()) not in keys:
+                                raise SqlError("SELECT list expression references column %s which is neither "
+                                               "grouped nor aggregated" % name, s.pos)
                             items.append(ref)
                             out.append((name, ty))
-                            if key:
-                                self.referenced.add((key, name.lower()))
+                            colsets.append(set(refs))
+                            anon.append(False)
+                            has_agg.append(False)
+                            has_win.append(False)
                 if not found:
                     raise SqlError("SELECT * must have a FROM clause" if e[1] is None
                                    else "Unrecognized name: %s" % e[1], s.pos)
                 continue
-            sql, ty = self.expr(e, scope)
-            if alias is None:
-                if e[0] == "col":
-                    alias = e[1][-1]
-                elif e[0] == "field":
-                    alias = e[2]
-                else:
-                    alias = "f%d_" % anon
-                    anon += 1
+            self.collect = cs = set()
+            ctx = {"clause": "SELECT list"}
+            if keys is not None:
+                ctx["gc"] = keys
+            sql, ty = self.expr(e, scope, **ctx)
+            self.collect = base
+            name = alias or _implicit_alias(e)
+            if name is None:
+                name = "f%d_" % n_anon
+                n_anon += 1
             items.append(sql)
-            out.append((alias, ty))
+            out.append((name, ty))
+            colsets.append(cs)
+            anon.append(alias is None and _implicit_alias(e) is None)
+            has_agg.append(_has_agg(e))
+            has_win.append(_has_window(e))
         aliases = {}
         for i, (name, ty) in enumerate(out):
-            aliases.setdefault(name.lower(), i)
+            if not anon[i]:
+                aliases.setdefault(name.lower(), i)
+        octx = {"items": items, "out": out, "aliases": aliases, "colsets": colsets}
         sql = "SELECT " + ("DISTINCT " if s.distinct else "") + ", ".join(
-            "%s AS %s" % (it, q(out[i][0] if not top else "c%d" % i)) for i, it in enumerate(items))
+            "%s AS %s" % (it, q("c%d" % i)) for i, it in enumerate(items))
         sql += from_sql
         if s.where is not None:
-            w, ty = self.expr(s.where, scope)
+            w, ty = self.expr(s.where, scope, clause="WHERE clause", no_agg=True, no_window=True)
             self.want_bool(ty, "WHERE clause")
             sql += " WHERE " + w
         if s.group:
             gs = []
             for g in s.group:
-                gs.append(self.group_or_order_expr(g, scope, items, out, aliases)[0])
+                if g[0] == "lit" and g[1] == "INT64" or (g[0] == "col" and len(g[1]) == 1
+                                                          and g[1][0].lower() in aliases):
+                    i = self._item_index(g, items, aliases)
+                    if has_agg[i]:
+                        raise SqlError("GROUP BY refers to the aggregate expression %s (column %d)"
+                                       % (out[i][0], i + 1))
+                    if has_win[i]:
+                        raise SqlError("GROUP BY refers to the analytic function %s (column %d)"
+                                       % (out[i][0], i + 1))
+                gsql, gty = self.group_or_order_expr(g, scope, octx, clause="GROUP BY clause",
+                                                     no_agg=True, no_window=True)
+                if gty.repeated or gty.type in _UNGROUPABLE:
+                    raise SqlError("Grouping by expressions of type %s is not allowed"
+                                   % ("ARRAY" if gty.repeated else gty.type))
+                gs.append(gsql)
             sql += " GROUP BY " + ", ".join(gs)
         if s.having is not None:
-            h, ty = self.expr(s.having, scope, items=items, out=out, aliases=aliases)
+            ctx = dict(octx, clause="HAVING clause", no_window=True)
+            if keys is not None:
+                ctx["gc"] = keys
+            h, ty = self.expr(s.having, scope, **ctx)
+            self.want_bool(ty, "HAVING clause")
             sql += " HAVING " + h
         if s.order:
-            keys = []
+            okeys = []
+            visible = None
+            if s.distinct:  # after SELECT DISTINCT only the select list is left to sort by
+                visible = {self.norm(e, scope) for (e, _), st in zip(s.items, star) if not st}
+                for (e, _), st in zip(s.items, star):
+                    if st:
+                        visible |= {("colref", ref, ()) for a, cols in scope.entries
+                                    if e[1] is None or a.lower() == e[1].lower() for _, _, ref, _ in cols}
             for e, desc, nulls in s.order:
-                ksql, ty = self.group_or_order_expr(e, scope, items, out, aliases)
-                keys.extend(self.order_keys(ksql, ty, desc, nulls))
-            sql += " ORDER BY " + ", ".join(keys)
+                ctx = dict(clause="ORDER BY clause")
+                if visible is not None:
+                    ctx["gc"], ctx["gc_distinct"] = visible, True
+                elif keys is not None:
+                    ctx["gc"] = keys
+                ksql, ty = self.group_or_order_expr(e, scope, octx, **ctx)
+                okeys.extend(self.order_keys(ksql, ty, desc, nulls))
+            sql += " ORDER BY " + ", ".join(okeys)
         if s.limit is not None:
             sql += " LIMIT " + self.limit_value(s.limit, scope)
             if s.offset is not None:
                 sql += " OFFSET " + self.limit_value(s.offset, scope)
-        return sql, out
+        if s.distinct:
+            for i, (name, ty) in enumerate(out):
+                if ty.repeated or ty.type in _UNGROUPABLE:
+                    raise SqlError("Column %s of type %s cannot be used in SELECT DISTINCT"
+                                   % (name, "ARRAY" if ty.repeated else ty.type))
+                base |= colsets[i]
+        return SelectResult(sql, out, base, colsets, anon)
+
+    @staticmethod
+    def _item_index(e, items, aliases):
+        if e[0] == "lit":
+            n = e[2]
+            if not 1 <= n <= len(items):
+                raise SqlError("ORDER BY/GROUP BY column number %d is out of range" % n)
+            return n - 1
+        return aliases[e[1][0].lower()]
+
+    @staticmethod
+    def _group_target(g, sitems, star, names):
+        """The expression a GROUP BY item stands for (positions and aliases resolved)."""
+        if g[0] == "lit" and g[1] == "INT64":
+            n = g[2]
+            if 1 <= n <= len(sitems) and not any(star):
+                return sitems[n - 1][0]
+            return g
+        if g[0] == "col" and len(g[1]) == 1:
+            for (e, alias), st, name in zip(sitems, star, names):
+                if not st and name is not None and name.lower() == g[1][0].lower():
+                    return e
+        return g
+
+    def norm(self, e, scope):
+        """A hashable, position-free form of an expression, with columns resolved (for
+        matching select-list expressions against GROUP BY keys)."""
+        if isinstance(e, tuple):
+            if e and e[0] == "col":
+                try:
+                    ref, ty, rest, refs, name, depth = scope.resolve(e[1], None)
+                except SqlError:
+                    return ("name", tuple(p.lower() for p in e[1]))
+                return ("colref", ref, tuple(p.lower() for p in rest))
+            if len(e) == 2 and all(type(x) is int for x in e):
+                return None  # a source position
+            return tuple(self.norm(x, scope) for x in e)
+        if isinstance(e, list):
+            return tuple(self.norm(x, scope) for x in e)
+        if isinstance(e, (Select, dict)):
+            return ("obj", id(e))
+        return e
 
     def limit_value(self, e, scope):
-        sql, ty = self.expr(e, scope)
+        sql, ty = self.expr(e, scope, clause="LIMIT", no_agg=True, no_window=True)
         if ty.type not in ("INT64", "NULL"):
             raise SqlError("LIMIT expects an integer literal or parameter")
         return "bq_limit(%s)" % sql
 
-    def group_or_order_expr(self, e, scope, items, out, aliases):
+    def group_or_order_expr(self, e, scope, octx, **ctx):
         if e[0] == "lit" and e[1] == "INT64":
-            n = e[2]
-            if not 1 <= n <= len(items):
-                raise SqlError("ORDER BY/GROUP BY column number %d is out of range" % n)
-            return items[n - 1], out[n - 1][1]
-        if e[0] == "col" and len(e[1]) == 1 and e[1][0].lower() in aliases:
+            i = self._item_index(e, octx["items"], octx["aliases"])
+            self.collect |= octx["colsets"][i]
+            return octx["items"][i], octx["out"][i][1]
+        if e[0] == "col" and len(e[1]) == 1 and e[1][0].lower() in octx["aliases"]:
             # a select-list alias; BigQuery prefers it over a column of the same name
-            i = aliases[e[1][0].lower()]
-            return items[i], out[i][1]
-        return self.expr(e, scope, items=items, out=out, aliases=aliases)
+            i = octx["aliases"][e[1][0].lower()]
+            self.collect |= octx["colsets"][i]
+            return octx["items"][i], octx["out"][i][1]
+        return self.expr(e, scope, **dict(octx, **ctx))
 
     def order_keys(self, sql, ty, desc, nulls):
         if ty.repeated or ty.type in ("STRUCT", "JSON", "GEOGRAPHY"):
@@ -1030,24 +1597,45 @@ class Compiler:
             sql = "bq_nkey(%s)" % sql
         return ["(%s)%s NULLS %s" % (sql, d, "FIRST" if nulls else "LAST")]
 
+    def _cte(self, name):
+        for frame in reversed(self.ctes):
+            hit = frame.get(name.lower())
+            if hit is not None:
+                return hit
+        return None
+
+    def _derived(self, res, alias, scope, sql_from):
+        """Add a subquery / WITH / view result to the scope as range variable `alias`."""
+        sqlalias = self.new_alias()
+        cols = [(name, ty, "%s.%s" % (q(sqlalias), q("c%d" % i)), frozenset(res.cols[i]))
+                for i, (name, ty) in enumerate(res.out)]
+        self.collect |= res.base
+        scope.add(alias, cols)
+        return "%s AS %s" % (sql_from, q(sqlalias))
+
     def from_item(self, item, scope):
         kind = item[0]
         if kind == "table":
             (parts, pos), alias = item[1], item[2]
-            meta = self.catalog.lookup(parts, pos)
             alias = alias or parts[-1]
-            self.tables.add(meta.key)
-            cols = [(f.name, Ty.of(f), "%s.%s" % (q(alias), q(f.name)), meta.key) for f in meta.schema]
+            if len(parts) == 1:
+                cte = self._cte(parts[0])
+                if cte is not None:
+                    return self._derived(cte[1], alias, scope, q(cte[0]))
+            meta = self.catalog.lookup(parts, pos)
+            if getattr(meta, "kind", "TABLE") == "VIEW":
+                res = self.view_query(meta, pos)
+                return self._derived(res, alias, scope, "(%s)" % res.sql)
+            sqlalias = self.new_alias()
+            self.collect.add((meta.key, None))
+            cols = [(f.name, Ty.of(f), "%s.%s" % (q(sqlalias), q(f.name)),
+                     frozenset([(meta.key, f.name.lower())])) for f in meta.schema]
             scope.add(alias, cols)
-            return "%s AS %s" % (q(meta.sqlname), q(alias))
+            return "%s AS %s" % (q(meta.sqlname), q(sqlalias))
         if kind == "subq":
-            sub = Compiler.__new__(Compiler)
-            sub.__dict__ = self.__dict__  # share binds, params and referenced columns
-            sql, out = sub.select(item[1])
+            res = self.select(item[1], scope.parent)
             alias = item[2] or "__sub%d" % (len(scope.entries) + 1)
-            cols = [(name, ty, "%s.%s" % (q(alias), q(name)), None) for name, ty in out]
-            scope.add(alias, cols)
-            return "(%s) AS %s" % (sql, q(alias))
+            return self._derived(res, alias, scope, "(%s)" % res.sql)
         if kind == "paren":
             return "(%s)" % self.from_item(item[1], scope)
         if kind == "join":
@@ -1056,12 +1644,37 @@ class Compiler:
             rsql = self.from_item(right, scope)
             if jk == "CROSS":
                 return "%s CROSS JOIN %s" % (lsql, rsql)
-            osql, ty = self.expr(on, scope)
+            osql, ty = self.expr(on, scope, clause="JOIN ON clause", no_agg=True, no_window=True)
             self.want_bool(ty, "JOIN ON")
             return "%s %s JOIN %s ON %s" % (lsql, {"INNER": "INNER", "LEFT": "LEFT OUTER",
                                                     "RIGHT": "RIGHT OUTER", "FULL": "FULL OUTER"}[jk],
                                             rsql, osql)
         raise SqlError("bad FROM item")
+
+    def view_query(self, meta, pos):
+        """Compile a view's stored GoogleSQL as a subquery (its own catalog, no outer WITH)."""
+        if self.view_depth > 16:
+            raise SqlError("View %s:%s.%s references itself too deeply" % meta.key, pos)
+        stmts = Parser(meta.view_query).script()
+        if len(stmts) != 1 or stmts[0][0][0] != "select":
+            raise SqlError("View %s:%s.%s does not hold a query" % meta.key, pos)
+        saved = self.catalog, self.ctes
+        self.catalog, self.ctes = self.catalog.for_view(meta), []
+        self.view_depth += 1
+        try:
+            res = self.select(stmts[0][0][1], None)
+        except SqlError as exc:
+            raise SqlError("View %s:%s.%s is invalid: %s" % (meta.key + (exc.message,)), pos) from None
+        finally:
+            self.catalog, self.ctes = saved
+            self.view_depth -= 1
+        return res
+
+    def subquery(self, query, scope):
+        """A subquery used as an expression (IN, EXISTS, scalar): all its reads count."""
+        res = self.select(query, scope)
+        self.collect |= res.all_refs()
+        return res
 
     def want_bool(self, ty, where):
         if ty.type not in ("BOOL", "NULL"):
@@ -1069,8 +1682,12 @@ class Compiler:
 
     # -- expressions --
     def expr(self, e, scope, **ctx):
-        k = e[0]
-        m = getattr(self, "e_" + k)
+        gc = ctx.get("gc")
+        if gc is not None and not self.in_agg and e[0] not in ("lit", "param", "qparam") \
+                and self.norm(e, scope) in gc:
+            ctx = dict(ctx)
+            del ctx["gc"]  # a grouped expression: its columns are fine as they are
+        m = getattr(self, "e_" + e[0])
         return m(e, scope, ctx)
 
     def sub(self, e, scope, ctx):
@@ -1116,10 +1733,18 @@ class Compiler:
         if ctx.get("aliases") is not None and len(parts) == 1 and parts[0].lower() in ctx["aliases"] \
                 and not self._is_column(parts, scope):
             i = ctx["aliases"][parts[0].lower()]
+            self.collect |= ctx["colsets"][i]
             return ctx["items"][i], ctx["out"][i][1]
-        ref, ty, rest, key, name = scope.resolve(parts, pos)
-        if key:
-            self.referenced.add((key, name.lower()))
+        ref, ty, rest, refs, name, depth = scope.resolve(parts, pos)
+        gc = ctx.get("gc")
+        if gc is not None and not self.in_agg and depth == 0 and ("colref", ref, ()) not in gc and \
+                ("colref", ref, tuple(p.lower() for p in rest)) not in gc:
+            if ctx.get("gc_distinct"):
+                raise SqlError("ORDER BY clause expression references column %s which is not visible after "
+                               "SELECT DISTINCT" % name, pos)
+            raise SqlError("%s expression references column %s which is neither grouped nor aggregated"
+                           % (ctx.get("clause", "SELECT list"), name), pos)
+        self.collect |= refs
         sql = ref
         for p in rest:
             sql, ty = self.field_access(sql, ty, p, pos)
@@ -1133,6 +1758,176 @@ class Compiler:
         except SqlError:
             return False
 
+    # -- subqueries as expressions --
+    def e_scalarsub(self, e, scope, ctx):
+        res = self.subquery(e[1], scope)
+        if len(res.out) != 1:
+            raise SqlError("Scalar subquery cannot have more than one column unless using SELECT AS "
+                           "STRUCT to build STRUCT values", e[2])
+        ty = res.out[0][1]
+        return ("(SELECT CASE WHEN COUNT(*) > 1 THEN bq_raise('Scalar subquery produced more than one "
+                "element') ELSE MAX(\"c0\") END FROM (%s))" % res.sql), Ty(ty.type, ty.mode, ty.fields)
+
+    def e_exists(self, e, scope, ctx):
+        res = self.subquery(e[1], scope)
+        return "(EXISTS (%s))" % res.sql, Ty("BOOL")
+
+    def e_insub(self, e, scope, ctx):
+        x, tx = self.sub(e[1], scope, ctx)
+        res = self.subquery(e[2], scope)
+        if len(res.out) != 1:
+            raise SqlError("Subquery of type IN must have only one output column", e[4])
+        ty = res.out[0][1]
+        how = self.comparable(tx, ty, "IN")
+        if how == "plain":
+            s = "(%s IN (SELECT \"c0\" FROM (%s)))" % (x, res.sql)
+        elif how in ("coerce", "date"):
+            if tx.type == "STRING" or (how == "date" and tx.type == "DATE"):
+                x = "bq_cast(%s, '%s', '%s')" % (x, tx.type, ty.type)
+                s = "(%s IN (SELECT \"c0\" FROM (%s)))" % (x, res.sql)
+            else:
+                s = "(%s IN (SELECT bq_cast(\"c0\", '%s', '%s') FROM (%s)))" % (x, ty.type, tx.type, res.sql)
+        else:
+            # FLOAT64 / NUMERIC comparisons need BigQuery's NaN and decimal rules: SQL's
+            # three-valued IN spelled out with EXISTS
+            cmp = "bq_cmp%s('=', %s, \"c0\")" % (how, x)
+            s = ("(CASE WHEN %s IS NULL THEN (CASE WHEN EXISTS (%s) THEN NULL ELSE 0 END) "
+                 "WHEN EXISTS (SELECT 1 FROM (%s) WHERE %s) THEN 1 "
+                 "WHEN EXISTS (SELECT 1 FROM (%s) WHERE \"c0\" IS NULL) THEN NULL ELSE 0 END)"
+                 % (x, res.sql, res.sql, cmp, res.sql))
+        return ("(NOT %s)" % s if e[3] else s), Ty("BOOL")
+
+    # -- analytic functions --
+    def e_window(self, e, scope, ctx):
+        f, spec, pos = e[1], e[2], e[3]
+        name, args, distinct = f[1], f[2], f[3]
+        star = len(f) > 5
+        if ctx.get("no_window"):
+            raise SqlError("Analytic function not allowed in %s" % ctx.get("clause", "this clause"), pos)
+        if self.in_window:
+            raise SqlError("Analytic function %s cannot be an argument of another analytic function" % name, pos)
+        if self.in_agg:
+            raise SqlError("Analytic function %s cannot be an argument of an aggregate function" % name, pos)
+        if distinct and name != "COUNT":
+            raise SqlError("Unsupported in the luxe BigQuery emulator: DISTINCT in analytic function %s" % name, pos)
+        if distinct and (spec["order"] or spec["frame"]):
+            raise SqlError("DISTINCT is not allowed for analytic functions with an ORDER BY or a window frame", pos)
+        wctx = {k: v for k, v in ctx.items() if k in ("gc", "gc_distinct", "clause")}
+        self.in_window = True
+        try:
+            compiled = [self.sub(a, scope, wctx) for a in args]
+            parts = []
+            for p in spec["partition"]:
+                psql, pty = self.sub(p, scope, wctx)
+                if pty.repeated or pty.type in _UNGROUPABLE:
+                    raise SqlError("Partitioning by expressions of type %s is not allowed"
+                                   % ("ARRAY" if pty.repeated else pty.type), pos)
+                parts.append(psql)
+            okeys, otypes = [], []
+            for oe, desc, nulls in spec["order"]:
+                osql, oty = self.sub(oe, scope, wctx)
+                okeys.extend(self.order_keys(osql, oty, desc, nulls))
+                otypes.append(oty)
+            frame = self.frame_sql(spec["frame"], otypes, name, pos, scope, wctx)
+        finally:
+            self.in_window = False
+        if distinct:
+            self.nargs(name, compiled, 1, 1, pos)
+            x, tx = compiled[0]
+            if tx.repeated or tx.type in _UNGROUPABLE:
+                raise SqlError("COUNT(DISTINCT) does not support arguments of type %s"
+                               % ("ARRAY" if tx.repeated else tx.type), pos)
+            fsql, ty = "bq_count_distinct(%s)" % x, Ty("INT64")
+        else:
+            fsql, ty = self.window_function(name, compiled, star, spec, pos)
+        over = []
+        if parts:
+            over.append("PARTITION BY " + ", ".join(parts))
+        if okeys:
+            over.append("ORDER BY " + ", ".join(okeys))
+        if frame:
+            over.append(frame)
+        return "%s OVER (%s)" % (fsql, " ".join(over)), ty
+
+    def frame_sql(self, frame, otypes, name, pos, scope, ctx):
+        if frame is None:
+            return ""
+        if name in _RANKING or name in ("LAG", "LEAD", "PERCENTILE_CONT", "PERCENTILE_DISC"):
+            raise SqlError("Window framing clause is not allowed for analytic function %s" % name.lower(), pos)
+        unit, lo, hi = frame
+        order = {"UP": 0, "P": 1, "CR": 2, "F": 3, "UF": 4}
+        if lo[0] == "UF" or hi[0] == "UP" or order[lo[0]] > order[hi[0]]:
+            raise SqlError("Invalid window frame: the start bound is after the end bound", pos)
+        offsets = [b for b in (lo, hi) if b[0] in ("P", "F")]
+        if unit == "RANGE" and offsets:
+            if len(otypes) != 1 or otypes[0].type not in ("INT64",):
+                raise SqlError("Unsupported in the luxe BigQuery emulator: a RANGE frame with an offset "
+                               "over ORDER BY %s" % (" ".join(t.type for t in otypes) or "nothing"), pos)
+
+        def bound(b):
+            kind, e = b
+            if kind in ("UP", "UF"):
+                return "UNBOUNDED %s" % ("PRECEDING" if kind == "UP" else "FOLLOWING")
+            if kind == "CR":
+                return "CURRENT ROW"
+            if e[0] != "lit" or e[1] != "INT64" or e[2] < 0:
+                raise SqlError("Window frame offset must be a non-negative integer literal", pos)
+            return "%d %s" % (e[2], "PRECEDING" if kind == "P" else "FOLLOWING")
+        return "%s BETWEEN %s AND %s" % (unit, bound(lo), bound(hi))
+
+    def window_function(self, name, compiled, star, spec, pos):
+        """(sql, Ty) of the function part of an analytic call."""
+        if name in _RANKING:
+            want = 1 if name == "NTILE" else 0
+            self.nargs(name, compiled, want, want, pos)
+            if name in ("RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST", "NTILE") and not spec["order"]:
+                raise SqlError("Analytic function %s must have an ORDER BY clause in its window" % name, pos)
+            if name == "NTILE" and compiled[0][1].type not in ("INT64", "NULL"):
+                raise SqlError("No matching signature for analytic function NTILE", pos)
+            rt = "FLOAT64" if name in ("PERCENT_RANK", "CUME_DIST") else "INT64"
+            return "%s(%s)" % (name, ", ".join(a for a, _ in compiled)), Ty(rt)
+        if name in _NAVIGATION:
+            lo, hi = {"FIRST_VALUE": (1, 1), "LAST_VALUE": (1, 1), "NTH_VALUE": (2, 2),
+                      "LAG": (1, 3), "LEAD": (1, 3)}[name]
+            self.nargs(name, compiled, lo, hi, pos)
+            if name in ("LAG", "LEAD") and not spec["order"]:
+                raise SqlError("Analytic function %s must have an ORDER BY clause in its window" % name, pos)
+            ty = compiled[0][1]
+            for a, t in compiled[1:2]:
+                if t.type not in ("INT64", "NULL"):
+                    raise SqlError("No matching signature for analytic function %s" % name, pos)
+            args = [a for a, _ in compiled]
+            if len(compiled) == 3:
+                dt = compiled[2][1]
+                if dt.type not in ("NULL", ty.type) and supertype([ty, dt]).type != ty.type:
+                    raise SqlError("No matching signature for analytic function %s: the default value "
+                                   "must have type %s" % (name, ty.type), pos)
+                args[2] = self.coerce(args[2], dt, ty)
+            return "%s(%s)" % (name, ", ".join(args)), Ty("INT64") if ty.type == "NULL" else ty
+        if name in ("PERCENTILE_CONT", "PERCENTILE_DISC"):
+            self.nargs(name, compiled, 2, 2, pos)
+            if spec["order"]:
+                raise SqlError("ORDER BY is not allowed in the window of analytic function %s" % name.lower(), pos)
+            (x, tx), (p, tp) = compiled
+            if not re.fullmatch(r"(bq_[if]neg\()?(:b\d+|\d+|NULL)\)?", p):
+                raise SqlError("The percentile argument of %s must be a literal or a query parameter" % name, pos)
+            if tp.type not in ("FLOAT64", "INT64", "NUMERIC", "BIGNUMERIC", "NULL"):
+                raise SqlError("No matching signature for analytic function %s: the percentile must be "
+                               "numeric" % name, pos)
+            if name == "PERCENTILE_CONT":
+                if tx.type not in NUMERIC_KINDS + ("NULL",) or tx.repeated:
+                    raise SqlError("No matching signature for analytic function PERCENTILE_CONT for argument "
+                                   "types: %s, %s" % (tx.type, tp.type), pos)
+                rt = tx.type if tx.type in ("NUMERIC", "BIGNUMERIC") else "FLOAT64"
+                if tp.type == "BIGNUMERIC" and rt == "NUMERIC":
+                    rt = "BIGNUMERIC"
+                return "bq_pcont(%s, %s, '%s', '%s')" % (x, p, tx.type, rt), Ty(rt)
+            if tx.repeated or tx.type in _UNGROUPABLE:
+                raise SqlError("No matching signature for analytic function PERCENTILE_DISC", pos)
+            return "bq_pdisc(%s, %s, '%s')" % (x, p, tx.type), Ty("INT64") if tx.type == "NULL" else tx
+        if name in AGGREGATES:
+            return self.aggregate_sql(name, compiled, False, star, pos)
+        raise SqlError("Unsupported in the luxe BigQuery emulator: analytic function %s" % name, pos)
     def field_access(self, sql, ty, name, pos):
         if ty.type != "STRUCT" or ty.repeated:
             raise SqlError("Cannot access field %s on a value with type %s"
@@ -1327,30 +2122,29 @@ class Compiler:
 
     def e_case(self, e, scope, ctx):
         operand, whens, other = e[1], e[2], e[3]
-        out = ["CASE"]
-        results = []
+        conds, results = [], []
         if operand is not None:
             o, to = self.sub(operand, scope, ctx)
             for c, r in whens:
                 cs, tc = self.sub(c, scope, ctx)
-                out.append("WHEN %s THEN" % self.compare("=", o, to, cs, tc))
-                rs, tr = self.sub(r, scope, ctx)
-                out.append(rs)
-                results.append(tr)
+                conds.append(self.compare("=", o, to, cs, tc))
+                results.append(self.sub(r, scope, ctx))
         else:
             for c, r in whens:
                 cs, tc = self.sub(c, scope, ctx)
                 self.want_bool(tc, "WHEN")
-                out.append("WHEN %s THEN" % cs)
-                rs, tr = self.sub(r, scope, ctx)
-                out.append(rs)
-                results.append(tr)
+                conds.append(cs)
+                results.append(self.sub(r, scope, ctx))
         if other is not None:
-            rs, tr = self.sub(other, scope, ctx)
-            out.append("ELSE %s" % rs)
-            results.append(tr)
+            results.append(self.sub(other, scope, ctx))
+        sqls, ty = self.common(results, "CASE")
+        out = ["CASE"]
+        for cond, rs in zip(conds, sqls):
+            out.append("WHEN %s THEN %s" % (cond, rs))
+        if other is not None:
+            out.append("ELSE %s" % sqls[-1])
         out.append("END")
-        return " ".join(out), supertype(results, "CASE")
+        return "(%s)" % " ".join(out), ty
 
     def e_cast(self, e, scope, ctx):
         x, tx = self.sub(e[1], scope, ctx)
@@ -1360,9 +2154,13 @@ class Compiler:
         frm = "INT64" if tx.type == "NULL" else tx.type
         if not _castable(frm, to):
             raise SqlError("Invalid cast from %s to %s" % (frm, to), e[4])
-        if frm == to:
-            return x, Ty(to)
-        return "bq_cast(%s, '%s', '%s'%s)" % (x, frm, to, ", 1" if e[3] else ""), Ty(to)
+        sql = x if frm == to else "bq_cast(%s, '%s', '%s'%s)" % (x, frm, to, ", 1" if e[3] else "")
+        params = e[5] if len(e) > 5 else ()
+        if params:
+            p, sc = params[0], (params[1] if len(params) > 1 else 0)
+            sql = "bq_typeparam(%s, '%s', %d, %d, %d)" % (sql, to, p, sc, 1 if e[3] else 0)
+        return sql, Ty(to)
+
 
     def e_func(self, e, scope, ctx):
         name, args, distinct, pos = e[1], e[2], e[3], e[4]
@@ -1383,29 +2181,43 @@ class Compiler:
                            % (name, len(args)), pos)
 
     def aggregate(self, name, args, distinct, star, pos, scope, ctx):
+        if ctx.get("no_agg"):
+            raise SqlError("Aggregate function %s not allowed in %s" % (name, ctx.get("clause", "this clause")), pos)
         if self.in_agg:
             raise SqlError("Aggregations of aggregations are not allowed", pos)
-        if name in ("ANY_VALUE", "ARRAY_AGG", "STRING_AGG"):
-            raise SqlError("Unsupported in the luxe BigQuery emulator: function %s" % name, pos)
         self.in_agg = True
         try:
             compiled = [self.sub(a, scope, ctx) for a in args]
         finally:
             self.in_agg = False
+        return self.aggregate_sql(name, compiled, distinct, star, pos)
+
+    def aggregate_sql(self, name, compiled, distinct, star, pos):
+        """(sql, Ty) of an aggregate over compiled arguments (also the function part of an
+        analytic aggregate; every bq_* aggregate is a window function too)."""
+        if name in ("ARRAY_AGG", "STRING_AGG"):
+            raise SqlError("Unsupported in the luxe BigQuery emulator: function %s" % name, pos)
         d = "DISTINCT " if distinct else ""
         if name == "COUNT":
             if star:
                 return "COUNT(*)", Ty("INT64")
             self.nargs(name, compiled, 1, 1, pos)
             x, tx = compiled[0]
-            if distinct and tx.type == "FLOAT64":
-                return "COUNT(DISTINCT %s)" % x, Ty("INT64")
+            if distinct and (tx.repeated or tx.type in _UNGROUPABLE):
+                raise SqlError("COUNT(DISTINCT) does not support arguments of type %s"
+                               % ("ARRAY" if tx.repeated else tx.type), pos)
             return "COUNT(%s%s)" % (d, x), Ty("INT64")
         self.nargs(name, compiled, 1, 1, pos)
         x, tx = compiled[0]
         if tx.repeated or tx.type == "STRUCT":
+            if name == "ANY_VALUE":
+                return "bq_any_value(%s)" % x, tx
             raise SqlError("No matching signature for aggregate function %s for argument type %s"
                            % (name, "ARRAY" if tx.repeated else tx.type), pos)
+        if name == "ANY_VALUE":
+            if distinct:
+                raise SqlError("ANY_VALUE does not support DISTINCT", pos)
+            return "bq_any_value(%s)" % x, Ty("INT64") if tx.type == "NULL" else tx
         if name == "COUNTIF":
             self.want_bool(tx, "COUNTIF")
             if distinct:
@@ -1440,6 +2252,26 @@ class Compiler:
             return "bq_n%s(%s)" % (name.lower(), x), tx
         return "%s(%s)" % (name, x), Ty("INT64") if t == "NULL" else tx
 
+    # -- type coercion --
+    def coerce(self, sql, frm, to):
+        """`sql` of type `frm` as a value of its supertype `to` (canonical stored form)."""
+        if frm.type in ("NULL", to.type) or frm.repeated or to.repeated:
+            return sql
+        if frm.type == "INT64" and to.type in ("NUMERIC", "BIGNUMERIC"):
+            return "bq_cast(%s, 'INT64', '%s')" % (sql, to.type)
+        if frm.type == "NUMERIC" and to.type == "BIGNUMERIC":
+            return sql
+        if frm.type in ("INT64", "NUMERIC", "BIGNUMERIC") and to.type == "FLOAT64":
+            return "bq_cast(%s, '%s', 'FLOAT64')" % (sql, frm.type)
+        if frm.type == "DATE" and to.type == "DATETIME":
+            return "bq_cast(%s, 'DATE', 'DATETIME')" % sql
+        return sql
+
+    def common(self, args, what, pos=None):
+        """Coerce compiled (sql, Ty) pairs to their supertype: ([sql], Ty)."""
+        ty = supertype([t for _, t in args], what)
+        return [self.coerce(a, t, ty) for a, t in args], ty
+
     # -- scalar functions (each gets [(sql, Ty)]) --
     def _string_fn(self, name, args, pos, lo=1, hi=1, result=None):
         self.nargs(name, args, lo, hi, pos)
@@ -1450,26 +2282,45 @@ class Compiler:
         return "bq_%s(%s)" % (name.lower(), ", ".join(a[0] for a in args)), Ty(result or
                                                                               ("STRING" if t == "NULL" else t))
 
+    def _same_string_types(self, name, args, pos):
+        types = {t.type for _, t in args} - {"NULL"}
+        if len(types) > 1 or types - {"STRING", "BYTES"}:
+            raise SqlError("No matching signature for function %s for argument types: %s"
+                           % (name, ", ".join(t.type for _, t in args)), pos)
+        return types.pop() if types else "STRING"
+
     def f_lower(self, args, pos):
         return self._string_fn("LOWER", args, pos)
 
     def f_upper(self, args, pos):
         return self._string_fn("UPPER", args, pos)
 
+    def _trim(self, name, args, pos):
+        self.nargs(name, args, 1, 2, pos)
+        t = self._same_string_types(name, args, pos)
+        if t == "BYTES" and len(args) == 1:
+            raise SqlError("No matching signature for function %s for argument types: BYTES (BYTES "
+                           "needs the bytes to remove as a second argument)" % name, pos)
+        return self._string_fn(name, args, pos, 1, 2)
+
     def f_trim(self, args, pos):
-        return self._string_fn("TRIM", args, pos, 1, 2)
+        return self._trim("TRIM", args, pos)
 
     def f_ltrim(self, args, pos):
-        return self._string_fn("LTRIM", args, pos, 1, 2)
+        return self._trim("LTRIM", args, pos)
 
     def f_rtrim(self, args, pos):
-        return self._string_fn("RTRIM", args, pos, 1, 2)
+        return self._trim("RTRIM", args, pos)
 
     def f_length(self, args, pos):
         return self._string_fn("LENGTH", args, pos, result="INT64")
 
     def f_char_length(self, args, pos):
+        if args and args[0][1].type == "BYTES":
+            raise SqlError("No matching signature for function CHAR_LENGTH for argument types: BYTES", pos)
         return self.f_length(args, pos)
+
+    f_character_length = f_char_length
 
     def f_substr(self, args, pos):
         self.nargs("SUBSTR", args, 2, 3, pos)
@@ -1480,11 +2331,83 @@ class Compiler:
 
     f_substring = f_substr
 
+    def f_replace(self, args, pos):
+        self.nargs("REPLACE", args, 3, 3, pos)
+        t = self._same_string_types("REPLACE", args, pos)
+        return "bq_replace(%s)" % ", ".join(a for a, _ in args), Ty(t)
+
+    def f_starts_with(self, args, pos):
+        self.nargs("STARTS_WITH", args, 2, 2, pos)
+        self._same_string_types("STARTS_WITH", args, pos)
+        return "bq_starts_with(%s, %s)" % (args[0][0], args[1][0]), Ty("BOOL")
+
+    def f_ends_with(self, args, pos):
+        self.nargs("ENDS_WITH", args, 2, 2, pos)
+        self._same_string_types("ENDS_WITH", args, pos)
+        return "bq_ends_with(%s, %s)" % (args[0][0], args[1][0]), Ty("BOOL")
+
+    def f_strpos(self, args, pos):
+        self.nargs("STRPOS", args, 2, 2, pos)
+        self._same_string_types("STRPOS", args, pos)
+        return "bq_strpos(%s, %s)" % (args[0][0], args[1][0]), Ty("INT64")
+
     def f_concat(self, args, pos):
         if not args:
             raise SqlError("No matching signature for function CONCAT with no arguments", pos)
         return self.concat(args)
 
+    # -- regular expressions (RE2) --
+    def _regexp(self, name, args, pos, lo, hi):
+        self.nargs(name, args, lo, hi, pos)
+        t = self._same_string_types(name, args[:2], pos)
+        for _, ty in (args[2:] if name == "REGEXP_EXTRACT" else ()):
+            if ty.type not in ("INT64", "NULL"):
+                raise SqlError("No matching signature for function %s" % name, pos)
+        return t
+
+    def _check_pattern(self, e, pos):
+        """Reject an RE2-invalid literal pattern when the query is compiled, as BigQuery does."""
+        v = self.binds.get(e[1:]) if e.startswith(":") else None
+        if isinstance(v, bytes):
+            v = v.decode("latin-1")
+        if isinstance(v, str):
+            try:
+                return bq_re2.compile_re2(v)
+            except bq_re2.Re2Error as exc:
+                raise SqlError(exc.message, pos) from None
+        return None
+
+    def f_regexp_contains(self, args, pos):
+        self._regexp("REGEXP_CONTAINS", args, pos, 2, 2)
+        self._check_pattern(args[1][0], pos)
+        return "bq_regexp_contains(%s, %s)" % (args[0][0], args[1][0]), Ty("BOOL")
+
+    def f_regexp_replace(self, args, pos):
+        t = self._regexp("REGEXP_REPLACE", args, pos, 3, 3)
+        if args[2][1].type not in (t, "NULL"):
+            raise SqlError("No matching signature for function REGEXP_REPLACE for argument types: %s"
+                           % ", ".join(a[1].type for a in args), pos)
+        rx = self._check_pattern(args[1][0], pos)
+        rw = self.binds.get(args[2][0][1:]) if args[2][0].startswith(":") else None
+        if rx is not None and isinstance(rw, (str, bytes)):
+            try:
+                bq_re2.check_rewrite(rw.decode("latin-1") if isinstance(rw, bytes) else rw, rx.groups)
+            except ValueError as exc:
+                raise SqlError(str(exc), pos) from None
+        return "bq_regexp_replace(%s, %s, %s)" % tuple(a for a, _ in args), Ty(t)
+
+    def f_regexp_extract(self, args, pos):
+        t = self._regexp("REGEXP_EXTRACT", args, pos, 2, 4)
+        rx = self._check_pattern(args[1][0], pos)
+        if rx is not None and rx.groups > 1:
+            raise SqlError("Regular expressions passed into extraction functions must not have more than "
+                           "1 capturing group", pos)
+        extra = [a for a, _ in args[2:]] + ["1"] * (4 - len(args))
+        return "bq_regexp_extract(%s, %s, %s, %s)" % (args[0][0], args[1][0], extra[0], extra[1]), Ty(t)
+
+    f_regexp_substr = f_regexp_extract
+
+    # -- numbers --
     def f_abs(self, args, pos):
         self.nargs("ABS", args, 1, 1, pos)
         x, t = args[0]
@@ -1495,20 +2418,30 @@ class Compiler:
     def f_coalesce(self, args, pos):
         if not args:
             raise SqlError("No matching signature for function COALESCE with no arguments", pos)
-        ty = supertype([t for _, t in args], "COALESCE")
+        sqls, ty = self.common(args, "COALESCE")
         if len(args) == 1:
-            return args[0][0], ty
-        return "COALESCE(%s)" % ", ".join(a for a, _ in args), ty
+            return sqls[0], ty
+        return "COALESCE(%s)" % ", ".join(sqls), ty
 
     def f_ifnull(self, args, pos):
         self.nargs("IFNULL", args, 2, 2, pos)
         return self.f_coalesce(args, pos)
 
+    def f_nullif(self, args, pos):
+        self.nargs("NULLIF", args, 2, 2, pos)
+        (a, ta), (b, tb) = args
+        if ta.repeated or ta.type in _UNGROUPABLE:
+            raise SqlError("No matching signature for function NULLIF for argument types: %s, %s"
+                           % (ta.type, tb.type), pos)
+        cond = self.compare("=", a, ta, b, tb)
+        ty = supertype([ta, tb], "NULLIF")
+        return "(CASE WHEN %s THEN NULL ELSE %s END)" % (cond, self.coerce(a, ta, ty)), ty
+
     def f_if(self, args, pos):
         self.nargs("IF", args, 3, 3, pos)
         self.want_bool(args[0][1], "IF condition")
-        ty = supertype([args[1][1], args[2][1]], "IF")
-        return "(CASE WHEN %s THEN %s ELSE %s END)" % (args[0][0], args[1][0], args[2][0]), ty
+        (a, b), ty = self.common(args[1:], "IF")
+        return "(CASE WHEN %s THEN %s ELSE %s END)" % (args[0][0], a, b), ty
 
     def f_is_nan(self, args, pos):
         self.nargs("IS_NAN", args, 1, 1, pos)
@@ -1521,14 +2454,36 @@ class Compiler:
         self.nargs("IS_INF", args, 1, 1, pos)
         return "bq_is_inf(%s)" % args[0][0], Ty("BOOL")
 
-    def f_round(self, args, pos):
-        self.nargs("ROUND", args, 1, 2, pos)
+    def _rounding(self, name, args, pos):
+        self.nargs(name, args, 1, 3 if name == "ROUND" else 2, pos)
         t = args[0][1].type
-        if t not in NUMERIC_KINDS + ("NULL",):
-            raise SqlError("No matching signature for function ROUND for argument type %s" % t, pos)
+        if t not in NUMERIC_KINDS + ("NULL",) or args[0][1].repeated:
+            raise SqlError("No matching signature for function %s for argument type %s" % (name, t), pos)
+        if len(args) > 1 and args[1][1].type not in ("INT64", "NULL"):
+            raise SqlError("No matching signature for function %s: the digits argument must be INT64" % name, pos)
         rt = "FLOAT64" if t in ("INT64", "FLOAT64", "NULL") else t
         n = args[1][0] if len(args) > 1 else "0"
-        return "bq_round(%s, %s, '%s')" % (args[0][0], n, rt), Ty(rt)
+        return rt, n
+
+    def f_round(self, args, pos):
+        rt, n = self._rounding("ROUND", args, pos)
+        mode = "'ROUND_HALF_AWAY_FROM_ZERO'"
+        if len(args) == 3:
+            if rt not in ("NUMERIC", "BIGNUMERIC"):
+                raise SqlError("No matching signature for function ROUND for argument types: %s, INT64, STRING "
+                               "(a rounding mode needs a NUMERIC or BIGNUMERIC value)" % args[0][1].type, pos)
+            m = self.binds.get(args[2][0][1:]) if args[2][0].startswith(":") else None
+            if args[2][1].type != "STRING" or not isinstance(m, str):
+                raise SqlError("ROUND's rounding mode must be a string literal", pos)
+            if m.upper() not in ("ROUND_HALF_AWAY_FROM_ZERO", "ROUND_HALF_EVEN"):
+                raise SqlError("Invalid rounding mode: %s (expected ROUND_HALF_AWAY_FROM_ZERO or "
+                               "ROUND_HALF_EVEN)" % m, pos)
+            mode = "'%s'" % m.upper()
+        return "bq_round(%s, %s, '%s', %s)" % (args[0][0], n, rt, mode), Ty(rt)
+
+    def f_trunc(self, args, pos):
+        rt, n = self._rounding("TRUNC", args, pos)
+        return "bq_round(%s, %s, '%s', 'ROUND_DOWN')" % (args[0][0], n, rt), Ty(rt)
 
     def f_div(self, args, pos):
         return self._intdiv("DIV", args, pos)
@@ -1549,10 +2504,25 @@ class Compiler:
         self.nargs("RAND", args, 0, 0, pos)
         return "bq_rand()", Ty("FLOAT64")
 
+    def _numeric_args(self, name, args, pos):
+        for _, t in args:
+            if t.type not in NUMERIC_KINDS + ("NULL",) or t.repeated:
+                raise SqlError("No matching signature for function %s for argument types: %s"
+                               % (name, ", ".join(a[1].type for a in args)), pos)
+        return {t.type for _, t in args} - {"NULL"}
+
     def f_safe_divide(self, args, pos):
         self.nargs("SAFE_DIVIDE", args, 2, 2, pos)
-        return "bq_farith('//', %s, %s)" % (args[0][0], args[1][0]), Ty("FLOAT64")
+        names = self._numeric_args("SAFE_DIVIDE", args, pos)
+        if "FLOAT64" in names or names <= {"INT64"}:
+            return "bq_safe_divide(%s, %s, 'FLOAT64')" % (args[0][0], args[1][0]), Ty("FLOAT64")
+        rt = "BIGNUMERIC" if "BIGNUMERIC" in names else "NUMERIC"
+        return "bq_safe_divide(%s, %s, '%s')" % (args[0][0], args[1][0], rt), Ty(rt)
 
+    def f_ieee_divide(self, args, pos):
+        self.nargs("IEEE_DIVIDE", args, 2, 2, pos)
+        self._numeric_args("IEEE_DIVIDE", args, pos)
+        return "bq_ieee_divide(%s, %s)" % (args[0][0], args[1][0]), Ty("FLOAT64")
 
 _CASTS = {
     "INT64": {"INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOL", "STRING"},
@@ -1761,19 +2731,45 @@ def bq_abs(a, t):
     return _nstr(abs(_dec(a)), t)
 
 
-def bq_round(a, n, t):
+_ROUNDING = {"ROUND_HALF_AWAY_FROM_ZERO": ROUND_HALF_UP, "ROUND_HALF_EVEN": ROUND_HALF_EVEN,
+             "ROUND_DOWN": ROUND_DOWN}
+
+
+def bq_round(a, n, t, mode="ROUND_HALF_AWAY_FROM_ZERO"):
+    """ROUND (halves away from zero, or to even) and TRUNC (ROUND_DOWN) to n decimal places."""
     if a is None or n is None:
         return None
+    rounding = _ROUNDING[mode]
     if t == "FLOAT64":
+        # BigQuery scales the double by 10^n, rounds that to an integer (halves away from zero)
+        # or truncates it, and scales back: computed exactly here, then rounded to a double
         x = _f(a)
-        if x != x or math.isinf(x):
+        if x != x or math.isinf(x) or n > 330:
             return _out_f(x)
-        d = Decimal(repr(x)).quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_UP) \
-            if abs(n) < 300 else Decimal(repr(x))
-        return float(d)
+        if n < -310:
+            return 0.0
+        scale = Fraction(10) ** n
+        v = Fraction(x) * scale
+        if rounding == ROUND_DOWN:
+            r = math.trunc(v)
+        elif rounding == ROUND_HALF_EVEN:
+            r = round(v)
+        else:
+            r = math.floor(abs(v) + Fraction(1, 2)) * (1 if v >= 0 else -1)
+        try:
+            out = float(r / scale)
+        except OverflowError:
+            out = math.inf
+        if math.isinf(out):
+            _fail("floating point overflow in %s(%s, %s)" % ("TRUNC" if mode == "ROUND_DOWN" else "ROUND",
+                                                              T.java_double(x), n))
+        return math.copysign(out, x) if out == 0 else out
+    d = _dec(a)
+    if n > 80:
+        return _nstr(d, t)
     with localcontext() as ctx:
-        ctx.prec = 160
-        d = _dec(a).quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_UP)
+        ctx.prec = 200
+        d = d.quantize(Decimal(1).scaleb(-max(n, -80)), rounding=rounding) if n > -80 else Decimal(0)
     return _nstr(d, t)
 
 
@@ -1831,17 +2827,23 @@ def bq_upper(s):
     return bytes(s).upper() if isinstance(s, bytes) else s.upper()
 
 
+# Unicode's White_Space property, which BigQuery's one-argument TRIM/LTRIM/RTRIM remove
+# (Python's str.strip() would also remove U+001C..U+001F, which are not White_Space).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def _trim_n(kind):
-    """The one- and two-argument forms of TRIM/LTRIM/RTRIM (Unicode whitespace by default)."""
+    """The one- and two-argument forms of TRIM/LTRIM/RTRIM."""
     def strip(s, chars):
-        if isinstance(s, bytes) and chars is None:
-            chars = b" "
+        if isinstance(s, bytes) or isinstance(chars, bytes):
+            s, chars = bytes(s), bytes(chars)
         if kind == "both":
             return s.strip(chars)
         return s.lstrip(chars) if kind == "left" else s.rstrip(chars)
 
     def one(s):
-        return None if s is None else strip(s, None)
+        return None if s is None else strip(s, WHITE_SPACE)
 
     def two(s, chars):
         return None if s is None or chars is None else strip(s, chars)
@@ -2072,54 +3074,219 @@ def _cast(v, frm, to):
 
 # -- aggregates --
 
+
+
+# -- more scalar functions --
+
+def bq_raise(msg):
+    _fail(msg)
+
+
+def bq_typeparam(v, t, p, s, safe):
+    """A value cast to a parameterized type: NUMERIC/BIGNUMERIC(P, S) round to S decimal places
+    (halves away from zero) and allow P - S integer digits; STRING/BYTES(L) allow L characters/bytes."""
+    if v is None:
+        return None
+    if t in ("NUMERIC", "BIGNUMERIC"):
+        with localcontext() as ctx:
+            ctx.prec = 200
+            d = _dec(v).quantize(Decimal(1).scaleb(-s), rounding=ROUND_HALF_UP)
+        if abs(d) >= Decimal(10) ** (p - s):
+            if safe:
+                return None
+            _fail("Value %s does not fit in %s(%d, %d)" % (v, t, p, s))
+        return T.canon_decimal(d, t)
+    if len(v) > p:
+        if safe:
+            return None
+        _fail("Value of type %s exceeds the maximum length %d: %s(%d)" % (t, p, t, p))
+    return v
+
+
+def bq_safe_divide(a, b, t):
+    """SAFE_DIVIDE: NULL instead of division by zero or overflow."""
+    if a is None or b is None:
+        return None
+    if t == "FLOAT64":
+        x, y = _f(a), _f(b)
+        if y == 0:
+            return None
+        r = x / y
+        if math.isinf(r) and not (math.isinf(x) or math.isinf(y)):
+            return None
+        return _out_f(r)
+    x, y = _dec(a), _dec(b)
+    if y == 0:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 160
+        r = x / y
+    try:
+        return T.canon_decimal(r, t)
+    except T.ValueError_:
+        return None
+
+
+def bq_ieee_divide(a, b):
+    """IEEE_DIVIDE: x / y with IEEE 754 results for a zero divisor (+-inf, NaN)."""
+    if a is None or b is None:
+        return None
+    x, y = _f(a), _f(b)
+    if y == 0:
+        if x == 0 or x != x:
+            return "NaN"
+        return math.copysign(math.inf, x) * math.copysign(1.0, y)
+    return _out_f(x / y)
+
+
+def bq_replace(s, old, new):
+    if s is None or old is None or new is None:
+        return None
+    if len(old) == 0:
+        return s
+    return s.replace(old, new)
+
+
+def bq_starts_with(s, prefix):
+    if s is None or prefix is None:
+        return None
+    return int(s.startswith(prefix))
+
+
+def bq_ends_with(s, suffix):
+    if s is None or suffix is None:
+        return None
+    return int(s.endswith(suffix))
+
+
+def bq_strpos(s, sub):
+    if s is None or sub is None:
+        return None
+    return s.find(sub) + 1
+
+
+def _re_args(s, pattern):
+    """(text, compiled RE2, was_bytes) for a REGEXP_* call; BYTES work on Latin-1 code points."""
+    was_bytes = isinstance(s, bytes) or isinstance(pattern, bytes)
+    if isinstance(s, bytes):
+        s = s.decode("latin-1")
+    if isinstance(pattern, bytes):
+        pattern = pattern.decode("latin-1")
+    try:
+        rx = bq_re2.compile_re2(pattern)
+    except bq_re2.Re2Error as exc:
+        _fail(exc.message)
+    return s, rx, was_bytes
+
+
+def bq_regexp_contains(s, pattern):
+    if s is None or pattern is None:
+        return None
+    s, rx, _ = _re_args(s, pattern)
+    return int(rx.rx.search(s) is not None)
+
+
+def bq_regexp_replace(s, pattern, rewrite):
+    if s is None or pattern is None or rewrite is None:
+        return None
+    s, rx, was_bytes = _re_args(s, pattern)
+    if isinstance(rewrite, bytes):
+        rewrite = rewrite.decode("latin-1")
+    try:
+        out = bq_re2.regexp_replace(rx, s, rewrite)
+    except ValueError as exc:
+        _fail(str(exc))
+    return out.encode("latin-1") if was_bytes else out
+
+
+def bq_regexp_extract(s, pattern, position, occurrence):
+    if s is None or pattern is None or position is None or occurrence is None:
+        return None
+    if position <= 0:
+        _fail("Position must be positive")
+    if occurrence <= 0:
+        _fail("Occurrence must be positive")
+    s, rx, was_bytes = _re_args(s, pattern)
+    if position > len(s) and not (s == "" and position == 1):
+        return None
+    try:
+        n = 0
+        for m in bq_re2.extract_all(rx, s[position - 1:]):
+            n += 1
+            if n == occurrence:
+                if m is None:
+                    return None
+                return m.encode("latin-1") if was_bytes else m
+    except ValueError as exc:
+        _fail(str(exc))
+    return None
+
+
+# -- aggregates and analytic functions --
+#
+# Every bq_* aggregate is registered with create_window_function, so the same class serves
+# GROUP BY aggregation (step, finalize) and analytic windows (step, inverse, value): rows leave
+# a sliding frame in the order they entered it, hence the deques. value() is cached until the
+# frame changes, so a whole-partition frame costs one computation per partition.
+
 def _float_total(vals):
     """The exact sum of finite floats (math.fsum); NaN/infinity rules otherwise."""
     return math.fsum(vals) if all(math.isfinite(x) for x in vals) else sum(vals)
 
 
-class _FSum:
+class _Frame:
+    """A window frame's rows (None kept, so inverse() stays in step) with a cached result."""
+
     def __init__(self):
-        self.vals = []
+        self.rows = collections.deque()
+        self.cache = self
+        self.extra = None
 
-    def step(self, v):
-        if v is not None:
-            self.vals.append(_f(v))
+    def step(self, v, *extra):
+        self.rows.append(v)
+        self.extra = extra
+        self.cache = self
+
+    def inverse(self, v, *extra):
+        self.rows.popleft()
+        self.cache = self
+
+    def value(self):
+        if self.cache is self:
+            self.cache = self.compute([v for v in self.rows if v is not None])
+        return self.cache
 
     def finalize(self):
-        if not self.vals:
+        return self.value()
+
+    def compute(self, vals):
+        raise NotImplementedError
+
+
+class _FSum(_Frame):
+    def compute(self, vals):
+        if not vals:
             return None
-        return _out_f(_float_total(self.vals))
+        return _out_f(_float_total([_f(v) for v in vals]))
 
 
-class _FAvg(_FSum):
-    def finalize(self):
-        if not self.vals:
+class _FAvg(_Frame):
+    def compute(self, vals):
+        if not vals:
             return None
-        return _out_f(_float_total(self.vals) / len(self.vals))
+        return _out_f(_float_total([_f(v) for v in vals]) / len(vals))
 
 
-class _FMin:
+class _FMin(_Frame):
     pick = min
 
-    def __init__(self):
-        self.best = None
-        self.nan = False
-
-    def step(self, v):
-        if v is None:
-            return
-        x = _f(v)
-        if x != x:
-            self.nan = True
-        elif self.best is None:
-            self.best = x
-        else:
-            self.best = type(self).pick(self.best, x)
-
-    def finalize(self):
-        if self.nan:
+    def compute(self, vals):
+        if not vals:
+            return None
+        xs = [_f(v) for v in vals]
+        if any(x != x for x in xs):
             return "NaN"
-        return self.best
+        return type(self).pick(xs)
 
 
 class _FMax(_FMin):
@@ -2127,50 +3294,112 @@ class _FMax(_FMin):
 
 
 def _nagg(kind, op):
-    class Agg:
-        def __init__(self):
-            self.vals = []
-
-        def step(self, v):
-            if v is not None:
-                self.vals.append(_dec(v))
-
-        def finalize(self):
-            try:
-                if not self.vals:
-                    return None
-                with localcontext() as ctx:
-                    ctx.prec = 160
-                    if op == "sum":
-                        r = sum(self.vals, Decimal(0))
-                    elif op == "avg":
-                        r = sum(self.vals, Decimal(0)) / len(self.vals)
-                    elif op == "min":
-                        r = min(self.vals)
-                    else:
-                        r = max(self.vals)
-                return _nstr(r, kind)
-            except QueryRuntimeError:
-                raise
+    class Agg(_Frame):
+        def compute(self, vals):
+            if not vals:
+                return None
+            ds = [_dec(v) for v in vals]
+            with localcontext() as ctx:
+                ctx.prec = 160
+                if op == "sum":
+                    r = sum(ds, Decimal(0))
+                else:
+                    r = sum(ds, Decimal(0)) / len(ds)
+            return _nstr(r, kind)
     return Agg
 
 
 def _nminmax(op):
-    class Agg:
-        def __init__(self):
-            self.best = None
-            self.raw = None
-
-        def step(self, v):
-            if v is None:
-                return
-            d = _dec(v)
-            if self.best is None or (d < self.best if op == "min" else d > self.best):
-                self.best, self.raw = d, v
-
-        def finalize(self):
-            return self.raw
+    class Agg(_Frame):
+        def compute(self, vals):
+            if not vals:
+                return None
+            pick = min if op == "min" else max
+            return pick(vals, key=_dec)
     return Agg
+
+
+class _CountDistinct(_Frame):
+    """COUNT(DISTINCT x) OVER (PARTITION BY ...), which SQLite's own window COUNT cannot do."""
+
+    def compute(self, vals):
+        return len(set(vals))
+
+
+class _AnyValue(_Frame):
+    def compute(self, vals):
+        return vals[0] if vals else None
+
+
+def _percentile(p, what):
+    """The percentile argument as an exact Fraction in [0, 1] (None for NULL)."""
+    if p is None:
+        return None
+    try:
+        fp = Fraction(_dec(p)) if isinstance(p, str) else Fraction(p)
+    except (ValueError, TypeError, OverflowError, InvalidOperation):
+        _fail("Percentile argument must be in [0, 1]; got %s" % p)
+    if not 0 <= fp <= 1:
+        _fail("Percentile argument must be in [0, 1]; got %s" % (
+            T.java_double(p) if isinstance(p, float) else p))
+    return fp
+
+
+def _sort_key(t):
+    if t == "FLOAT64":
+        return lambda v: (0, 0.0) if _f(v) != _f(v) else (1, _f(v))  # NaN first
+    if t in ("NUMERIC", "BIGNUMERIC"):
+        return _dec
+    return None
+
+
+class _PercentileCont(_Frame):
+    """PERCENTILE_CONT(x, p): linear interpolation between the sorted non-NULL values at
+    rank p * (n - 1); FLOAT64 result for INT64/FLOAT64 input, NUMERIC/BIGNUMERIC otherwise."""
+
+    def compute(self, vals):
+        p, t, rt = self.extra
+        if isinstance(p, float) and rt != "FLOAT64" and math.isfinite(p):
+            p = T.canon_decimal(Decimal(repr(p)), rt)  # a FLOAT64 literal coerces to the NUMERIC type
+        fp = _percentile(p, "PERCENTILE_CONT")
+        if fp is None or not vals:
+            return None
+        vals = sorted(vals, key=_sort_key(t) if t != "INT64" else None)
+        rank = fp * (len(vals) - 1)
+        i = math.floor(rank)
+        frac = rank - i
+        if rt == "FLOAT64":
+            left = _f(vals[i])
+            if frac == 0:
+                return _out_f(left)
+            right = _f(vals[i + 1])
+            if not (math.isfinite(left) and math.isfinite(right)):
+                return _out_f(left * float(1 - frac) + right * float(frac))
+            return float(Fraction(left) * (1 - frac) + Fraction(right) * frac)
+        left = Fraction(_dec(vals[i]))
+        right = Fraction(_dec(vals[i + 1])) if frac else Fraction(0)
+        r = left * (1 - frac) + right * frac
+        with localcontext() as ctx:
+            ctx.prec = 400
+            d = Decimal(r.numerator) / Decimal(r.denominator)
+        return _nstr(d, rt)
+
+
+class _PercentileDisc(_Frame):
+    """PERCENTILE_DISC(x, p): the first sorted non-NULL value whose cumulative distribution
+    reaches p."""
+
+    def compute(self, vals):
+        p, t = self.extra
+        fp = _percentile(p, "PERCENTILE_DISC")
+        if fp is None or not vals:
+            return None
+        vals = sorted(vals, key=_sort_key(t))
+        pos = fp * len(vals)
+        i = math.floor(pos)
+        if i > 0 and pos == i:
+            i -= 1
+        return vals[min(i, len(vals) - 1)]
 
 
 def register(conn):
@@ -2180,12 +3409,17 @@ def register(conn):
         ("bq_cmpf", 3, bq_cmpf), ("bq_cmpn", 3, bq_cmpn), ("bq_farith", 3, bq_farith),
         ("bq_iarith", 3, bq_iarith), ("bq_ineg", 1, bq_ineg), ("bq_fneg", 1, bq_fneg),
         ("bq_narith", 4, bq_narith), ("bq_div", 3, bq_div), ("bq_mod", 3, bq_mod),
-        ("bq_abs", 2, bq_abs), ("bq_round", 3, bq_round), ("bq_is_nan", 1, bq_is_nan),
-        ("bq_is_inf", 1, bq_is_inf), ("bq_like", 2, bq_like), ("bq_lower", 1, bq_lower),
-        ("bq_upper", 1, bq_upper), ("bq_length", 1, bq_length),
+        ("bq_abs", 2, bq_abs), ("bq_round", 3, bq_round), ("bq_round", 4, bq_round),
+        ("bq_is_nan", 1, bq_is_nan), ("bq_is_inf", 1, bq_is_inf), ("bq_like", 2, bq_like),
+        ("bq_lower", 1, bq_lower), ("bq_upper", 1, bq_upper), ("bq_length", 1, bq_length),
         ("bq_substr", 2, _substr2), ("bq_substr", 3, _substr3), ("bq_limit", 1, bq_limit),
         ("bq_nkey", 1, bq_nkey), ("bq_fromjson", 2, bq_fromjson), ("bq_in_json", 3, bq_in_json),
-        ("bq_cast", 3, bq_cast), ("bq_cast", 4, bq_cast),
+        ("bq_cast", 3, bq_cast), ("bq_cast", 4, bq_cast), ("bq_safe_divide", 3, bq_safe_divide),
+        ("bq_typeparam", 5, bq_typeparam),
+        ("bq_ieee_divide", 2, bq_ieee_divide), ("bq_replace", 3, bq_replace),
+        ("bq_starts_with", 2, bq_starts_with), ("bq_ends_with", 2, bq_ends_with),
+        ("bq_strpos", 2, bq_strpos), ("bq_regexp_contains", 2, bq_regexp_contains),
+        ("bq_regexp_replace", 3, bq_regexp_replace), ("bq_regexp_extract", 4, bq_regexp_extract),
     ]
     for kind in ("both", "left", "right"):
         one, two = _trim_n(kind)
@@ -2195,15 +3429,15 @@ def register(conn):
     for name, n, fn in fns:
         conn.create_function(name, n, fn, **det)
     conn.create_function("bq_rand", 0, bq_rand)
-    conn.create_aggregate("bq_fsum", 1, _FSum)
-    conn.create_aggregate("bq_favg", 1, _FAvg)
-    conn.create_aggregate("bq_fmin", 1, _FMin)
-    conn.create_aggregate("bq_fmax", 1, _FMax)
+    conn.create_function("bq_raise", 1, bq_raise)
+    wins = [("bq_fsum", 1, _FSum), ("bq_favg", 1, _FAvg), ("bq_fmin", 1, _FMin), ("bq_fmax", 1, _FMax),
+            ("bq_nmin", 1, _nminmax("min")), ("bq_nmax", 1, _nminmax("max")),
+            ("bq_any_value", 1, _AnyValue), ("bq_count_distinct", 1, _CountDistinct), ("bq_pcont", 4, _PercentileCont), ("bq_pdisc", 3, _PercentileDisc)]
     for kind in ("NUMERIC", "BIGNUMERIC"):
-        conn.create_aggregate("bq_nsum_%s" % kind.lower(), 1, _nagg(kind, "sum"))
-        conn.create_aggregate("bq_navg_%s" % kind.lower(), 1, _nagg(kind, "avg"))
-    conn.create_aggregate("bq_nmin", 1, _nminmax("min"))
-    conn.create_aggregate("bq_nmax", 1, _nminmax("max"))
+        wins.append(("bq_nsum_%s" % kind.lower(), 1, _nagg(kind, "sum")))
+        wins.append(("bq_navg_%s" % kind.lower(), 1, _nagg(kind, "avg")))
+    for name, n, cls in wins:
+        conn.create_window_function(name, n, cls)
 
 
 # =============================================================================================
@@ -2301,7 +3535,16 @@ def parse_params(mode, params):
     return positional, (out_pos if positional else out_named)
 
 
-def parse(sql):
+def parse_script(sql):
+    """[(statement AST, statement text, (line, column))] of a query or a script."""
     if not isinstance(sql, str) or not sql.strip():
         raise SqlError("Syntax error: Unexpected end of script")
-    return Parser(sql).statement()
+    return Parser(sql).script()
+
+
+def parse(sql):
+    """The AST of a single statement (a trailing ';' is allowed)."""
+    stmts = parse_script(sql)
+    if len(stmts) != 1:
+        raise SqlError("Expected a single statement, got a script of %d statements" % len(stmts))
+    return stmts[0][0]

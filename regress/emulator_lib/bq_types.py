@@ -1,6 +1,7 @@
 """BigQuery data types for the emulator: schema validation, the stored representation of
 every type in SQLite, parsing of incoming values (insertAll JSON, CSV fields, query
-parameters) and the JSON encoding of outgoing values (PROTOCOL.md 2.7).
+parameters) and the JSON encoding of outgoing values (BigQuery's f/v row format: every
+scalar a JSON string, INT64 as decimal text, TIMESTAMP as float seconds or int64 µs).
 
 Stored representation (one SQLite value per column):
 
@@ -232,7 +233,11 @@ def canon_decimal(d, kind="NUMERIC"):
         q = d.quantize(Decimal(1).scaleb(-_SCALE[kind]), rounding=ROUND_HALF_UP)
         if q == 0:
             return "0"
-        if q.adjusted() >= _INT_DIGITS[kind]:
+        if kind == "BIGNUMERIC":
+            # a 256-bit two's-complement integer scaled by 10^-38
+            if not -(1 << 255) <= int(q.scaleb(38)) <= (1 << 255) - 1:
+                raise ValueError_("Invalid %s value: %s" % (kind, d))
+        elif q.adjusted() >= _INT_DIGITS[kind]:
             raise ValueError_("Invalid %s value: %s" % (kind, d))
         s = format(q, "f")
     if "." in s:
@@ -322,6 +327,7 @@ def parse_bool(v, csv=False):
     raise ValueError_("Cannot convert value to boolean: %s" % (v,))
 
 
+_SLASH_DATE = re.compile(r"\A(\s*\d{4})/(\d{1,2})/(?=\d)")
 _GEO_RE = re.compile(r"\s*(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|"
                      r"GEOMETRYCOLLECTION)\s*(EMPTY|\()", re.I)
 
@@ -369,6 +375,8 @@ def parse_scalar(t, v, csv=False):
             return int(round(v * 1000000))  # seconds since the epoch
         if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?([eE][+-]?\d+)?\s*", v) and not csv:
             return int((Decimal(v) * 1000000).to_integral_value(ROUND_HALF_UP))
+        if csv and isinstance(v, str):
+            v = _SLASH_DATE.sub(r"\1-\2-", v)  # loads also accept YYYY/MM/DD dates
         return parse_timestamp(str(v))
     if t == "GEOGRAPHY":
         if not isinstance(v, str) or not _GEO_RE.match(v):

@@ -15,8 +15,17 @@ for Google-style errors and use the Exchange helpers (send_json, start_response,
 send_file_range, ...) to answer, so that injected faults and byte counts apply to every
 service alike.
 
+Simulated network latency (--latency MS, or at run time through /_emulator/latency): the
+first byte of every API response (GCS, BigQuery, OAuth, the metadata server; an interim
+"100 Continue" counts as the first byte) is sent MS milliseconds after it would have been.
+The wait happens in the request's own thread (ThreadingHTTPServer: one per connection), so
+concurrent requests wait in parallel and a benchmark of many small requests sees cloud-like
+round trips. Control endpoints (/_emulator/..., /retry_test...) are never delayed.
+
 Control endpoints, never authenticated nor counted:
   GET    /_emulator/health
+  GET    /_emulator/latency          {"ms": N}
+  POST   /_emulator/latency          {"ms": N}: set the added latency (0 turns it off)
   GET    /_emulator/stats            {"requests": {op: n}, "totalRequests": n, "bytesSent": n}
   POST   /_emulator/stats/reset
   GET    /_emulator/faults           remaining global instructions
@@ -309,8 +318,28 @@ class Exchange(BaseHTTPRequestHandler):
 
     # -- response side --
 
+    def parse_request(self):
+        self._latency_due = True
+        return super().parse_request()
+
+    def _apply_latency(self):
+        """Wait out the simulated latency once per request, before its first response byte."""
+        if not getattr(self, "_latency_due", False):
+            return
+        self._latency_due = False
+        if urlsplit(self.path).path.startswith(("/_emulator/", "/retry_test")):
+            return
+        ms = self.server.latency_ms
+        if ms > 0:
+            time.sleep(ms / 1000.0)
+
+    def handle_expect_100(self):
+        self._apply_latency()
+        return super().handle_expect_100()
+
     def start_response(self, status, headers=()):
         """Send the status line and headers (a list of pairs or a dict)."""
+        self._apply_latency()
         self.send_response(status)
         for key, value in (headers.items() if isinstance(headers, dict) else headers):
             # http.server encodes headers as Latin-1; send non-Latin-1 text as raw UTF-8.
@@ -492,12 +521,13 @@ class EmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, verbose=False, auth=None):
+    def __init__(self, address, verbose=False, auth=None, latency_ms=0):
         self.services = []
         self.faults = FaultRegistry()
         self.stats = Stats()
         self.auth = auth or Auth()
         self.verbose = verbose
+        self.latency_ms = latency_ms  # added before the first byte of each API response
         super().__init__(address, Exchange)
 
     def server_bind(self):
@@ -521,6 +551,15 @@ class EmulatorServer(ThreadingHTTPServer):
         path, method = ex.raw_path.rstrip("/"), ex.command
         if path == "/_emulator/health" and method == "GET":
             ex.send_json(200, {"status": "ok"})
+        elif path == "/_emulator/latency" and method == "GET":
+            ex.send_json(200, {"ms": self.latency_ms})
+        elif path == "/_emulator/latency" and method == "POST":
+            body = ex.read_json()
+            ms = body.get("ms")
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= 600000:
+                raise ApiError(400, "Expected {\"ms\": N} with 0 <= N <= 600000")
+            self.latency_ms = float(ms) if ms != int(ms) else int(ms)
+            ex.send_json(200, {"ms": self.latency_ms})
         elif path == "/_emulator/stats" and method == "GET":
             ex.send_json(200, self.stats.snapshot())
         elif path == "/_emulator/stats/reset" and method == "POST":
