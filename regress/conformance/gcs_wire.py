@@ -26,7 +26,7 @@ import uuid
 from urllib.parse import quote, urlencode, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import Skip, run_tests  # noqa: E402
+from tap import run_tests, summary  # noqa: E402
 
 BASE = os.environ.get("LUXE_EMULATOR_URL", "")
 ROOT = os.environ.get("LUXE_EMULATOR_ROOT")
@@ -579,7 +579,7 @@ def patch_delete_compose():
 @test
 def filesystem_is_the_source_of_truth():
     if not ROOT:
-        raise Skip("LUXE_EMULATOR_ROOT not set")
+        raise AssertionError("LUXE_EMULATOR_ROOT not set (run.sh sets it)")
     path = os.path.join(ROOT, BUCKET, "disk", "seeded.csv")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
@@ -748,7 +748,7 @@ def require_token():
 def main():
     passed, failed, skipped = run_tests(TESTS)
     jrequest("DELETE", "/_emulator/faults")
-    print("gcs-wire: %d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
+    summary("gcs-wire", passed, failed, skipped)
     return 1 if failed else 0
 
 

@@ -10,7 +10,7 @@ Starts its own emulator instances (--port 0, temporary roots, throw-away service
 made by regress/tools/make_sa_key.py) and stops them. When the Cloud SDK is installed, Google's
 Python google-auth library bundled with it, and gcloud itself (activate-service-account with
 the key's token_uri pointing at the emulator, then `gcloud storage`), are used as independent
-clients; without it those tests are skipped. Prints
+clients; without it those tests fail. Prints
 "ok N - name" / "not ok N - name" per test, then "oauth-wire: N passed, M failed"; exits 1
 on failure.
 """
@@ -29,7 +29,7 @@ import traceback
 from urllib.parse import urlencode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import Skip, run_tests  # noqa: E402
+from tap import run_tests, summary  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGRESS = os.path.dirname(HERE)
@@ -604,7 +604,8 @@ def google_auth_path():
         sdk = out.stdout.strip() or sdk
     path = os.path.join(sdk, "lib", "third_party")
     if not os.path.isdir(os.path.join(path, "google", "auth")):
-        raise Skip("google-auth (Cloud SDK lib/third_party) not found")
+        raise AssertionError("google-auth not found in the Cloud SDK's lib/third_party "
+                             "(Debian package google-cloud-cli)")
     return path
 
 
@@ -648,7 +649,7 @@ def google_auth_python_compute_engine_flow():
 def gcloud_activate_service_account_and_storage_ls():
     """gcloud auth activate-service-account (token_uri = emulator), then gcloud storage ls/cat"""
     if shutil.which("gcloud") is None:
-        raise Skip("gcloud not found (Debian package google-cloud-cli)")
+        raise AssertionError("gcloud not found (Debian package google-cloud-cli)")
     info = dict(KEY.info, token_uri=E.url + "/token")
     key_path = os.path.join(WORK, "sa-gcloud.json")
     with open(key_path, "w") as f:
@@ -696,7 +697,7 @@ def main():
                     for line in f.read().splitlines()[-20:]:
                         print("# emulator: " + line)
         shutil.rmtree(WORK, ignore_errors=True)
-    print("oauth-wire: %d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
+    summary("oauth-wire", passed, failed, skipped)
     return 1 if failed else 0
 
 

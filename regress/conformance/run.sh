@@ -3,11 +3,13 @@
 # a temporary root, run the GCS and BigQuery wire (Python), Node client and gcloud/bq CLI
 # suites against it, stop
 # it; then the OAuth2/metadata suites (oauth_wire.py, oauth_node.mjs), which start their own
-# emulators with throw-away service-account keys. Prints "conformance: N passed, M failed";
-# exits non-zero if anything failed.
+# emulators with throw-away service-account keys. Prints "conformance: N passed, M failed,
+# K skipped"; exits non-zero if anything failed.  Each suite runs under a timeout
+# (LUXE_SUITE_TIMEOUT seconds, default 600): a suite that hangs, crashes, exits
+# non-zero or prints no summary is a counted failure naming it.
 #
 # Usage: bash regress/conformance/run.sh
-set -u
+set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REGRESS=$(dirname "$HERE")
@@ -29,7 +31,7 @@ trap cleanup EXIT
 
 if [ ! -d "$REGRESS/node_modules/@google-cloud/storage" ]; then
     echo "# installing the Node client libraries (npm ci)"
-    (cd "$REGRESS" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+    (cd "$REGRESS" && timeout 600 npm ci --no-audit --no-fund --loglevel=error) || exit 1
 fi
 
 export LUXE_EMULATOR_ROOT="$TMP/root"
@@ -44,25 +46,40 @@ LUXE_EMULATOR_URL=$(sed -n 's/^luxe emulator listening on //p' "$TMP/emulator.ou
 if [ -z "$LUXE_EMULATOR_URL" ]; then
     echo "# the emulator did not start:"
     sed 's/^/# /' "$TMP/emulator.err"
-    echo "conformance: 0 passed, 1 failed"
+    echo "conformance: 0 passed, 1 failed, 0 skipped"
     exit 1
 fi
 export LUXE_EMULATOR_URL
 echo "# emulator at $LUXE_EMULATOR_URL, root $LUXE_EMULATOR_ROOT"
 
-PASSED=0 FAILED=0
-suite() {  # suite LABEL COMMAND...: run it, then add up its "LABEL: N passed, M failed" line
-    local label=$1 summary
+PASSED=0 FAILED=0 SKIPPED=0
+TIMEOUT=${LUXE_SUITE_TIMEOUT:-600}
+suite() {  # suite LABEL COMMAND...: run it, then add up its "LABEL: N passed, M failed[, K skipped]" line
+    local label=$1 summary status p f k
     shift
-    "$@" | tee "$TMP/suite.out"
+    timeout --kill-after=10 "$TIMEOUT" "$@" | tee "$TMP/suite.out"
+    status=$?
     summary=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$TMP/suite.out" | tail -n 1)
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo "not ok - $label: timed out after ${TIMEOUT} s"
+        FAILED=$((FAILED + 1))
+    fi
     if [ -z "$summary" ]; then
-        echo "# $label: no summary line (the suite crashed)"
+        echo "not ok - $label: no summary line (the suite crashed or hung, exit status $status)"
         FAILED=$((FAILED + 1))
         return
     fi
-    PASSED=$((PASSED + $(echo "$summary" | sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/')))
-    FAILED=$((FAILED + $(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+    p=$(echo "$summary" | sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/')
+    f=$(echo "$summary" | sed -E 's/^[^:]+: [0-9]+ passed, ([0-9]+) failed.*/\1/')
+    k=$(echo "$summary" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    # a suite that exits non-zero with no failure in its summary still failed
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $label: exit status $status"
+        f=1
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    SKIPPED=$((SKIPPED + ${k:-0}))
 }
 
 suite gcs-wire python3 "$HERE/gcs_wire.py"
@@ -78,5 +95,5 @@ if [ "$FAILED" -ne 0 ] && [ -s "$TMP/emulator.err" ]; then
     echo "# emulator stderr (last lines):"
     tail -n 30 "$TMP/emulator.err" | sed 's/^/# /'
 fi
-echo "conformance: $PASSED passed, $FAILED failed"
+echo "conformance: $PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

@@ -8,7 +8,7 @@ pkgs=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-cron
 	libcurl4-openssl-dev libjansson-dev libcsv-dev libssl-dev zlib1g-dev
-	python3 nodejs npm
+	python3 python3-pandas python3-google-auth python3-psycopg2 nodejs npm
 	curl chromium
 )
 missing=()

@@ -1,38 +1,76 @@
 #!/bin/bash
-# Run every luxe_fdw test suite and end with "N passed, M failed".
+# Run every luxe_fdw test suite and end with "N passed, M failed, K skipped".
+#
+#   bash regress/tools/run-tests.sh [SUITE...]      (default: all, in order)
 #
 # Suites: pg_regress (SQL behaviour, against a private cluster and the local
-# emulator), emulator conformance (Google's own clients), the generator
-# checks, and integration tests (scans of generated data compared with an
-# independent reading in Python).  Exits non-zero if anything failed.
+# emulators), conformance (Google's own clients against the emulator),
+# generator (the data generator's checks), integration and integration-bq
+# (generated data through the FDW compared with independent readings, faults,
+# the pipeline, the dashboard, pg_cron).
+#
+# Every suite runs under a timeout (LUXE_SUITE_TIMEOUT seconds, default 1200):
+# one that hangs is killed and counted as a failure naming it, as is one that
+# crashes, exits non-zero or prints no summary.  A skipped test is counted as
+# skipped, never as passed.  Setup failures stop the run with their own
+# message.  Exits non-zero if anything failed.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
+SUITE_TIMEOUT=${LUXE_SUITE_TIMEOUT:-1200}
 total_passed=0
 total_failed=0
-count() {	# count SUITE PASSED FAILED
-	printf '%s: %d passed, %d failed\n' "$1" "$2" "$3"
+total_skipped=0
+
+count() {	# count SUITE PASSED FAILED SKIPPED
+	printf '%s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$4"
 	total_passed=$((total_passed + $2))
 	total_failed=$((total_failed + $3))
-}
-# Read the "NAME: N passed, M failed" line a suite prints last.
-count_from_log() {	# count_from_log SUITE LOG STATUS
-	local line p f
-	line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
-	if [ -z "$line" ]; then
-		count "$1" 0 1
-		tail -20 "$2"
-		return
-	fi
-	p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
-	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-	if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	[ "$f" -ne 0 ] && grep -E '^not ok' "$2" | head -20
-	count "$1" "$p" "$f"
+	total_skipped=$((total_skipped + $4))
 }
 
-# bash regress/tools/run-tests.sh [SUITE...]: the named suites only (pg_regress,
-# conformance, generator, integration, integration-bq); default all.
+# run_suite NAME LOG COMMAND...: run a suite under the timeout, its output in
+# LOG; then count the "LABEL: N passed, M failed[, K skipped]" line it prints
+# last (pg_regress: its "... ok" and "... FAILED" lines).
+run_suite() {
+	local name=$1 log=$2 status line p f k
+	shift 2
+	luxe_log "$name"
+	timeout --kill-after=30 "$SUITE_TIMEOUT" "$@" >"$log" 2>&1
+	status=$?
+	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+		echo "not ok - $name: timed out after $SUITE_TIMEOUT s (log: $log)"
+		tail -20 "$log"
+	fi
+	if [ "$name" = pg_regress ]; then
+		p=$(grep -cE '\.\.\. ok' "$log")
+		f=$(grep -cE '\.\.\. (FAILED|failed)' "$log")
+		k=0
+		grep -E '\.\.\. (FAILED|failed)' "$log"
+		[ -f "$LUXE_REPO/regression.diffs" ] && head -150 "$LUXE_REPO/regression.diffs"
+	else
+		line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+		if [ -z "$line" ]; then
+			echo "not ok - $name: no summary line (exit status $status)"
+			tail -20 "$log"
+			count "$name" 0 1 0
+			return
+		fi
+		p=$(sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/^[^:]+: [0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
+		k=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+		k=${k:-0}
+		[ "$f" -ne 0 ] && grep -E '^not ok' "$log" | head -20
+		grep -E '# SKIP' "$log" | head -20
+	fi
+	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name: exit status $status (log: $log)"
+		tail -30 "$log"
+		f=1
+	fi
+	count "$name" "$p" "$f" "$k"
+}
+
 SUITES=("$@")
 want() {
 	[ ${#SUITES[@]} -eq 0 ] && return 0
@@ -41,57 +79,38 @@ want() {
 	return 1
 }
 
+node_modules() {
+	[ -d "$LUXE_REPO/regress/node_modules/@google-cloud/storage" ] && return 0
+	cd "$LUXE_REPO/regress" && timeout 900 npm ci --no-audit --no-fund --loglevel=error
+}
+
 luxe_setup
 luxe_log "starting the emulators and a private cluster"
 luxe_step emulator luxe_start_emulator "$LUXE_ROOT"
 luxe_step fixtures luxe_fixtures "$LUXE_ROOT" "$LUXE_EMULATOR_URL"
 luxe_step auth-emulator luxe_start_auth_emulator "$LUXE_ROOT"
 luxe_step cluster luxe_start_cluster
-
-# 1. pg_regress
-if want pg_regress; then
-luxe_log "pg_regress"
 cd "$LUXE_REPO"
-rm -rf results regression.diffs regression.out
-make --no-print-directory installcheck >"$LUXE_TMP/pg_regress.log" 2>&1
-status=$?
-p=$(grep -cE '\.\.\. ok' "$LUXE_TMP/pg_regress.log")
-f=$(grep -cE '\.\.\. (FAILED|failed)' "$LUXE_TMP/pg_regress.log")
-if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -30 "$LUXE_TMP/pg_regress.log"; fi
-grep -E '\.\.\. (FAILED|failed)' "$LUXE_TMP/pg_regress.log"
-[ -f regression.diffs ] && head -150 regression.diffs
-count pg_regress "$p" "$f"
-fi
 
-# 2. emulator conformance, driven by gcloud and Google's Node clients
+if want pg_regress; then
+	rm -rf results regression.diffs regression.out
+	run_suite pg_regress "$LUXE_TMP/pg_regress.log" make --no-print-directory installcheck
+fi
 if want conformance; then
-luxe_log "emulator conformance"
-if [ ! -d "$LUXE_REPO/regress/node_modules/@google-cloud/storage" ]; then
-	(cd "$LUXE_REPO/regress" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
-		npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1)
+	luxe_step node-modules node_modules
+	run_suite conformance "$LUXE_TMP/conformance.log" bash "$LUXE_REPO/regress/conformance/run.sh"
 fi
-bash "$LUXE_REPO/regress/conformance/run.sh" >"$LUXE_TMP/conformance.log" 2>&1
-count_from_log conformance "$LUXE_TMP/conformance.log" $?
-fi
-
-# 3. generator
 if want generator; then
-luxe_log "generator checks"
-python3 "$LUXE_REPO/regress/tools/gen_vestiaire_check.py" >"$LUXE_TMP/gen.log" 2>&1
-count_from_log generator "$LUXE_TMP/gen.log" $?
+	# Debian's python3, where make deps installed pandas for the pandas checks
+	run_suite generator "$LUXE_TMP/gen.log" /usr/bin/python3 "$LUXE_REPO/regress/tools/gen_vestiaire_check.py"
 fi
-
-# 4. integration
+export LUXE_TMP LUXE_ROOT LUXE_PGLOG
 if want integration; then
-luxe_log "integration"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" LUXE_PGLOG="$LUXE_PGLOG" python3 "$LUXE_REPO/regress/integration/integration.py" >"$LUXE_TMP/integration.log" 2>&1
-count_from_log integration "$LUXE_TMP/integration.log" $?
+	run_suite integration "$LUXE_TMP/integration.log" python3 "$LUXE_REPO/regress/integration/integration.py"
 fi
 if want integration-bq; then
-luxe_log "integration (BigQuery)"
-LUXE_TMP="$LUXE_TMP" LUXE_ROOT="$LUXE_ROOT" python3 "$LUXE_REPO/regress/integration/integration_bq.py" >"$LUXE_TMP/integration_bq.log" 2>&1
-count_from_log integration-bq "$LUXE_TMP/integration_bq.log" $?
+	run_suite integration-bq "$LUXE_TMP/integration_bq.log" python3 "$LUXE_REPO/regress/integration/integration_bq.py"
 fi
 
-echo "$total_passed passed, $total_failed failed"
+echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
 [ "$total_failed" -eq 0 ]
