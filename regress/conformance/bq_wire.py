@@ -457,6 +457,24 @@ def test_job_ids():
     err(400, "invalidQuery", "GET", "/queries/%s" % fid)
 
 
+def test_reset_after_processing():
+    """return-reset-after-processing: the job is created, the answer is lost; a retry gets 409 duplicate"""
+    jid = "lost_answer_%s" % uuid.uuid4().hex
+    body = {"jobReference": {"projectId": P, "jobId": jid},
+            "configuration": {"query": {"query": "SELECT 2 AS two", "useLegacySql": False}}}
+    ok("POST", "/_emulator/faults", {"instructions": {"bigquery.jobs.insert": ["return-reset-after-processing"]}})
+    try:
+        call("POST", "/jobs", body)
+        raise AssertionError("the answer was not dropped")
+    except (ConnectionError, http.client.HTTPException, OSError):
+        pass
+    left = ok("GET", "/_emulator/faults")["instructions"]
+    ok("DELETE", "/_emulator/faults")
+    assert not any(left.values()), left
+    err(409, "duplicate", "POST", "/jobs", body)
+    assert col(ok("GET", "/queries/%s" % jid)) == ["2"]
+
+
 def test_job_incomplete():
     """job-incomplete-N: jobComplete:false in the response and the first N polls, then rows"""
     ok("POST", "/_emulator/faults", {"instructions": {"bigquery.jobs.query": ["job-incomplete-2"]}})

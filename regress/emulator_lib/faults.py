@@ -10,6 +10,9 @@ Instructions (one string each):
                                   of the request body (a resumable session keeps them), then
                                   answer NNN
   return-reset-connection         close the socket with a TCP RST and no response
+  return-reset-after-processing   carry the request out in full (a job is created, an object
+                                  written), then close the socket with a TCP RST instead of
+                                  answering: the client cannot know that it succeeded
   return-broken-stream-after-YK   send Y KiB of the body (downloads) or read Y KiB of it
                                   (uploads), then close the connection abruptly
   stall-for-Ts-after-YK           after Y KiB of the body, sleep T seconds, then go on
@@ -39,7 +42,8 @@ import uuid
 class Fault:
     """One parsed instruction.
 
-    kind is 'error' (status, retry_after, reason), 'reset', 'break' (after_bytes, status or
+    kind is 'error' (status, retry_after, reason), 'reset', 'reset-after' (the request is
+    carried out, then the answer is dropped), 'break' (after_bytes, status or
     None), 'stall' (after_bytes, seconds) or 'job' (polls and/or seconds: handed to the
     BigQuery service, which applies it to the job the request creates).
     """
@@ -74,6 +78,8 @@ _GRAMMAR = [
      lambda t, m: Fault(t, "break", status=int(m[1]), after_bytes=int(m[2]) * _KIB)),
     (re.compile(r"return-reset-connection"),
      lambda t, m: Fault(t, "reset")),
+    (re.compile(r"return-reset-after-processing"),
+     lambda t, m: Fault(t, "reset-after")),
     (re.compile(r"return-broken-stream-after-(\d+)K(?:iB)?"),
      lambda t, m: Fault(t, "break", after_bytes=int(m[1]) * _KIB)),
     (re.compile(r"stall-for-(\d+(?:\.\d+)?)s-after-(\d+)K(?:iB)?"),

@@ -339,6 +339,9 @@ class Exchange(BaseHTTPRequestHandler):
 
     def start_response(self, status, headers=()):
         """Send the status line and headers (a list of pairs or a dict)."""
+        if getattr(self, "_drop_answer", False):
+            self._drop_answer = False
+            raise AbortConnection(rst=True)
         self._apply_latency()
         self.send_response(status)
         for key, value in (headers.items() if isinstance(headers, dict) else headers):
@@ -486,18 +489,22 @@ class Exchange(BaseHTTPRequestHandler):
             fault = self.server.faults.take(route.operation, self.headers)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        self._drop_answer = False
         if fault is not None:
             if fault.kind == "reset":
                 raise AbortConnection(rst=True)
-            if fault.kind == "error":
+            if fault.kind == "reset-after":  # processed below, then the answer is dropped
+                self._drop_answer = True
+            elif fault.kind == "error":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 extra = {}
                 if route.operation.startswith("bigquery."):  # BigQuery bodies carry "status"
                     extra["status"] = _STATUS.get(fault.status, "UNKNOWN")
                 raise ApiError(fault.status, "Fault injected: %s" % fault.text, fault.reason,
                                headers=headers, extra=extra)
-            if fault.kind == "job":  # applied by the service to the job this request creates
-                self.job_fault = fault
+            if fault.kind in ("job", "reset-after"):  # applied by the service / start_response
+                if fault.kind == "job":
+                    self.job_fault = fault
                 fault = None
             self._fault = fault
             # A request that carries a body (an upload) is faulted on the way in.

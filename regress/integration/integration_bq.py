@@ -131,14 +131,20 @@ def main():
         assert p.returncode == 0 and p.stdout.strip().splitlines()[-1] == clean, p.stderr
         assert not left, left
 
-    @test("a reset jobs.insert is retried with the same job id: one job, not two")
+    @test("a jobs.insert whose answer is lost is retried with the same job id: 409 duplicate, one job")
     def _():
         before = len(jobs())
-        p, _, left = faulted({"bigquery.jobs.insert": ["return-reset-connection"]})
+        api("POST", "/_emulator/stats/reset")
+        # the emulator creates the job, then drops the answer: the retry must
+        # name the same job (BigQuery answers 409 duplicate), not start another
+        p, _, left = faulted({"bigquery.jobs.insert": ["return-reset-after-processing"]})
         assert p.returncode == 0 and p.stdout.strip() == clean, p.stderr
+        assert not left, left
         new = jobs()[before:]
         assert len(new) == 1, new
         assert new[0]["jobId"].startswith("luxe_query_"), new
+        inserts = api("GET", "/_emulator/stats")["requests"].get("bigquery.jobs.insert")
+        assert inserts == 2, "jobs.insert requests: %r (the first, and its retry)" % inserts
 
     @test("an incomplete job (jobComplete false) is polled until done, never truncated")
     def _():
