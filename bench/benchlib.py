@@ -38,6 +38,26 @@ def generate(rows, seed, name):
     return path
 
 
+class Bars:
+    """The bars a benchmark measures itself against: each is printed as met or
+    NOT met, and exit_status() is non-zero when one was missed, so a missed bar
+    fails the benchmark run."""
+
+    def __init__(self):
+        self.missed = []
+
+    def check(self, label, value, limit, ok, fmt="%.2f"):
+        print(("bar: %s " + fmt + " (bar %s): %s") % (label, value, limit, "met" if ok else "NOT met"),
+              flush=True)
+        if not ok:
+            self.missed.append(label)
+
+    def exit_status(self):
+        if self.missed:
+            print("bars missed: %s" % ", ".join(self.missed))
+        return 1 if self.missed else 0
+
+
 def emulator(method, path, body=None):
     """An emulator call (REST or control endpoint); its JSON answer ({} when empty)."""
     req = urllib.request.Request(URL + path, method=method,

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import COLDEFS, URL, emulator, generate, psql  # noqa: E402
+from benchlib import COLDEFS, URL, Bars, emulator, generate, psql  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "900000"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -65,10 +65,12 @@ def main():
         print("round %d: clean %.2f s, faulted %.2f s, same checksum %s" % (r + 1, clean_t[-1], t, clean.split("|")[1][:12]),
               flush=True)
     c, f = statistics.median(clean_t), statistics.median(faulted_t)
-    print("faulted/clean %.2f (bar <= 1.30, retry_initial_delay 50ms): %s; rows and checksum identical in every round"
-          % (f / c, "met" if f / c <= 1.3 else "NOT met"))
+    print("rows and checksum identical in every round (retry_initial_delay 50ms)")
+    bars = Bars()
+    bars.check("faulted/clean time", f / c, "<= 1.30", f / c <= 1.3)
     psql("DROP SERVER bench_faults CASCADE")
+    return bars.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

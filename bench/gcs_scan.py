@@ -10,7 +10,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import COLDEFS, URL, generate, psql, timed_psql as timed  # noqa: E402
+from benchlib import COLDEFS, URL, Bars, generate, psql, timed_psql as timed  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "900000"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
@@ -48,9 +48,11 @@ def main():
         worst = max(worst, ml / mf)
         print("%-20s luxe_fdw %.3f s   file_fdw %.3f s   ratio %.2f   (%.0f MB/s through luxe_fdw)"
               % (label, ml, mf, ml / mf, size / ml / 1e6))
-    print("worst ratio luxe_fdw/file_fdw: %.2f (bar <= 1.00): %s" % (worst, "met" if worst <= 1.0 else "NOT met"))
+    bars = Bars()
+    bars.check("worst ratio luxe_fdw/file_fdw", worst, "<= 1.00", worst <= 1.0)
     psql("DROP SERVER bench_gcs CASCADE; DROP SERVER bench_file CASCADE")
+    return bars.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

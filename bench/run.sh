@@ -11,11 +11,15 @@ if ! /usr/bin/python3 -c 'import pandas' 2>/dev/null; then
 fi
 luxe_setup
 luxe_start_emulator "$LUXE_ROOT"
-luxe_start_cluster
+# benchmarks run as users run PostgreSQL: default durability (fsync,
+# full_page_writes and synchronous_commit on)
+LUXE_DURABLE=1 luxe_start_cluster
 export LUXE_ROOT
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=(gcs_scan gcs_faults pipeline aggregates bq_pushdown)
+status=0
 for b in "${benches[@]}"; do
 	echo "== $b"
-	python3 "$LUXE_REPO/bench/$b.py"
+	python3 "$LUXE_REPO/bench/$b.py" || { echo "== $b: FAILED (a bar missed or a check failed)"; status=1; }
 done
+exit $status

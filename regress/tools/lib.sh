@@ -107,7 +107,9 @@ luxe_start_auth_emulator() {
 	export LUXE_EMULATOR_AUTH_URL LUXE_METADATA_HOST="127.0.0.1:$port"
 }
 
-# luxe_start_cluster: a throw-away cluster; sets PGHOST, PGPORT, PGUSER
+# luxe_start_cluster: a throw-away cluster; sets PGHOST, PGPORT, PGUSER.
+# Tests run it without durability (fsync and friends off) for speed;
+# LUXE_DURABLE=1 keeps PostgreSQL's defaults, as benchmarks must.
 luxe_start_cluster() {
 	LUXE_PGDATA="$LUXE_TMP/pgdata"
 	local sock="$LUXE_TMP/sock"
@@ -122,9 +124,7 @@ luxe_start_cluster() {
 listen_addresses = ''
 unix_socket_directories = '$sock'
 port = 5499
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$( [ -n "${LUXE_DURABLE:-}" ] || printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' )
 shared_buffers = 512MB
 work_mem = 64MB
 maintenance_work_mem = 256MB
