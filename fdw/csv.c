@@ -20,6 +20,25 @@
  *   empty string, unless a null marker is set: then fields equal to the
  *   marker are NULL and empty fields are empty strings (bq load).
  * - Blank lines hold no record and are skipped.
+ * - Recovery (luxe_csv_set_recovery, for tables with a bad-record budget):
+ *   malformed quoting -- a quote inside an unquoted field, text after a
+ *   closing quote, a quote still open at the end of the object -- makes
+ *   the record in progress a bad record: the batch holds a
+ *   LUXE_CSV_RECORD_MALFORMED record in its place, in order, and parsing
+ *   starts afresh, in the unquoted state, at the start of a line.  If the
+ *   record began on the line where the malformation was found, it is that
+ *   whole line and parsing goes on with the next.  If it began on an
+ *   earlier line, the lines after its first were read inside a quote that
+ *   proved bogus: the bad record is its first line alone, the reader
+ *   halts, and the caller reads the object again from the next line
+ *   (luxe_csv_resume_point, luxe_csv_restart), so those lines are parsed
+ *   as records.  Line starts are the only boundaries trusted after
+ *   malformed data, so no row is ever invented from the middle of a line,
+ *   and each resume moves forward at least one line.  The header rows are
+ *   not recovered: malformed quoting there is an error.
+ * - Offsets are counted in bytes of the object's content as fed (after a
+ *   BOM is skipped they still count it), so that a caller can read the
+ *   object again from a line start.
  * - NB: the libcsv callbacks below palloc (batch growth) and the header
  *   callback may ereport; a longjmp out of csv_parse is safe because the
  *   parser is then never used again and owns nothing but its entry buffer,
@@ -72,6 +91,16 @@ struct LuxeCsvReader
 	bool		error;
 	int64		error_line;
 	const char *error_reason;
+
+	/* recovery and offsets, see the file header */
+	bool		recover;
+	bool		skip_to_lf;		/* discard input up to the next LF */
+	int64		offset;			/* content bytes consumed in this object */
+	int64		rec_first_lf_end;	/* offset after the first LF of the
+									 * current record, -1 if not seen yet */
+	int64		resume_offset;	/* >= 0: read again from here */
+	int64		resume_line;
+	bool		halted;			/* input ignored until luxe_csv_restart */
 
 	/* the batch: records of the last chunk */
 	LuxeCsvRecord *recs;
@@ -136,20 +165,30 @@ luxe_csv_create(const LuxeCsvOptions *opts, int nslots)
 	return r;
 }
 
+/* libcsv's parser state between records (ROW_NOT_BEGUN in libcsv.c) */
+#define LUXE_LIBCSV_ROW_NOT_BEGUN 0
+
 /*
- * luxe_csv_begin_object
- *		Start a new object: fresh parser state and line numbers.  With
- *		want_header the last skipped row is handed to cb as the header.
+ * luxe_csv_set_recovery
+ *		Recover from malformed quoting instead of stopping (see the file
+ *		header).
  */
 void
-luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
-					  LuxeCsvHeaderCallback cb, void *cb_arg)
+luxe_csv_set_recovery(LuxeCsvReader *r, bool recover)
+{
+	r->recover = recover;
+}
+
+/* A fresh libcsv parser with the reader's dialect.  Can throw (OOM). */
+static void
+reset_parser(LuxeCsvReader *r)
 {
 	unsigned char delim = r->parser.delim_char;
 	unsigned char quote = r->parser.quote_char;
 
 	if (r->parser_live)
 		csv_free(&r->parser);
+	r->parser_live = false;
 	if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
 				 CSV_EMPTY_IS_NULL) != 0)
 		ereport(ERROR,
@@ -160,6 +199,19 @@ luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
 	csv_set_quote(&r->parser, quote);
 	csv_set_space_func(&r->parser, no_space);
 	csv_set_blk_size(&r->parser, 64 * 1024);
+	r->cur_field = 0;
+}
+
+/*
+ * luxe_csv_begin_object
+ *		Start a new object: fresh parser state and line numbers.  With
+ *		want_header the last skipped row is handed to cb as the header.
+ */
+void
+luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
+					  LuxeCsvHeaderCallback cb, void *cb_arg)
+{
+	reset_parser(r);
 
 	r->line = 0;
 	r->next_start_line = 1;
@@ -174,6 +226,52 @@ luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
 	r->error = false;
 	r->nrecs = r->next = 0;
 	r->data_len = 0;
+	r->skip_to_lf = false;
+	r->offset = 0;
+	r->rec_first_lf_end = -1;
+	r->resume_offset = -1;
+	r->halted = false;
+}
+
+/*
+ * luxe_csv_resume_point
+ *		After luxe_csv_finish in recovery mode: true when an unterminated
+ *		quote ended the object and the object must be read again from
+ *		*offset (content bytes), where line *line starts.
+ */
+bool
+luxe_csv_resume_point(LuxeCsvReader *r, int64 *offset, int64 *line)
+{
+	if (r->resume_offset < 0)
+		return false;
+	*offset = r->resume_offset;
+	*line = r->resume_line;
+	return true;
+}
+
+/*
+ * luxe_csv_restart
+ *		Continue the current object from content offset offset, the start
+ *		of line line, past its header rows, with a fresh parser: the
+ *		caller feeds the object's bytes from there on.
+ */
+void
+luxe_csv_restart(LuxeCsvReader *r, int64 offset, int64 line)
+{
+	reset_parser(r);
+	r->line = line - 1;
+	r->next_start_line = line;
+	r->rec_index = r->skip_rows;
+	r->want_header = false;
+	r->check_bom = false;
+	r->error = false;
+	r->nrecs = r->next = 0;
+	r->data_len = 0;
+	r->skip_to_lf = false;
+	r->offset = offset;
+	r->rec_first_lf_end = -1;
+	r->resume_offset = -1;
+	r->halted = false;
 }
 
 void
@@ -220,6 +318,7 @@ start_record(LuxeCsvReader *r)
 		r->fields = repalloc(r->fields, sizeof(LuxeCsvField) * r->reccap * Max(r->nslots, 1));
 	}
 	r->recs[r->nrecs].line = r->next_start_line;
+	r->recs[r->nrecs].reason = NULL;
 	f = r->fields + (size_t) r->nrecs * r->nslots;
 	for (i = 0; i < r->nslots; i++)
 		f[i].flags = LUXE_CSV_FIELD_NULL;
@@ -375,11 +474,47 @@ begin_batch(LuxeCsvReader *r)
 }
 
 /*
+ * The record in progress is malformed (recovery mode): drop what the batch
+ * holds of it and put a LUXE_CSV_RECORD_MALFORMED record in its place, at
+ * the line where it started.  Fresh parser state.
+ */
+static void
+replace_by_malformed(LuxeCsvReader *r, const char *reason)
+{
+	LuxeCsvRecord *rec;
+
+	if (r->cur_field > 0 && r->rec_index >= r->skip_rows && r->nrecs > 0)
+		r->nrecs--;				/* started by its first field */
+	if (r->nrecs == r->reccap)
+	{
+		r->reccap *= 2;
+		r->recs = repalloc(r->recs, sizeof(LuxeCsvRecord) * r->reccap);
+		r->fields = repalloc(r->fields, sizeof(LuxeCsvField) * r->reccap * Max(r->nslots, 1));
+	}
+	rec = &r->recs[r->nrecs++];
+	rec->line = r->next_start_line;
+	rec->nfields = 0;
+	rec->status = LUXE_CSV_RECORD_MALFORMED;
+	rec->reason = reason;
+	r->rec_index++;
+	reset_parser(r);
+}
+
+static const char *
+parse_error_reason(LuxeCsvReader *r)
+{
+	return csv_error(&r->parser) == CSV_EPARSE ?
+		"a quote character appears inside an unquoted field, or is not followed by a delimiter or line break" :
+		csv_strerror(csv_error(&r->parser));
+}
+
+/*
  * luxe_csv_feed
  *		Parse the next chunk of the current object.  The previous batch is
  *		discarded; the records completed by this chunk become the batch.  A
  *		parse error is recorded (see luxe_csv_error) after the records that
- *		precede it.  Can throw (out of memory, header callback).
+ *		precede it, or, in recovery mode, becomes a malformed record.  Can
+ *		throw (out of memory, header callback).
  */
 void
 luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
@@ -387,7 +522,7 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 	size_t		done;
 
 	begin_batch(r);
-	if (r->error)
+	if (r->error || r->halted)
 		return;
 	if (r->check_bom)
 	{
@@ -398,6 +533,7 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 			   (unsigned char) data[0] == bom[r->bom_matched])
 		{
 			r->bom_matched++;
+			r->offset++;
 			data++;
 			len--;
 		}
@@ -409,9 +545,15 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 			r->check_bom = false;
 			if (r->bom_matched > 0 &&
 				csv_parse(&r->parser, bom, r->bom_matched, field_cb, record_cb, r) != r->bom_matched)
-				len = 0;		/* the parse error is recorded below */
+			{
+				r->error = true;
+				r->error_line = r->line + 1;
+				r->error_reason = parse_error_reason(r);
+				return;
+			}
 		}
 	}
+
 	/*
 	 * Feed one line at a time (up to and including each LF) so that line
 	 * numbers are known without scanning every field for line breaks.
@@ -422,40 +564,112 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 		const char *p = data + done;
 		const char *nl = memchr(p, '\n', len - done);
 		size_t		n = nl ? (size_t) (nl - p) + 1 : len - done;
-		size_t		parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
+		size_t		parsed;
 
-		done += parsed;
+		if (r->skip_to_lf)
+		{
+			/* the rest of a malformed record's last line */
+			done += n;
+			r->offset += n;
+			if (nl)
+			{
+				r->skip_to_lf = false;
+				r->next_start_line = r->line + 2;
+				r->line++;
+			}
+			continue;
+		}
+		/* a record starts on this line: note where its first line ends */
+		if (r->parser.pstate == LUXE_LIBCSV_ROW_NOT_BEGUN && r->cur_field == 0)
+			r->rec_first_lf_end = -1;
+		parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
 		if (parsed != n)
-			break;
+		{
+			if (!r->recover || r->rec_index < r->skip_rows)
+			{
+				done += parsed;
+				r->error = true;
+				r->error_line = r->line + 1;
+				r->error_reason = parse_error_reason(r);
+				return;
+			}
+			if (r->next_start_line <= r->line && r->rec_first_lf_end >= 0)
+			{
+				/*
+				 * The bad record began on an earlier line, inside a quote
+				 * that now proves bogus: it is its first line alone, and
+				 * the object is read again from the line after it.
+				 */
+				int64		start_line = r->next_start_line;
+
+				replace_by_malformed(r, parse_error_reason(r));
+				r->resume_offset = r->rec_first_lf_end;
+				r->resume_line = start_line + 1;
+				r->halted = true;
+				return;
+			}
+			/* a bad record up to the end of this line; a fresh start after */
+			replace_by_malformed(r, parse_error_reason(r));
+			done += n;
+			r->offset += n;
+			if (nl)
+			{
+				r->next_start_line = r->line + 2;
+				r->line++;
+			}
+			else
+				r->skip_to_lf = true;
+			continue;
+		}
+		done += n;
+		r->offset += n;
 		if (nl)
+		{
 			r->line++;
-	}
-	if (done != len)
-	{
-		r->error = true;
-		r->error_line = r->line + 1;
-		r->error_reason = csv_error(&r->parser) == CSV_EPARSE ?
-			"a quote character appears inside an unquoted field, or is not followed by a delimiter or line break" :
-			csv_strerror(csv_error(&r->parser));
+			if (r->rec_first_lf_end < 0)
+				r->rec_first_lf_end = r->offset;
+		}
 	}
 }
 
 /*
  * luxe_csv_finish
  *		End of the object: flush a last record without a line break.  An
- *		unterminated quoted field is recorded as a parse error.
+ *		unterminated quoted field is recorded as a parse error, or, in
+ *		recovery mode, becomes a malformed record ending with its first
+ *		line, and a resume point is set after that line.
  */
 void
 luxe_csv_finish(LuxeCsvReader *r)
 {
+	int64		start_line = r->next_start_line;
+	int64		first_lf_end = r->rec_first_lf_end;
+
 	begin_batch(r);
-	if (r->error)
+	if (r->error || r->halted)
 		return;
-	if (csv_fini(&r->parser, field_cb, record_cb, r) != 0)
+	if (r->skip_to_lf)
 	{
-		r->error = true;
-		r->error_line = r->next_start_line;
-		r->error_reason = "the object ends inside a quoted field";
+		/* the object ended on a malformed record's last line */
+		r->skip_to_lf = false;
+	}
+	else if (csv_fini(&r->parser, field_cb, record_cb, r) != 0)
+	{
+		if (!r->recover || r->rec_index < r->skip_rows)
+		{
+			r->error = true;
+			r->error_line = r->next_start_line;
+			r->error_reason = "the object ends inside a quoted field";
+		}
+		else
+		{
+			replace_by_malformed(r, "a quoted field is not closed before the end of the object");
+			if (first_lf_end >= 0 && first_lf_end < r->offset)
+			{
+				r->resume_offset = first_lf_end;
+				r->resume_line = start_line + 1;
+			}
+		}
 	}
 	if (r->want_header && r->header_cb)
 	{

@@ -31,8 +31,10 @@ typedef struct LuxeCsvField
 typedef enum LuxeCsvRecordStatus
 {
 	LUXE_CSV_RECORD_OK,
-	LUXE_CSV_RECORD_QUOTED_NEWLINE	/* a line break inside a quoted field
+	LUXE_CSV_RECORD_QUOTED_NEWLINE, /* a line break inside a quoted field
 									 * with allow_quoted_newlines off */
+	LUXE_CSV_RECORD_MALFORMED	/* recovery mode: malformed quoting; the
+								 * record has no fields, reason says why */
 } LuxeCsvRecordStatus;
 
 typedef struct LuxeCsvRecord
@@ -40,6 +42,7 @@ typedef struct LuxeCsvRecord
 	int64		line;			/* physical line where the record starts */
 	int			nfields;
 	LuxeCsvRecordStatus status;
+	const char *reason;			/* LUXE_CSV_RECORD_MALFORMED: what was wrong */
 	LuxeCsvField *fields;		/* one per slot */
 } LuxeCsvRecord;
 
@@ -50,6 +53,7 @@ typedef struct LuxeCsvReader LuxeCsvReader;
 
 /* in csv.c */
 extern LuxeCsvReader *luxe_csv_create(const LuxeCsvOptions *opts, int nslots);
+extern void luxe_csv_set_recovery(LuxeCsvReader *r, bool recover);
 extern void luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
 								  LuxeCsvHeaderCallback cb, void *cb_arg);
 extern void luxe_csv_set_slots(LuxeCsvReader *r, const int *field_slot,
@@ -60,6 +64,8 @@ extern LuxeCsvRecord *luxe_csv_next(LuxeCsvReader *r);
 extern const char *luxe_csv_data(LuxeCsvReader *r);
 extern bool luxe_csv_error(LuxeCsvReader *r, int64 *line, const char **reason);
 extern int64 luxe_csv_lines(LuxeCsvReader *r);
+extern bool luxe_csv_resume_point(LuxeCsvReader *r, int64 *offset, int64 *line);
+extern void luxe_csv_restart(LuxeCsvReader *r, int64 offset, int64 line);
 extern void luxe_csv_destroy(LuxeCsvReader *r);
 extern void luxe_csv_append_field(StringInfo buf, const char *value,
 								  const LuxeCsvOptions *opts, const char *colname);

@@ -55,6 +55,8 @@ struct LuxeGcsReader
 	int64		offset;			/* stored bytes received so far */
 	int			attempt;		/* retries since the last progress */
 	bool		transcoded;		/* body is not the stored bytes */
+	bool		partial;		/* started past byte 0: no CRC32C check */
+	int64		skip;			/* content bytes still to discard */
 	bool		eof;
 	pg_crc32c	crc;			/* CRC32C of the stored bytes so far */
 	/* gzip: stored bytes are inflated here before they are returned */
@@ -450,11 +452,17 @@ open_at_offset(LuxeGcsReader *r)
 
 /*
  * luxe_gcs_open_stream
- *		Start reading an object's bytes, pinned to its listed generation.
- *		The reader lives in the current memory context.  Can throw.
+ *		Start reading an object's content, pinned to its listed generation,
+ *		from content byte content_offset (0: the whole object).  An
+ *		identity object is read from there with a Range request, and its
+ *		CRC32C is then not checked (a caller resumes an object it has
+ *		read, and checked, to the end already); a gzip object is inflated
+ *		from its start and the content before the offset discarded.  The
+ *		reader lives in the current memory context.  Can throw.
  */
 LuxeGcsReader *
-luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object)
+luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object,
+					 int64 content_offset)
 {
 	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
 	size_t		nlen = strlen(object->name);
@@ -464,6 +472,13 @@ luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object)
 	INIT_CRC32C(r->crc);
 	r->gzip = (object->content_encoding && strcmp(object->content_encoding, "gzip") == 0) ||
 		(nlen > 3 && strcmp(object->name + nlen - 3, ".gz") == 0);
+	if (content_offset > 0 && !r->gzip)
+	{
+		r->offset = content_offset;
+		r->partial = true;
+	}
+	else
+		r->skip = content_offset;
 	open_at_offset(r);
 	if (r->transcoded)
 		r->gzip = false;		/* the server inflated it already */
@@ -516,15 +531,15 @@ crc32c_base64(pg_crc32c crc)
 
 /*
  * At the end of the stored bytes, compare their CRC32C with the one GCS
- * listed for the pinned generation.  Objects without a crc32c, and
- * transcoded bodies, are not checked.
+ * listed for the pinned generation.  Objects without a crc32c, transcoded
+ * bodies and reads that started past the first byte are not checked.
  */
 static void
 verify_crc32c(LuxeGcsReader *r)
 {
 	char	   *b64;
 
-	if (r->transcoded || r->object->crc32c == NULL)
+	if (r->transcoded || r->partial || r->object->crc32c == NULL)
 		return;
 	b64 = crc32c_base64(r->crc);
 	if (strcmp(b64, r->object->crc32c) != 0)
@@ -589,13 +604,11 @@ read_stored(LuxeGcsReader *r, const char **data)
 }
 
 /*
- * luxe_gcs_read
- *		Next bytes of the object's content (valid until the next call); 0
- *		at the end.  gzip objects (Content-Encoding gzip, or named *.gz) are
- *		inflated, concatenated members included.  Can throw.
+ * The next bytes of the object's content: gzip objects (Content-Encoding
+ * gzip, or named *.gz) are inflated, concatenated members included.
  */
-ssize_t
-luxe_gcs_read(LuxeGcsReader *r, const char **data)
+static ssize_t
+read_content(LuxeGcsReader *r, const char **data)
 {
 	if (!r->gzip)
 		return read_stored(r, data);
@@ -648,6 +661,32 @@ luxe_gcs_read(LuxeGcsReader *r, const char **data)
 			*data = r->zout;
 			return LUXE_INFLATE_CHUNK - r->z.avail_out;
 		}
+	}
+}
+
+/*
+ * luxe_gcs_read
+ *		Next bytes of the object's content (valid until the next call), from
+ *		the offset the stream was opened at; 0 at the end.  Can throw.
+ */
+ssize_t
+luxe_gcs_read(LuxeGcsReader *r, const char **data)
+{
+	for (;;)
+	{
+		ssize_t		n = read_content(r, data);
+
+		if (n <= 0 || r->skip == 0)
+			return n;
+		if (n <= r->skip)
+		{
+			r->skip -= n;
+			continue;
+		}
+		*data += r->skip;
+		n -= r->skip;
+		r->skip = 0;
+		return n;
 	}
 }
 

@@ -44,7 +44,8 @@ extern void luxe_gcs_parse_uri(const char *uri, char **bucket, char **object);
 extern List *luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri,
 							   bool missing_ok);
 extern LuxeGcsReader *luxe_gcs_open_stream(LuxeGcsClient *client,
-										   LuxeGcsObject *object);
+										   LuxeGcsObject *object,
+										   int64 content_offset);
 extern ssize_t luxe_gcs_read(LuxeGcsReader *reader, const char **data);
 extern void luxe_gcs_close_stream(LuxeGcsReader *reader);
 extern char *luxe_gcs_object_uri(const LuxeGcsObject *object);

@@ -234,7 +234,7 @@ sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv
 	sm->reader = r;
 	luxe_csv_begin_object(r, true, sample_header, sm);
 	luxe_csv_set_slots(r, NULL, 0);
-	g = luxe_gcs_open_stream(client, o);
+	g = luxe_gcs_open_stream(client, o, 0);
 	for (;;)
 	{
 		const char *data;

@@ -142,6 +142,7 @@ static TupleTableSlot *scan_next(LuxeGcsScanState *st, TupleTableSlot *slot);
 static void scan_error_callback(void *arg);
 static void ensure_listed(LuxeGcsScanState *st);
 static bool next_object(LuxeGcsScanState *st);
+static bool resume_object(LuxeGcsScanState *st);
 static void header_callback(void *arg, int nfields, char **names);
 static bool store_record(LuxeGcsScanState *st, LuxeCsvRecord *rec,
 						 TupleTableSlot *slot);
@@ -240,6 +241,19 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
 	luxe_gcs_client_init(&st->client, &st->stats, &st->server, serverid, userid);
 
+	/*
+	 * Whether a row is bad must not depend on the columns a query reads:
+	 * with a bad-record budget (or validate_all_columns) every column is
+	 * converted.
+	 */
+	if (st->csv.max_bad_records > 0 || st->csv.validate_all_columns)
+	{
+		attnums = NIL;
+		for (i = 1; i <= tupdesc->natts; i++)
+			if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
+				attnums = lappend(attnums, makeInteger(i));
+	}
+
 	st->nslots = list_length(attnums);
 	st->attnums = palloc(sizeof(AttrNumber) * Max(st->nslots, 1));
 	st->in_functions = palloc(sizeof(FmgrInfo) * Max(st->nslots, 1));
@@ -283,6 +297,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->expected_fields = field;
 
 	st->csvr = luxe_csv_create(&st->csv, st->nslots);
+	luxe_csv_set_recovery(st->csvr, st->csv.max_bad_records > 0);
 	reset_rejects();			/* luxe.last_scan_rejects() is per scan */
 	st->cur_object = -1;
 	st->object_done = true;
@@ -390,7 +405,31 @@ next_object(LuxeGcsScanState *st)
 		luxe_csv_set_slots(st->csvr, NULL, 0);
 	else
 		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
-	st->reader = luxe_gcs_open_stream(&st->client, o);
+	st->reader = luxe_gcs_open_stream(&st->client, o, 0);
+	st->pending_len = 0;
+	st->object_done = false;
+	return true;
+}
+
+/*
+ * After an unterminated quote (recovery mode): read the current object
+ * again from the line after the one where the quote opened.  Returns false
+ * when there is nothing to resume.  Runs in the scan context; can throw.
+ */
+static bool
+resume_object(LuxeGcsScanState *st)
+{
+	int64		offset;
+	int64		line;
+
+	if (st->cur_object < 0 || !luxe_csv_resume_point(st->csvr, &offset, &line))
+		return false;
+	if (st->reader)
+		luxe_gcs_close_stream(st->reader);
+	st->reader = luxe_gcs_open_stream(&st->client,
+									  list_nth(st->objects, st->cur_object),
+									  offset);
+	luxe_csv_restart(st->csvr, offset, line);
 	st->pending_len = 0;
 	st->object_done = false;
 	return true;
@@ -546,6 +585,12 @@ store_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 	volatile bool ok = true;
 
 	st->cur_line = rec->line;
+	if (rec->status == LUXE_CSV_RECORD_MALFORMED)
+	{
+		/* only produced in recovery mode, under a budget */
+		record_reject(st, rec->line, NULL, rec->reason);
+		return false;
+	}
 	if (st->csv.max_bad_records == 0)
 	{
 		check_record_shape(st, rec);
@@ -721,6 +766,11 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 						 errmsg("malformed CSV row"),
 						 errdetail("At or after the start of the row, %s.", reason)));
 			}
+		}
+		if (resume_object(st))
+		{
+			MemoryContextSwitchTo(old);
+			continue;
 		}
 		if (!st->object_done)
 		{

@@ -41,6 +41,7 @@
 #define OPT_ENCODING				"encoding"
 #define OPT_HEADER_MAPPING			"header_mapping"
 #define OPT_MAX_BAD_RECORDS			"max_bad_records"
+#define OPT_VALIDATE_ALL_COLUMNS	"validate_all_columns"
 #define OPT_COLUMN_NAME				"column_name"
 #define OPT_SAMPLE_ROWS				"sample_rows"
 /* BigQuery */
@@ -123,6 +124,8 @@ typedef struct LuxeCsvOptions
 	int			encoding;		/* PG encoding id: PG_UTF8 or PG_LATIN1 */
 	bool		header_mapping;
 	int			max_bad_records;	/* rows that may be skipped, like bq load */
+	bool		validate_all_columns;	/* convert columns a query does not
+										 * read too */
 } LuxeCsvOptions;
 
 /*

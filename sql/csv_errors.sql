@@ -95,7 +95,42 @@ SELECT line, column_name, reason FROM luxe.last_scan_rejects();
 -- a clean scan has no rejects
 SELECT count(*) FROM noheader_ok;
 SELECT count(*) FROM luxe.last_scan_rejects();
+-- under a budget every column is checked, read or not: the same row is bad
+-- whatever the query reads, so counts agree with SELECT *
+SELECT count(*) FROM badvalue;
+SELECT count(b) FROM badvalue;
+SELECT a FROM badvalue;
+SELECT line, column_name FROM luxe.last_scan_rejects();
 ALTER FOREIGN TABLE badvalue OPTIONS (DROP max_bad_records);
+-- without a budget an unread column is not converted ...
+SELECT count(*) FROM badvalue;
+-- ... unless validate_all_columns asks for whole-row validation
+ALTER FOREIGN TABLE badvalue OPTIONS (ADD validate_all_columns 'true');
+SELECT count(*) FROM badvalue;                         -- ERROR
+ALTER FOREIGN TABLE badvalue OPTIONS (DROP validate_all_columns);
+
+-- malformed quoting under a budget: the bad record is counted with its
+-- line, the reader starts again at the next line it can trust, goes on
+CREATE FOREIGN TABLE hostile (a int, b text, c int) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/errors/hostile.csv', skip_leading_rows '1', max_bad_records '6');
+SELECT * FROM hostile ORDER BY a;
+SELECT line, column_name, reason FROM luxe.last_scan_rejects() ORDER BY line;
+SELECT count(*) FROM hostile;
+SELECT count(b), sum(a) FROM hostile;
+-- the same rows however the bytes are cut into parser chunks, and gzip'd
+SET luxe_fdw.parse_chunk_size = 7;
+SELECT array_agg(a ORDER BY a) FROM hostile;
+ALTER FOREIGN TABLE hostile OPTIONS (SET uri 'gs://luxe-test/errors/hostile.csv.gz');
+SELECT array_agg(a ORDER BY a) FROM hostile;
+SELECT array_agg(line ORDER BY line) FROM luxe.last_scan_rejects();
+RESET luxe_fdw.parse_chunk_size;
+SELECT array_agg(a ORDER BY a) FROM hostile;
+-- one over the budget fails, naming the last bad row
+ALTER FOREIGN TABLE hostile OPTIONS (SET max_bad_records '5');
+SELECT count(*) FROM hostile;                          -- ERROR
+-- without a budget the first malformed row stops the scan
+ALTER FOREIGN TABLE hostile OPTIONS (DROP max_bad_records);
+SELECT count(*) FROM hostile;                          -- ERROR
 
 -- the SQLSTATE of each kind of error
 CREATE FUNCTION sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
