@@ -17,6 +17,10 @@
  *   (luxe_auth_forget) so the caller's one retry gets a fresh one.
  * - A credential is never sent in clear text to a host that is not on the
  *   loopback interface: over plain http it would be readable on the wire.
+ *   Hosts are judged as libcurl parses the URL (luxe_http_check_destination),
+ *   and a key's token_uri is judged for the role whose key it is.
+ * - Remote text (a token endpoint's error) reaches messages only as a
+ *   bounded, sanitised excerpt.
  * - This file uses jansson and must not include utils/builtins.h.
  *
  * Copyright (c) 2026, luxe_fdw developers
@@ -60,16 +64,6 @@ static TokenCacheEntry *token_cache = NULL;
 
 /* GUC luxe_fdw.metadata_host: host[:port] of the GCE metadata server */
 char	   *luxe_auth_metadata_host = NULL;
-
-static void
-refuse_cleartext(const char *url)
-{
-	if (strncmp(url, "http://", 7) == 0 && !luxe_http_url_is_loopback(url))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot send credentials to \"%s\" over unencrypted HTTP", url),
-				 errhint("Use an https:// endpoint, or auth 'none' for a local emulator.")));
-}
 
 /* hex SHA-256 of the credential material: the cache key */
 static void
@@ -259,9 +253,16 @@ accept_token_response(LuxeHttpResponse *resp, const char *key, const char *what)
 	{
 		const char *err = root ? json_field(root, "error") : NULL;
 		const char *desc = root ? json_field(root, "error_description") : NULL;
-		char	   *detail = psprintf("HTTP %ld%s%s%s%s.", resp->status,
-									  err ? ": " : "", err ? err : "",
-									  desc ? ": " : "", desc ? desc : "");
+		char	   *detail;
+
+		/* remote text: bounded and sanitised before it reaches a message */
+		if (err)
+			err = luxe_http_excerpt(err, strlen(err));
+		if (desc)
+			desc = luxe_http_excerpt(desc, strlen(desc));
+		detail = psprintf("HTTP %ld%s%s%s%s.", resp->status,
+						  err ? ": " : "", err ? err : "",
+						  desc ? ": " : "", desc ? desc : "");
 
 		if (root)
 			json_decref(root);
@@ -336,7 +337,9 @@ fetch_service_account_token(const LuxeAuthOptions *auth, const char *key,
 		token_uri = LUXE_DEFAULT_TOKEN_URI;
 	what = psprintf("service account \"%s\"", email);
 	token_uri = pstrdup(token_uri);
-	refuse_cleartext(token_uri);
+	/* the key's author chose token_uri: a signed JWT goes there */
+	luxe_http_check_destination(token_uri, "the \"token_uri\" of the service account key",
+								auth->role, true);
 
 	hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
 	if (kid)
@@ -422,7 +425,7 @@ luxe_auth_get_header(const LuxeAuthOptions *auth, const char *endpoint,
 
 	if (auth->mode == LUXE_AUTH_NONE)
 		return NULL;
-	refuse_cleartext(endpoint);
+	luxe_http_check_destination(endpoint, "the endpoint", InvalidOid, true);
 	if (auth->mode == LUXE_AUTH_TOKEN)
 		return psprintf("Authorization: Bearer %s", auth->token);
 

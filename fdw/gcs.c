@@ -720,7 +720,7 @@ struct LuxeGcsUpload
 	LuxeGcsClient *client;
 	char	   *bucket;
 	char	   *name;
-	char	   *session_uri;	/* secret-free: GCS puts no credential in it */
+	char	   *session_uri;	/* a credential, says Google: never shown */
 	StringInfoData buf;			/* bytes not yet persisted, from buf_offset */
 	int64		buf_offset;		/* object offset of buf.data[0] */
 	pg_crc32c	crc;			/* CRC32C of every byte written */
@@ -786,6 +786,21 @@ luxe_gcs_upload_begin(LuxeGcsClient *client, const char *bucket,
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_REPLY_HANDLE),
 				 errmsg("GCS did not return an upload session for \"gs://%s/%s\"", bucket, name)));
+	/* the token goes with every chunk: only to the endpoint's host */
+	{
+		LuxeUrl		at;
+		LuxeUrl		ep;
+
+		if (luxe_http_parse_url(location, &at) != NULL ||
+			luxe_http_parse_url(client->google.endpoint, &ep) != NULL ||
+			strcmp(at.scheme, ep.scheme) != 0 || strcmp(at.host, ep.host) != 0 ||
+			at.port != ep.port || at.has_userinfo)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("GCS returned an upload session elsewhere than its endpoint for \"gs://%s/%s\"",
+							bucket, name),
+					 errdetail("Credentials are sent only to the server's endpoint.")));
+	}
 	up->session_uri = pstrdup(location);
 	return up;
 }

@@ -43,9 +43,6 @@
 #include "auth.h"
 #include "google.h"
 
-/* longest excerpt of a remote body that reaches a message */
-#define LUXE_GOOGLE_EXCERPT		200
-
 /*
  * luxe_google_client_init
  *		Make a client of one API (api names it in messages: "GCS",
@@ -61,6 +58,15 @@ luxe_google_client_init(LuxeGoogleClient *client, LuxeHttpStats *stats,
 	LuxeAuthOptions *auth = palloc(sizeof(LuxeAuthOptions));
 
 	luxe_option_auth(server, serverid, userid, auth);
+
+	/*
+	 * The endpoint is judged for the server's owner, who chose it (the
+	 * owner may have changed since the option was validated); one from
+	 * the administrator's environment is trusted.
+	 */
+	luxe_http_check_destination(endpoint, psprintf("the endpoint of server \"%s\"", server->servername),
+								server->endpoint_from_env ? InvalidOid : server->owner,
+								auth->mode != LUXE_AUTH_NONE);
 	memset(client, 0, sizeof(*client));
 	luxe_option_http_config(server, &client->http);
 	client->http.service_name = api;
@@ -197,47 +203,6 @@ luxe_google_call_quietly(LuxeGoogleClient *client, const char *method,
 							  quiet_headers, &q);
 }
 
-/*
- * A bounded excerpt of remote text that is safe in a message: at most
- * LUXE_GOOGLE_EXCERPT bytes of its first line, cut on a character
- * boundary, control characters replaced, invalid UTF-8 replaced.
- * Palloc'd.
- */
-static char *
-excerpt(const char *text, size_t len)
-{
-	StringInfoData buf;
-	size_t		i = 0;
-
-	initStringInfo(&buf);
-	while (i < len && buf.len < LUXE_GOOGLE_EXCERPT)
-	{
-		unsigned char c = (unsigned char) text[i];
-		int			n;
-
-		if (c == '\n' || c == '\r' || c == '\0')
-			break;
-		if (c < 0x20 || c == 0x7f)
-		{
-			appendStringInfoChar(&buf, ' ');
-			i++;
-			continue;
-		}
-		n = pg_utf_mblen((const unsigned char *) text + i);
-		if (i + n > len || !pg_utf8_islegal((const unsigned char *) text + i, n))
-		{
-			appendStringInfoChar(&buf, '?');
-			i++;
-			continue;
-		}
-		appendBinaryStringInfo(&buf, text + i, n);
-		i += n;
-	}
-	if (i < len && text[i] != '\n' && text[i] != '\r')
-		appendStringInfoString(&buf, "...");
-	return buf.data;
-}
-
 static char *
 json_str(json_t *obj, const char *key)
 {
@@ -279,8 +244,13 @@ luxe_google_error_from_json(long status, json_t *error, LuxeGoogleError *result)
 				result->message = json_str(first, "message");
 		}
 	}
+	/* all of it is remote text that reaches messages: bounded, sanitised */
 	if (result->message != NULL)
-		result->message = excerpt(result->message, strlen(result->message));
+		result->message = luxe_http_excerpt(result->message, strlen(result->message));
+	if (result->reason != NULL)
+		result->reason = luxe_http_excerpt(result->reason, strlen(result->reason));
+	if (result->location != NULL)
+		result->location = luxe_http_excerpt(result->location, strlen(result->location));
 	if (result->message == NULL || result->message[0] == '\0')
 		result->message = pstrdup("no message");
 }
@@ -307,7 +277,7 @@ luxe_google_parse_error(long status, const char *body, size_t body_len,
 		luxe_google_error_from_json(status, NULL, error);
 		if (body != NULL && body_len > 0)
 		{
-			char	   *text = excerpt(body, body_len);
+			char	   *text = luxe_http_excerpt(body, body_len);
 
 			if (text[0] != '\0')
 				error->message = text;

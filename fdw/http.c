@@ -30,9 +30,14 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 
 #include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -48,6 +53,10 @@
 #define LUXE_HTTP_POLL_MS			100
 #define LUXE_HTTP_STREAM_BUFFER		(512 * 1024)
 #define LUXE_HTTP_STALL_SECONDS		60
+#define LUXE_HTTP_EXCERPT			200 /* longest remote text in a message */
+
+/* GUC luxe_fdw.allowed_endpoints: see luxe_http_check_destination */
+char	   *luxe_http_allowed_endpoints = NULL;
 
 /* A malloc'd growable byte buffer, safe to use from curl callbacks. */
 typedef struct LuxeBuf
@@ -335,20 +344,283 @@ luxe_http_escape(const char *s)
 }
 
 /*
- * luxe_http_url_is_loopback
- *		True for http(s)://127.x.y.z, localhost and [::1] URLs.
+ * luxe_http_parse_url
+ *		Parse url with libcurl's own URL parser, the one its transfers use,
+ *		into *u (palloc'd strings).  Returns NULL, or why the URL is not
+ *		usable.  Never throws for a bad URL.
+ */
+const char *
+luxe_http_parse_url(const char *url, LuxeUrl *u)
+{
+	CURLU	   *h = curl_url();
+	char	   *part = NULL;
+	const char *why = NULL;
+
+	memset(u, 0, sizeof(*u));
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+		why = "it is not a valid URL";
+	if (why == NULL && curl_url_get(h, CURLUPART_SCHEME, &part, 0) == CURLUE_OK)
+	{
+		u->scheme = pstrdup(part);
+		curl_free(part);
+		part = NULL;
+		for (char *c = u->scheme; *c; c++)
+			*c = pg_ascii_tolower((unsigned char) *c);
+		if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0)
+			why = "its scheme is not http or https";
+	}
+	else if (why == NULL)
+		why = "it has no scheme";
+	if (why == NULL)
+	{
+		if (curl_url_get(h, CURLUPART_HOST, &part, 0) != CURLUE_OK || part[0] == '\0')
+			why = "it has no host";
+		else
+		{
+			u->host = pstrdup(part);
+			for (char *c = u->host; *c; c++)
+				*c = pg_ascii_tolower((unsigned char) *c);
+		}
+		if (part)
+			curl_free(part);
+		part = NULL;
+	}
+	if (why == NULL)
+	{
+		if (curl_url_get(h, CURLUPART_PORT, &part, CURLU_DEFAULT_PORT) == CURLUE_OK)
+			u->port = atoi(part);
+		if (part)
+			curl_free(part);
+		part = NULL;
+		if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
+			u->has_userinfo = true;
+		if (part)
+			curl_free(part);
+		part = NULL;
+		if (curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK)
+			u->has_userinfo = true;
+		if (part)
+			curl_free(part);
+		part = NULL;
+		if (curl_url_get(h, CURLUPART_OPTIONS, &part, 0) == CURLUE_OK)
+			u->has_userinfo = true;
+		if (part)
+			curl_free(part);
+		part = NULL;
+		if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK)
+			u->has_query = true;
+		if (part)
+			curl_free(part);
+		part = NULL;
+		if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+			u->has_query = true;
+		if (part)
+			curl_free(part);
+		part = NULL;
+	}
+	curl_url_cleanup(h);
+	return why;
+}
+
+/*
+ * luxe_http_host_is_loopback
+ *		True for a host (as luxe_http_parse_url gives it) that is certainly
+ *		this machine: an address in 127.0.0.0/8, ::1, or "localhost" (which
+ *		libcurl resolves to loopback without asking DNS).
  */
 bool
-luxe_http_url_is_loopback(const char *url)
+luxe_http_host_is_loopback(const char *host)
 {
-	const char *host = strstr(url, "://");
+	struct in_addr a4;
+	struct in6_addr a6;
 
-	if (host == NULL)
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (host[0] == '[')
+	{
+		size_t		len = strlen(host);
+		char	   *bare;
+		bool		result;
+
+		if (len < 3 || host[len - 1] != ']')
+			return false;
+		bare = pnstrdup(host + 1, len - 2);
+		result = inet_pton(AF_INET6, bare, &a6) == 1 &&
+			memcmp(&a6, &in6addr_loopback, sizeof(a6)) == 0;
+		pfree(bare);
+		return result;
+	}
+	return false;
+}
+
+/* Google's own API hosts, which any role may use over https. */
+static bool
+is_google_host(const LuxeUrl *u)
+{
+	static const char suffix[] = ".googleapis.com";
+	size_t		len = strlen(u->host);
+
+	if (strcmp(u->scheme, "https") != 0)
 		return false;
-	host += 3;
-	return strncmp(host, "127.", 4) == 0 ||
-		strncmp(host, "localhost", 9) == 0 ||
-		strncmp(host, "[::1]", 5) == 0;
+	return (len > sizeof(suffix) - 1 &&
+			strcmp(u->host + len - (sizeof(suffix) - 1), suffix) == 0) ||
+		strcmp(u->host, "accounts.google.com") == 0;
+}
+
+/*
+ * Does luxe_fdw.allowed_endpoints list this host?  Entries are separated
+ * by commas or spaces: "host" (any port), "host:port", "[v6]:port", and
+ * "*.domain" for any host below domain.
+ */
+static bool
+is_allow_listed(const LuxeUrl *u)
+{
+	char	   *list;
+	char	   *tok;
+	char	   *save = NULL;
+	bool		found = false;
+
+	if (luxe_http_allowed_endpoints == NULL || luxe_http_allowed_endpoints[0] == '\0')
+		return false;
+	list = pstrdup(luxe_http_allowed_endpoints);
+	for (tok = strtok_r(list, ", \t", &save); tok && !found; tok = strtok_r(NULL, ", \t", &save))
+	{
+		char	   *colon;
+		int			port = 0;
+
+		for (char *c = tok; *c; c++)
+			*c = pg_ascii_tolower((unsigned char) *c);
+		colon = strrchr(tok, ':');
+		if (colon && (tok[0] != '[' || (colon > tok && colon[-1] == ']')))
+		{
+			*colon = '\0';
+			port = atoi(colon + 1);
+		}
+		if (port != 0 && port != u->port)
+			continue;
+		if (strncmp(tok, "*.", 2) == 0)
+		{
+			size_t		hl = strlen(u->host);
+			size_t		sl = strlen(tok + 1);
+
+			found = hl > sl && strcmp(u->host + hl - sl, tok + 1) == 0;
+		}
+		else
+			found = strcmp(tok, u->host) == 0;
+	}
+	pfree(list);
+	return found;
+}
+
+/*
+ * luxe_http_check_destination
+ *		Throw unless url is a destination luxe_fdw may send requests to on
+ *		behalf of role: an http(s) URL without user name, password, query
+ *		or fragment, judged by the host libcurl will connect to; with
+ *		credentials, https unless the host is loopback; and, when role is
+ *		valid and not a superuser, one of Google's API hosts or a host the
+ *		superuser-set luxe_fdw.allowed_endpoints lists.  what names the URL
+ *		in messages ("option \"endpoint\""); the URL itself is shown only
+ *		as scheme://host:port, never with what follows.
+ */
+void
+luxe_http_check_destination(const char *url, const char *what, Oid role,
+							bool credentials)
+{
+	LuxeUrl		u;
+	const char *why = luxe_http_parse_url(url, &u);
+	char	   *shown;
+
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid URL in %s", what),
+				 errdetail("The value is not usable: %s.", why),
+				 errhint("Give an http:// or https:// URL, such as \"https://storage.googleapis.com\".")));
+	if (u.has_userinfo)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s must not contain a user name or password", what),
+				 errhint("Credentials belong in a user mapping.")));
+	if (u.has_query)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("%s must not contain a query or a fragment", what)));
+	shown = psprintf("%s://%s:%d", u.scheme, u.host, u.port);
+	if (credentials && strcmp(u.scheme, "http") == 0 &&
+		!luxe_http_host_is_loopback(u.host))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot send credentials to \"%s\" over unencrypted HTTP", shown),
+				 errhint("Use an https:// endpoint, or auth 'none' for a local emulator.")));
+	if (OidIsValid(role) && !superuser_arg(role) && !is_google_host(&u) &&
+		!is_allow_listed(&u))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not send requests to \"%s\"",
+						GetUserNameFromId(role, false), shown),
+				 errdetail("The URL is in %s.", what),
+				 errhint("Roles that are not superusers may use Google's API hosts over https, and the hosts a superuser lists in luxe_fdw.allowed_endpoints.")));
+}
+
+/*
+ * luxe_http_excerpt
+ *		A bounded excerpt of remote text that is safe in a message: at most
+ * LUXE_HTTP_EXCERPT bytes of its first line, cut on a character
+ * boundary, control characters replaced, invalid UTF-8 replaced.
+ * Palloc'd.
+ */
+char *
+luxe_http_excerpt(const char *text, size_t len)
+{
+	StringInfoData buf;
+	size_t		i = 0;
+
+	initStringInfo(&buf);
+	while (i < len && buf.len < LUXE_HTTP_EXCERPT)
+	{
+		unsigned char c = (unsigned char) text[i];
+		int			n;
+
+		if (c == '\n' || c == '\r' || c == '\0')
+			break;
+		if (c < 0x20 || c == 0x7f)
+		{
+			appendStringInfoChar(&buf, ' ');
+			i++;
+			continue;
+		}
+		n = pg_utf_mblen((const unsigned char *) text + i);
+		if (i + n > len || !pg_utf8_islegal((const unsigned char *) text + i, n))
+		{
+			appendStringInfoChar(&buf, '?');
+			i++;
+			continue;
+		}
+		appendBinaryStringInfo(&buf, text + i, n);
+		i += n;
+	}
+	if (i < len && text[i] != '\n' && text[i] != '\r')
+		appendStringInfoString(&buf, "...");
+	return buf.data;
+}
+
+/*
+ * A URL as it may appear in a log line: without its query, which can carry
+ * a credential (an upload session's upload_id is one, says Google).
+ */
+static char *
+loggable_url(const char *url)
+{
+	const char *q = strchr(url, '?');
+
+	return q ? psprintf("%.*s?...", (int) (q - url), url) : pstrdup(url);
 }
 
 static struct curl_slist *
@@ -527,7 +799,7 @@ luxe_http_request_once(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 
 		curl_multi_add_handle(ap->multi, ap->easy);
 		stats->requests++;
-		elog(DEBUG1, "luxe_fdw: %s %s", method, url);
+		elog(DEBUG1, "luxe_fdw: %s %s", method, loggable_url(url));
 		drive(ap->multi, ap->easy, &ap->finished, &ap->result, NULL, NULL);
 
 		if (ap->result == CURLE_OK)
@@ -708,7 +980,7 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 
 	curl_multi_add_handle(s->t.multi, s->t.easy);
 	stats->requests++;
-	elog(DEBUG1, "luxe_fdw: GET %s (stream)", url);
+	elog(DEBUG1, "luxe_fdw: GET %s (stream)", loggable_url(url));
 
 	drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, headers_done_pred, s);
 	if (s->t.headers_done || (s->t.finished && s->t.result == CURLE_OK))

@@ -83,6 +83,24 @@ extern int	luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
 									 const char *retry_after);
 extern void luxe_http_sleep(int ms);
 extern char *luxe_http_escape(const char *s);
-extern bool luxe_http_url_is_loopback(const char *url);
+extern char *luxe_http_excerpt(const char *text, size_t len);
+
+/* A URL as libcurl parses it: what it will connect to. */
+typedef struct LuxeUrl
+{
+	char	   *scheme;			/* lower case */
+	char	   *host;			/* an IPv6 address in brackets */
+	int			port;			/* explicit, or the scheme's default */
+	bool		has_userinfo;	/* a user name or password */
+	bool		has_query;		/* a query or a fragment */
+} LuxeUrl;
+
+/* GUC luxe_fdw.allowed_endpoints */
+extern char *luxe_http_allowed_endpoints;
+
+extern const char *luxe_http_parse_url(const char *url, LuxeUrl *u);
+extern bool luxe_http_host_is_loopback(const char *host);
+extern void luxe_http_check_destination(const char *url, const char *what,
+										Oid role, bool credentials);
 
 #endif							/* LUXE_HTTP_H */

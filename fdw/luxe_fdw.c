@@ -234,6 +234,13 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("luxe_fdw.allowed_endpoints",
+							   "Hosts besides Google's that servers owned by roles other than superusers may send requests to.",
+							   "Comma-separated: host, host:port, [IPv6]:port or *.domain.  Google's API hosts (https://*.googleapis.com) are always allowed.  Only superusers may set it.",
+							   &luxe_http_allowed_endpoints,
+							   "",
+							   PGC_SUSET, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("luxe_fdw");
 	luxe_http_init();
 }

@@ -59,6 +59,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "http.h"
@@ -397,6 +398,13 @@ luxe_fdw_validator(PG_FUNCTION_ARGS)
 					 errdetail("Only roles with privileges of the \"%s\" role may set this option.",
 							   "pg_read_server_files")));
 		check_option_value(def, value);
+		/* the metadata server's token is the database host's own identity */
+		if (strcmp(def->name, OPT_AUTH) == 0 && strcmp(value, "metadata") == 0 &&
+			!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set \"%s\" to \"metadata\"", OPT_AUTH),
+					 errdetail("The metadata server hands out the database host's own service account; only superusers may map a role to it.")));
 
 		/*
 		 * An option of one service only: on a server, it must be that
@@ -515,13 +523,25 @@ check_option_value(const LuxeOptionDef *def, const char *value)
 		case LUXE_OT_STRING:
 			break;
 		case LUXE_OT_URL:
-			if (strncmp(value, "http://", 7) != 0 &&
-				strncmp(value, "https://", 8) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for option \"%s\": \"%s\"",
-								def->name, value),
-						 errhint("The endpoint must be an http:// or https:// URL, such as \"https://storage.googleapis.com\".")));
+			{
+				/*
+				 * Judged as libcurl will connect, for the role setting it
+				 * (who owns the server); the path appended to it later
+				 * must not move it to another host.
+				 */
+				char	   *what = psprintf("option \"%s\"", def->name);
+				LuxeUrl		bare;
+				LuxeUrl		full;
+
+				luxe_http_check_destination(value, what, GetUserId(), false);
+				(void) luxe_http_parse_url(value, &bare);
+				if (luxe_http_parse_url(psprintf("%s/storage/v1/b", value), &full) != NULL ||
+					strcmp(bare.host, full.host) != 0 || bare.port != full.port)
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid URL in %s", what),
+							 errdetail("A request path appended to it changes its host.")));
+			}
 			break;
 		case LUXE_OT_GS_URI:
 			{
@@ -835,6 +855,7 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 
 	memset(opts, 0, sizeof(*opts));
 	opts->servername = pstrdup(server->servername);
+	opts->owner = server->owner;
 	missing = resolve(LUXE_OBJ_SERVER, service, server->options, opts,
 					  psprintf("server \"%s\"", server->servername), server->servername);
 	if (missing)
@@ -856,7 +877,10 @@ luxe_option_server(Oid serverid, LuxeServerOptions *opts)
 		const char *env = getenv("STORAGE_EMULATOR_HOST");
 
 		if (env && env[0])
+		{
 			opts->endpoint = strstr(env, "://") ? pstrdup(env) : psprintf("http://%s", env);
+			opts->endpoint_from_env = true;
+		}
 	}
 	len = strlen(opts->endpoint);
 	while (len > 0 && opts->endpoint[len - 1] == '/')
@@ -898,10 +922,23 @@ luxe_option_auth(const LuxeServerOptions *server, Oid serverid, Oid userid,
 				 LuxeAuthOptions *opts)
 {
 	UserMapping *um = GetUserMapping(userid, serverid);
+	HeapTuple	tp;
 
 	memset(opts, 0, sizeof(*opts));
 	(void) resolve(LUXE_OBJ_MAPPING, server->service, um->options, opts,
 				   "a user mapping", server->servername);
+
+	/* a PUBLIC mapping is its server owner's doing */
+	opts->role = server->owner;
+	tp = SearchSysCache1(USERMAPPINGOID, ObjectIdGetDatum(um->umid));
+	if (HeapTupleIsValid(tp))
+	{
+		Oid			umuser = ((Form_pg_user_mapping) GETSTRUCT(tp))->umuser;
+
+		if (OidIsValid(umuser))
+			opts->role = umuser;
+		ReleaseSysCache(tp);
+	}
 
 	if (opts->mode == LUXE_AUTH_TOKEN && opts->token == NULL)
 		ereport(ERROR,

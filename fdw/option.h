@@ -82,7 +82,10 @@ typedef struct LuxeServerOptions
 {
 	char	   *servername;
 	LuxeService service;
+	Oid			owner;			/* the server's owner */
 	char	   *endpoint;		/* base URL without trailing slash */
+	bool		endpoint_from_env;	/* set by the administrator's
+									 * STORAGE_EMULATOR_HOST, not an option */
 	int			max_retries;
 	int			retry_max_delay_ms;
 	int			retry_initial_delay_ms;
@@ -108,6 +111,8 @@ typedef struct LuxeAuthOptions
 	char	   *key_json;		/* auth 'service_account': the key itself */
 	char	   *key_file;		/* ... or a server path to it */
 	char	   *scopes;			/* space-separated OAuth2 scopes */
+	Oid			role;			/* whose credentials: the mapping's user, or
+								 * the server's owner for a PUBLIC mapping */
 } LuxeAuthOptions;
 
 /* GCS CSV table options, with defaults applied. */

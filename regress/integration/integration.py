@@ -643,8 +643,15 @@ def main():
                             "-c", "CREATE USER MAPPING FOR CURRENT_USER SERVER itest_log "
                                   "OPTIONS (auth 'token', tokn 'regress-secret-typo-token')"],
                            capture_output=True, text=True, timeout=60)
-        psql("DROP SERVER itest_log CASCADE")
         assert 'invalid option "tokn"' in p.stderr, p.stderr
+        # without it PostgreSQL logs the failing statement, secret included,
+        # as the README warns
+        p2 = subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c",
+                             "CREATE USER MAPPING FOR CURRENT_USER SERVER itest_log "
+                             "OPTIONS (auth 'token', tokn 'regress-logged-typo-token')"],
+                            capture_output=True, text=True, timeout=60)
+        assert 'invalid option "tokn"' in p2.stderr, p2.stderr
+        psql("DROP SERVER itest_log CASCADE")
         # the log is written and read: a canary line must be there
         psql("DO $$BEGIN RAISE WARNING 'luxe-log-canary-%', 4242; END$$")
         deadline = time.time() + 10
@@ -655,6 +662,8 @@ def main():
                 break
             time.sleep(0.2)
         assert "luxe-log-canary-4242" in text, "the canary never reached %s" % log
+        assert "regress-logged-typo-token" in text, \
+            "the README says a failing statement is logged with its text; it was not"
         for secret in ("regress-secret-token", "regress-secret-typo-token"):
             assert secret not in text, "%s found in the server log" % secret
 
