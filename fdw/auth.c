@@ -443,3 +443,31 @@ luxe_auth_get_header(const LuxeAuthOptions *auth, const char *endpoint,
 	}
 	return pstrdup(e->header);
 }
+
+/*
+ * luxe_auth_cached_header
+ *		For teardown: the Authorization header without any request, the
+ *		static token or a cached, unexpired one; NULL for anonymous access.
+ *		*usable is false when the credential needs a token that is not
+ *		cached (the caller then sends nothing).  Palloc'd.
+ */
+char *
+luxe_auth_cached_header(const LuxeAuthOptions *auth, bool *usable)
+{
+	char		key[2 * SHA256_DIGEST_LENGTH + 1];
+	TokenCacheEntry *e;
+
+	*usable = true;
+	if (auth->mode == LUXE_AUTH_NONE)
+		return NULL;
+	if (auth->mode == LUXE_AUTH_TOKEN)
+		return psprintf("Authorization: Bearer %s", auth->token);
+	cache_key(auth, key);
+	e = cache_lookup(key);
+	if (e == NULL || e->header == NULL || GetCurrentTimestamp() >= e->expires)
+	{
+		*usable = false;
+		return NULL;
+	}
+	return pstrdup(e->header);
+}

@@ -25,5 +25,6 @@ extern char *luxe_auth_get_header(const LuxeAuthOptions *auth,
 								  const LuxeHttpConfig *http,
 								  LuxeHttpStats *stats);
 extern void luxe_auth_forget(const LuxeAuthOptions *auth);
+extern char *luxe_auth_cached_header(const LuxeAuthOptions *auth, bool *usable);
 
 #endif							/* LUXE_AUTH_H */

@@ -56,6 +56,10 @@
 struct LuxeBqQuery
 {
 	LuxeBqClient *client;
+	LuxeBqClient cancel_client; /* a copy for query_cancel_callback, which
+								 * may run after the caller's client (on its
+								 * stack, say) is gone */
+	LuxeHttpStats cancel_stats;
 	char	   *job_id;
 	char	   *location;
 	char	   *sql_for_errors;
@@ -505,7 +509,7 @@ query_cancel_callback(void *arg)
 		 * The scan went away while the job runs: cancel it, best effort and
 		 * briefly (this may run during abort, with interrupts held).
 		 */
-		LuxeBqClient *c = q->client;
+		LuxeBqClient *c = &q->cancel_client;
 		char	   *url = psprintf("%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s",
 								   c->google.endpoint, luxe_http_escape(c->project),
 								   luxe_http_escape(q->job_id),
@@ -597,6 +601,8 @@ luxe_bq_query_start(LuxeBqClient *client, const char *sql, int nparams,
 	int			i;
 
 	q->client = client;
+	q->cancel_client = *client;
+	q->cancel_client.google.stats = &q->cancel_stats;
 	q->page_rows = page_rows;
 	q->sql_for_errors = pstrdup(sql);
 	q->total_rows = -1;
@@ -849,7 +855,7 @@ typedef struct EstimateEntry
 static HTAB *estimates = NULL;
 
 bool
-luxe_bq_table_rows(Oid foreigntableid, double *rows, double *bytes)
+luxe_bq_table_rows(Oid foreigntableid, Oid userid, double *rows, double *bytes)
 {
 	ForeignTable *table = GetForeignTable(foreigntableid);
 	LuxeServerOptions server;
@@ -880,7 +886,7 @@ luxe_bq_table_rows(Oid foreigntableid, double *rows, double *bytes)
 		*bytes = e->bytes;
 		return e->rows >= 0;
 	}
-	luxe_bq_client_init(&client, &stats, &server, table->serverid, GetUserId());
+	luxe_bq_client_init(&client, &stats, &server, table->serverid, userid);
 	info = luxe_bq_table_get(&client, topts.project, topts.dataset, topts.table, false);
 	e = hash_search(estimates, &foreigntableid, HASH_ENTER, &found);
 	e->rows = info->num_rows;
@@ -1048,6 +1054,38 @@ luxe_bq_rows_ndjson(LuxeBqRows *rows, size_t *len)
 }
 
 /*
+ * Cancel a job, briefly and without throwing (jobs.cancel).  Returns
+ * "loaded" when the answer shows the job done without an error (too late
+ * to cancel), "cancelled" when it shows it stopped or still running, NULL
+ * when there was no usable answer.
+ */
+static const char *
+cancel_job_quietly(LuxeBqClient *c, const char *job_id)
+{
+	char	   *url = psprintf("%s/bigquery/v2/projects/%s/jobs/%s/cancel%s%s",
+							   c->google.endpoint, luxe_http_escape(c->project),
+							   luxe_http_escape(job_id),
+							   c->location ? "?location=" : "",
+							   c->location ? luxe_http_escape(c->location) : "");
+	LuxeHttpResponse *resp = luxe_google_call_quietly(&c->google, "POST", url, json_headers());
+	json_t	   *root;
+	json_t	   *st;
+	const char *state;
+	const char *result = NULL;
+
+	if (resp == NULL || resp->status != 200)
+		return NULL;
+	root = json_loadb(resp->body, resp->body_len, 0, NULL);
+	st = json_object_get(json_object_get(root, "job"), "status");
+	state = json_string_value(json_object_get(st, "state"));
+	if (state)
+		result = (strcmp(state, "DONE") == 0 && json_object_get(st, "errorResult") == NULL) ?
+			"loaded" : "cancelled";
+	json_decref(root);
+	return result;
+}
+
+/*
  * luxe_bq_load
  *		Load a staged newline-delimited JSON object into a table with a load
  *		job (all rows or none), appending or replacing (WRITE_TRUNCATE), and
@@ -1064,6 +1102,8 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 	json_t	   *root;
 	long		status;
 	char	   *what = psprintf("load job into %s.%s.%s", project, dataset, table);
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool done = false;
 
 	body = json_pack("{s:{s:{s:{s:s, s:s, s:s}, s:[s], s:s, s:s, s:s}}, s:{s:s, s:s}}",
 					 "configuration", "load",
@@ -1080,34 +1120,65 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 				   body, what, NULL, 409, &status);
 	json_decref(body);
 
-	for (;;)
+	PG_TRY();
 	{
-		json_t	   *st = json_object_get(root, "status");
-		const char *state = json_string_value(json_object_get(st, "state"));
-
-		if (status != 409 && state && strcmp(state, "DONE") == 0)
+		for (;;)
 		{
-			json_t	   *err = json_object_get(st, "errorResult");
+			json_t	   *st = json_object_get(root, "status");
+			const char *state = json_string_value(json_object_get(st, "state"));
 
-			if (json_is_object(err))
+			if (status != 409 && state && strcmp(state, "DONE") == 0)
 			{
-				json_t	   *wrapped = json_pack("{s:O, s:[O]}", "message",
-												json_object_get(err, "message") ? json_object_get(err, "message") : json_string("failed"),
-												"errors", err);
+				json_t	   *err = json_object_get(st, "errorResult");
 
-				report_bq_error(0, wrapped, what, NULL);
+				done = true;
+				if (json_is_object(err))
+				{
+					json_t	   *wrapped = json_pack("{s:O, s:[O]}", "message",
+													json_object_get(err, "message") ? json_object_get(err, "message") : json_string("failed"),
+													"errors", err);
+
+					json_decref(root);
+					root = NULL;
+					report_bq_error(0, wrapped, what, NULL);
+				}
+				json_decref(root);
+				break;
 			}
 			json_decref(root);
-			return;
+			root = NULL;
+			CHECK_FOR_INTERRUPTS();
+			luxe_http_sleep(status == 409 ? 0 : 200);
+			root = bq_call(client, "GET",
+						   psprintf("projects/%s/jobs/%s%s%s", luxe_http_escape(client->project),
+									luxe_http_escape(job_id),
+									client->location ? "?location=" : "",
+									client->location ? luxe_http_escape(client->location) : ""),
+						   NULL, what, NULL, 0, &status);
 		}
-		json_decref(root);
-		CHECK_FOR_INTERRUPTS();
-		luxe_http_sleep(status == 409 ? 0 : 200);
-		root = bq_call(client, "GET",
-					   psprintf("projects/%s/jobs/%s%s%s", luxe_http_escape(client->project),
-								luxe_http_escape(job_id),
-								client->location ? "?location=" : "",
-								client->location ? luxe_http_escape(client->location) : ""),
-					   NULL, what, NULL, 0, &status);
 	}
+	PG_CATCH();
+	{
+		/*
+		 * A cancel, a timeout or a failed poll while the job runs: the
+		 * transaction will abort, so cancel the job, and say so if it had
+		 * finished anyway (its rows are then in the table).
+		 */
+		MemoryContext cxt = MemoryContextSwitchTo(oldcxt);
+		ErrorData  *edata = CopyErrorData();
+
+		FlushErrorState();
+		if (!done)
+		{
+			const char *final = cancel_job_quietly(client, job_id);
+
+			if (final && strcmp(final, "loaded") == 0)
+				edata->detail = psprintf("%s%sThe load job %s had finished before it could be cancelled: its rows are in the table.",
+										 edata->detail ? edata->detail : "",
+										 edata->detail ? " " : "", job_id);
+		}
+		MemoryContextSwitchTo(cxt);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }

@@ -122,7 +122,8 @@ extern void luxe_bq_load(LuxeBqClient *client, const char *project,
 						 const char *dataset, const char *table,
 						 const char *source_uri, bool truncate);
 extern void luxe_bq_run_statement(LuxeBqClient *client, const char *sql);
-extern bool luxe_bq_table_rows(Oid foreigntableid, double *rows, double *bytes);
+extern bool luxe_bq_table_rows(Oid foreigntableid, Oid userid, double *rows,
+							   double *bytes);
 extern char *luxe_bq_quote_ident(const char *ident);
 
 #endif							/* LUXE_BIGQUERY_H */

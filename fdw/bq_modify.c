@@ -16,9 +16,17 @@
  * atomically, like the original pipeline's bq load --replace.
  *
  * Design assumptions and invariants:
- * - The pending work of a table in a transaction (a staging upload, a
- *   TRUNCATE) is one BqPending registered with xact.c, found again by the
- *   table's project.dataset.table; it lives in TopTransactionContext.
+ * - The pending work of a table (a staging upload, a TRUNCATE) is a
+ *   BqPending registered with xact.c, in TopTransactionContext.  Writes
+ *   join the table's last pending work only if the same subtransaction,
+ *   user and server registered it; otherwise they start a new one.  So a
+ *   savepoint's rollback cancels exactly the writes made under it, the
+ *   pieces run at commit in the order they were asked for (a TRUNCATE in a
+ *   savepoint after staged rows runs after their load), and each runs with
+ *   the credentials of the user who asked for it.
+ * - While a TRUNCATE of a table is pending, INSERTs into it are staged for
+ *   a load as well (insertAll rows would be visible at once, then
+ *   truncated away at commit).
  * - Values are encoded by the remote column's type (bq_values.c); arrays
  *   and records travel as JSON.
  *
@@ -48,6 +56,7 @@
 #include "bq_fdw.h"
 #include "bq_values.h"
 #include "gcs.h"
+#include "luxe_fdw.h"
 #include "option.h"
 #include "xact.h"
 
@@ -55,6 +64,8 @@
 
 typedef struct BqPending
 {
+	Oid			serverid;
+	Oid			userid;			/* whose user mapping */
 	char	   *project;
 	char	   *dataset;
 	char	   *table;
@@ -74,11 +85,12 @@ static uint32 bq_stage_counter = 0;
 static void pending_run(void *arg);
 static void pending_cancel(void *arg);
 
-/* The pending (not yet run) work of this transaction for a table, or NULL. */
+/* The table's last pending (not yet run) work in this transaction, or NULL. */
 static BqPending *
-find_pending(const char *project, const char *dataset, const char *table)
+last_pending(const char *project, const char *dataset, const char *table)
 {
 	ListCell   *lc;
+	BqPending  *last = NULL;
 
 	foreach(lc, luxe_xact_deferred())
 	{
@@ -87,28 +99,54 @@ find_pending(const char *project, const char *dataset, const char *table)
 
 		if (d->run == pending_run && !d->done && strcmp(p->project, project) == 0 &&
 			strcmp(p->dataset, dataset) == 0 && strcmp(p->table, table) == 0)
-			return p;
+			last = p;
 	}
-	return NULL;
+	return last;
 }
 
-/* The pending work for a table, created on first use. */
+/* Is a TRUNCATE of the table pending in this transaction? */
+static bool
+truncate_pending(const char *project, const char *dataset, const char *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, luxe_xact_deferred())
+	{
+		LuxeDeferred *d = lfirst(lc);
+		BqPending  *p = (BqPending *) d->arg;
+
+		if (d->run == pending_run && !d->done && p->truncate &&
+			strcmp(p->project, project) == 0 && strcmp(p->dataset, dataset) == 0 &&
+			strcmp(p->table, table) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pending work that a write of userid joins: the table's last, if this
+ * subtransaction registered it for the same user and server, else a new
+ * one (see the file header).
+ */
 static BqPending *
-pending_for(Relation rel, const LuxeBqTableOptions *topts)
+pending_for(Relation rel, const LuxeBqTableOptions *topts, Oid userid)
 {
 	ForeignTable *table = GetForeignTable(RelationGetRelid(rel));
-	BqPending  *p = find_pending(topts->project, topts->dataset, topts->table);
+	BqPending  *p = last_pending(topts->project, topts->dataset, topts->table);
 	MemoryContext old;
 
-	if (p)
+	if (p && p->deferred->subid == GetCurrentSubTransactionId() &&
+		p->userid == userid && p->serverid == table->serverid)
 		return p;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc0(sizeof(BqPending));
+	p->serverid = table->serverid;
+	p->userid = userid;
 	p->project = pstrdup(topts->project);
 	p->dataset = pstrdup(topts->dataset);
 	p->table = pstrdup(topts->table);
 	luxe_option_server(table->serverid, &p->server);
-	luxe_bq_client_init(&p->bq, &p->stats, &p->server, table->serverid, GetUserId());
+	luxe_bq_client_init(&p->bq, &p->stats, &p->server, table->serverid, userid);
 	p->deferred = luxe_xact_defer(pending_run, pending_cancel, NULL, p,
 								  "with a pending BigQuery load or TRUNCATE");
 	MemoryContextSwitchTo(old);
@@ -131,8 +169,7 @@ pending_stage(BqPending *p, Relation rel)
 						 OPT_STAGING_URI, p->server.servername)));
 	luxe_gcs_parse_uri(p->server.staging_uri, &bucket, &prefix);
 	/* staging objects go to the server's GCS endpoint (luxe_option_gcs_endpoint) */
-	luxe_gcs_client_init(&p->gcs, &p->stats, &p->server,
-						 GetForeignTable(RelationGetRelid(rel))->serverid, GetUserId());
+	luxe_gcs_client_init(&p->gcs, &p->stats, &p->server, p->serverid, p->userid);
 	p->staged_uri = psprintf("gs://%s/%s%sluxe-%s-%08x-%u.json", bucket, prefix,
 							 prefix[strlen(prefix) - 1] == '/' ? "" : "/",
 							 p->table, (unsigned) MyProcPid, ++bq_stage_counter);
@@ -237,7 +274,7 @@ luxe_bq_modify_truncate(List *rels)
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("cannot truncate foreign table \"%s\"", RelationGetRelationName(rel)),
 					 errdetail("It reads a BigQuery query, not a table.")));
-		p = pending_for(rel, &topts);
+		p = pending_for(rel, &topts, GetUserId());
 		if (p->upload)
 			luxe_gcs_upload_cancel(p->upload);
 		p->upload = NULL;
@@ -253,6 +290,7 @@ luxe_bq_modify_truncate(List *rels)
 typedef struct BqModifyState
 {
 	Relation	rel;
+	Oid			userid;			/* whose user mapping */
 	LuxeServerOptions server;
 	LuxeBqTableOptions topts;
 	LuxeHttpStats stats;
@@ -294,7 +332,8 @@ luxe_bq_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot insert into foreign table \"%s\"", RelationGetRelationName(rel)),
 				 errdetail("It reads a BigQuery query, not a table.")));
-	luxe_bq_client_init(&st->client, &st->stats, &st->server, table->serverid, GetUserId());
+	st->userid = luxe_modify_user(mtstate, rinfo);
+	luxe_bq_client_init(&st->client, &st->stats, &st->server, table->serverid, st->userid);
 
 	/* the remote schema says how each value must be encoded */
 	info = luxe_bq_table_get(&st->client, st->topts.project, st->topts.dataset, st->topts.table, false);
@@ -329,9 +368,8 @@ luxe_bq_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 	if (mtstate && outerPlanState(mtstate))
 		estimate = outerPlanState(mtstate)->plan->plan_rows;
-	st->pending = find_pending(st->topts.project, st->topts.dataset, st->topts.table);
-	if (st->pending && st->pending->truncate)
-		st->use_load = true;	/* replace: must go with the TRUNCATE */
+	if (truncate_pending(st->topts.project, st->topts.dataset, st->topts.table))
+		st->use_load = true;	/* must follow the TRUNCATE at commit */
 	if (st->topts.write_method == LUXE_WRITE_LOAD ||
 		(st->topts.write_method == LUXE_WRITE_AUTO && st->server.staging_uri &&
 		 estimate >= LUXE_BQ_LOAD_THRESHOLD))
@@ -361,7 +399,7 @@ flush_batch(BqModifyState *st)
 		char	   *data;
 
 		if (st->pending == NULL)
-			st->pending = pending_for(st->rel, &st->topts);
+			st->pending = pending_for(st->rel, &st->topts, st->userid);
 		if (st->pending->upload == NULL)
 			pending_stage(st->pending, st->rel);
 		data = luxe_bq_rows_ndjson(st->batch, &len);

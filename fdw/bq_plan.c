@@ -194,7 +194,9 @@ luxe_bq_plan_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 		fpinfo->attrs_used = bms_add_member(fpinfo->attrs_used,
 											0 - FirstLowInvalidHeapAttributeNumber);
 
-	if (!luxe_bq_table_rows(foreigntableid, &tuples, &bytes) || tuples < 0)
+	if (!luxe_bq_table_rows(foreigntableid,
+							OidIsValid(baserel->userid) ? baserel->userid : GetUserId(),
+							&tuples, &bytes) || tuples < 0)
 		tuples = LUXE_BQ_DEFAULT_ROWS;
 	baserel->tuples = tuples;
 

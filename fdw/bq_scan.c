@@ -377,7 +377,8 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 
 	luxe_option_server(table->serverid, &server);
 	luxe_option_bq_table(RelationGetRelid(rel), &server, &topts);
-	luxe_bq_client_init(&client, &stats, &server, table->serverid, GetUserId());
+	/* ANALYZE reads with the table owner's mapping, as postgres_fdw does */
+	luxe_bq_client_init(&client, &stats, &server, table->serverid, rel->rd_rel->relowner);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -486,7 +487,8 @@ luxe_bq_scan_analyze(Relation relation, AcquireSampleRowsFunc *func,
 	double		bytes;
 
 	*func = acquire_sample_rows;
-	*totalpages = luxe_bq_table_rows(RelationGetRelid(relation), &rows, &bytes) && bytes > 0 ?
+	*totalpages = luxe_bq_table_rows(RelationGetRelid(relation), relation->rd_rel->relowner,
+									 &rows, &bytes) && bytes > 0 ?
 		(BlockNumber) Min(ceil(bytes / BLCKSZ), (double) MaxBlockNumber) : 1;
 	return true;
 }

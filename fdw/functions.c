@@ -93,7 +93,9 @@ only_gcs_server(void)
 	if (count != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 count == 0 ? errmsg("there is no GCS server of luxe_fdw") :
 				 errmsg("there are %d GCS servers of luxe_fdw", count),
+				 count == 0 ? errhint("Create one: CREATE SERVER gcs FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service 'gcs').") :
 				 errhint("Name the server: luxe.gcs_objects(uri, 'server_name').")));
 	return found;
 }
@@ -102,9 +104,8 @@ Datum
 luxe_gcs_objects(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *uri = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			serverid = PG_ARGISNULL(1) ? only_gcs_server() :
-		get_foreign_server_oid(NameStr(*PG_GETARG_NAME(1)), false);
+	char	   *uri;
+	Oid			serverid;
 	LuxeServerOptions *server = palloc(sizeof(LuxeServerOptions));
 	LuxeHttpStats stats = {0};
 	LuxeGcsClient client;
@@ -112,6 +113,18 @@ luxe_gcs_objects(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	AclResult	aclresult;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the GCS URI must not be null")));
+	uri = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	serverid = PG_ARGISNULL(1) ? only_gcs_server() :
+		get_foreign_server_oid(NameStr(*PG_GETARG_NAME(1)), false);
+	if (GetForeignServer(serverid)->fdwid != get_foreign_data_wrapper_oid("luxe_fdw", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a server of luxe_fdw",
+						GetForeignServer(serverid)->servername)));
 	aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, GetForeignServer(serverid)->servername);

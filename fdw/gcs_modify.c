@@ -51,6 +51,7 @@
 #include "csv.h"
 #include "gcs.h"
 #include "gcs_fdw.h"
+#include "luxe_fdw.h"
 #include "option.h"
 #include "xact.h"
 
@@ -68,6 +69,7 @@ typedef struct PendingUpload
 typedef struct LuxeGcsModifyState
 {
 	Relation	rel;
+	Oid			userid;			/* whose user mapping */
 	MemoryContext row_cxt;
 	LuxeCsvOptions csv;
 	char	   *bucket;
@@ -124,6 +126,7 @@ luxe_gcs_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	int			i;
 
 	st->rel = rel;
+	st->userid = luxe_modify_user(mtstate, rinfo);
 	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
 	luxe_gcs_parse_uri(st->csv.uri, &st->bucket, &pattern);
 	if (st->csv.encoding != PG_UTF8 && st->csv.encoding != GetDatabaseEncoding() &&
@@ -191,7 +194,7 @@ start_upload(LuxeGcsModifyState *st)
 	int			i;
 
 	luxe_option_server(table->serverid, &p->server);
-	luxe_gcs_client_init(&p->client, &p->stats, &p->server, table->serverid, GetUserId());
+	luxe_gcs_client_init(&p->client, &p->stats, &p->server, table->serverid, st->userid);
 	p->upload = luxe_gcs_upload_begin(&p->client, st->bucket, st->object_name,
 									  "text/csv", st->if_absent);
 	(void) luxe_xact_defer(upload_commit, upload_cancel, upload_undo, p,
@@ -324,17 +327,15 @@ upload_cancel(void *arg)
  * effort and silent, as the commit's own error is the one to report.
  */
 static void
-upload_undo(void *arg)
+delete_object(void *arg)
 {
 	PendingUpload *p = (PendingUpload *) arg;
 
-	PG_TRY();
-	{
-		luxe_gcs_delete_object(&p->client, p->object);
-	}
-	PG_CATCH();
-	{
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	luxe_gcs_delete_object(&p->client, p->object);
+}
+
+static void
+upload_undo(void *arg)
+{
+	(void) luxe_http_quietly(delete_object, arg);
 }

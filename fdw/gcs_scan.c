@@ -919,7 +919,8 @@ luxe_gcs_scan_analyze(Relation relation, AcquireSampleRowsFunc *func,
 
 	luxe_option_server(table->serverid, &server);
 	luxe_option_csv(RelationGetRelid(relation), RelationGetDescr(relation)->natts, &csv);
-	luxe_gcs_client_init(&client, &stats, &server, table->serverid, GetUserId());
+	/* ANALYZE reads with the table owner's mapping, as postgres_fdw does */
+	luxe_gcs_client_init(&client, &stats, &server, table->serverid, relation->rd_rel->relowner);
 	objects = luxe_gcs_list_uri(&client, csv.uri, false);
 	foreach(lc, objects)
 		bytes += ((LuxeGcsObject *) lfirst(lc))->size;
@@ -956,7 +957,7 @@ acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
 	for (i = 1; i <= tupdesc->natts; i++)
 		if (!TupleDescAttr(tupdesc, i - 1)->attisdropped)
 			attnums = lappend(attnums, makeInteger(i));
-	st = scan_state_create(onerel, table->serverid, GetUserId(), attnums, tmp);
+	st = scan_state_create(onerel, table->serverid, onerel->rd_rel->relowner, attnums, tmp);
 	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
 	reservoir_init_selection_state(&rstate, targrows);
 	*totalrows = 0;

@@ -174,33 +174,49 @@ luxe_google_call(LuxeGoogleClient *client, const char *method, const char *url,
 typedef struct QuietCall
 {
 	LuxeGoogleClient *client;
+	const char *method;
+	const char *url;
 	List	   *headers;
+	LuxeHttpResponse *resp;
 } QuietCall;
 
-static List *
-quiet_headers(void *arg)
+static void
+quiet_call(void *arg)
 {
 	QuietCall  *q = (QuietCall *) arg;
+	bool		usable;
+	char	   *auth = luxe_auth_cached_header(q->client->auth, &usable);
 
-	return list_concat(luxe_google_auth_headers(q->client), q->headers);
+	if (!usable)
+		return;					/* no token without a request for one */
+	q->resp = luxe_http_request_brief(&q->client->http, q->client->stats,
+									  q->method, q->url,
+									  auth ? lcons(auth, list_copy(q->headers)) : q->headers,
+									  NULL, 0);
 }
 
 /*
  * luxe_google_call_quietly
- *		A brief, best-effort call whose outcome does not matter (cancel a
- *		job, delete an upload session) while a scan or transaction is torn
- *		down: see luxe_http_request_quietly.  Never throws.
+ *		A brief, best-effort call for teardown (cancel a job, delete an
+ *		upload session), safe during abort with interrupts held: no retry,
+ *		short timeouts, a cached token or none (never a token request), and
+ *		it never throws (see luxe_http_quietly).  Returns the response, or
+ *		NULL when nothing came back.
  */
-void
+LuxeHttpResponse *
 luxe_google_call_quietly(LuxeGoogleClient *client, const char *method,
 						 const char *url, List *headers)
 {
 	QuietCall	q;
 
 	q.client = client;
+	q.method = method;
+	q.url = url;
 	q.headers = headers;
-	luxe_http_request_quietly(&client->http, client->stats, method, url,
-							  quiet_headers, &q);
+	q.resp = NULL;
+	if (!luxe_http_quietly(quiet_call, &q))
+		return NULL;
+	return q.resp;
 }
 
 static char *

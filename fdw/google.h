@@ -56,8 +56,9 @@ extern LuxeHttpResponse *luxe_google_call(LuxeGoogleClient *client, const char *
 										  const char *url, List *headers,
 										  const char *body, size_t body_len,
 										  bool idempotent);
-extern void luxe_google_call_quietly(LuxeGoogleClient *client, const char *method,
-									 const char *url, List *headers);
+extern LuxeHttpResponse *luxe_google_call_quietly(LuxeGoogleClient *client,
+												  const char *method,
+												  const char *url, List *headers);
 extern void luxe_google_parse_error(long status, const char *body, size_t body_len,
 									LuxeGoogleError *error);
 extern void luxe_google_error_from_json(long status, struct json_t *error,

@@ -872,34 +872,73 @@ luxe_http_request(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 }
 
 /*
- * luxe_http_request_quietly
- *		One brief, best-effort request whose outcome does not matter (cancel
- *		a job, delete an upload session) while a scan or transaction is
- *		being torn down, possibly with interrupts held: short timeouts, no
- *		retries, and it never throws.  headers_fn builds the headers (with
- *		credentials) inside the same protection.
+ * luxe_http_quietly
+ *		Run fn(arg) as a best-effort step of teardown (cancel a job, delete
+ *		an upload session or an object): an error it raises is swallowed,
+ *		and the interrupt holdoff counts, which an ERROR resets, and the
+ *		memory context are restored, so that this is safe during abort,
+ *		where interrupts are held.  A query cancel or termination caught
+ *		here is not lost: it is raised again at the next
+ *		CHECK_FOR_INTERRUPTS.  Returns false when fn failed.
  */
-void
-luxe_http_request_quietly(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
-						  const char *method, const char *url,
-						  List *(*headers_fn) (void *arg), void *arg)
+bool
+luxe_http_quietly(void (*fn) (void *arg), void *arg)
 {
-	LuxeHttpConfig brief = *cfg;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint32		holdoff = InterruptHoldoffCount;
+	uint32		cancel_holdoff = QueryCancelHoldoffCount;
+	uint32		crit = CritSectionCount;
+	volatile bool ok = true;
 
-	brief.connect_timeout_ms = Min(brief.connect_timeout_ms, 2000);
-	brief.request_timeout_ms = Min(brief.request_timeout_ms, 5000);
 	PG_TRY();
 	{
-		char	   *transport_error;
-
-		(void) luxe_http_request_once(&brief, stats, method, url, headers_fn(arg),
-									  "", 0, &transport_error);
+		fn(arg);
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		InterruptHoldoffCount = holdoff;
+		QueryCancelHoldoffCount = cancel_holdoff;
+		CritSectionCount = crit;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			QueryCancelPending = true;
+			InterruptPending = true;
+		}
+		else if (edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		{
+			ProcDiePending = true;
+			InterruptPending = true;
+		}
+		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * luxe_http_request_brief
+ *		One request with short timeouts and no retries, for teardown (see
+ *		luxe_http_quietly, which should wrap it).  Returns the response, or
+ *		NULL on a transport failure.  Can throw.
+ */
+LuxeHttpResponse *
+luxe_http_request_brief(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+						const char *method, const char *url, List *headers,
+						const char *body, size_t body_len)
+{
+	LuxeHttpConfig brief = *cfg;
+	char	   *transport_error;
+
+	brief.connect_timeout_ms = Min(brief.connect_timeout_ms, 2000);
+	brief.request_timeout_ms = Min(brief.request_timeout_ms, 5000);
+	return luxe_http_request_once(&brief, stats, method, url, headers,
+								  body ? body : "", body_len, &transport_error);
 }
 
 /*

@@ -61,9 +61,12 @@ extern LuxeHttpResponse *luxe_http_request_once(const LuxeHttpConfig *cfg,
 												List *headers,
 												const char *body, size_t body_len,
 												char **transport_error);
-extern void luxe_http_request_quietly(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
-									  const char *method, const char *url,
-									  List *(*headers_fn) (void *arg), void *arg);
+extern bool luxe_http_quietly(void (*fn) (void *arg), void *arg);
+extern LuxeHttpResponse *luxe_http_request_brief(const LuxeHttpConfig *cfg,
+												 LuxeHttpStats *stats,
+												 const char *method,
+												 const char *url, List *headers,
+												 const char *body, size_t body_len);
 extern void luxe_http_report_transport_error(const LuxeHttpConfig *cfg,
 											 const char *transport_error,
 											 int attempts) pg_attribute_noreturn();

@@ -32,6 +32,9 @@
 #ifndef LUXE_FDW_H
 #define LUXE_FDW_H
 
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
 
@@ -70,6 +73,29 @@ static inline List *
 luxe_plan_private(ForeignScan *plan)
 {
 	return (List *) list_nth(plan->fdw_private, LUXE_PLAN_PRIVATE);
+}
+
+/*
+ * Whose user mapping a write uses: the result relation's checkAsUser (the
+ * owner of a view it is written through), else the current user, as
+ * postgres_fdw does.  Scans use their RTE's checkAsUser, planning
+ * RelOptInfo.userid, ANALYZE the table's owner, TRUNCATE the current user.
+ */
+static inline Oid
+luxe_modify_user(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	Index		rti = rinfo->ri_RangeTableIndex;
+
+	if (rti == 0 && rinfo->ri_RootResultRelInfo)
+		rti = rinfo->ri_RootResultRelInfo->ri_RangeTableIndex;
+	if (mtstate && rti > 0)
+	{
+		RangeTblEntry *rte = exec_rt_fetch(rti, mtstate->ps.state);
+
+		if (OidIsValid(rte->checkAsUser))
+			return rte->checkAsUser;
+	}
+	return GetUserId();
 }
 
 #endif							/* LUXE_FDW_H */

@@ -10,7 +10,9 @@
  *   and the commit fails with the first error.  Abort cancels what is not
  *   done; the abort of a subtransaction cancels what it (or its committed
  *   children) registered.  PREPARE TRANSACTION is refused while anything
- *   is pending: remote work cannot wait for a second phase.
+ *   is pending: remote work cannot wait for a second phase.  A piece whose
+ *   run failed (say under luxe.bigquery_flush, caught by a savepoint) is
+ *   never run again: the commit fails instead.
  * - Entries live in TopTransactionContext and are forgotten at the end of
  *   the transaction.
  *
@@ -71,12 +73,23 @@ luxe_xact_deferred(void)
 	return deferred;
 }
 
-/* Run one piece now rather than at commit (so its error can be caught). */
+/*
+ * Run one piece now rather than at commit (so its error can be caught).
+ * A piece whose run failed is not run again (its first attempt may have
+ * done part of its work, as a load that consumed its staged rows): the
+ * transaction cannot commit.
+ */
 void
 luxe_xact_run_now(LuxeDeferred *d)
 {
 	if (d->done)
 		return;
+	if (d->started)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot commit a transaction %s that failed earlier", d->what),
+				 errhint("Roll back the transaction, or the savepoint before the write, and write again.")));
+	d->started = true;
 	d->run(d->arg);
 	d->done = true;
 }

@@ -34,6 +34,7 @@ struct LuxeDeferred
 	void	   *arg;
 	const char *what;			/* "cannot PREPARE a transaction " + what */
 	SubTransactionId subid;		/* subtransaction that registered it */
+	bool		started;		/* run was attempted */
 	bool		done;			/* run or cancelled */
 };
 

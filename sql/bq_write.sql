@@ -78,6 +78,36 @@ ROLLBACK;
 SELECT count(*) AS kept FROM target;
 TRUNCATE target;
 SELECT count(*) AS truncated FROM target;
+
+-- savepoints: each keeps its own writes, the pieces run in order
+INSERT INTO target (id, name) VALUES (200, 'kept');
+BEGIN;
+INSERT INTO target (id, name) VALUES (201, 'staged before');
+SAVEPOINT s1;
+TRUNCATE target;                       -- rolled back: must not drop 201
+INSERT INTO target (id, name) VALUES (202, 'rolled back');
+ROLLBACK TO s1;
+INSERT INTO target (id, name) VALUES (203, 'staged after');
+COMMIT;
+SELECT id, name FROM target ORDER BY id;
+BEGIN;
+INSERT INTO target (id, name) VALUES (204, 'truncated away');
+SAVEPOINT s2;
+TRUNCATE target;                       -- released: runs after 204's load
+INSERT INTO target (id, name) VALUES (205, 'after truncate');
+RELEASE s2;
+COMMIT;
+SELECT id, name FROM target ORDER BY id;
+-- a load that failed under luxe.bigquery_flush() is never run again: the
+-- commit fails and nothing changes
+BEGIN;
+INSERT INTO target (id, name) VALUES (206, 'fine'), (NULL, 'no id');
+SAVEPOINT s3;
+SELECT luxe.bigquery_flush();          -- ERROR
+ROLLBACK TO s3;
+COMMIT;                                -- ERROR
+SELECT id, name FROM target ORDER BY id;
+TRUNCATE target;
 -- without a staging area a load cannot run
 ALTER SERVER regress_bqw OPTIONS (DROP staging_uri);
 INSERT INTO target (id) VALUES (1);

@@ -87,6 +87,11 @@ SELECT count(*) FROM luxe.gcs_objects('gs://luxe-test/no/such.csv');
 SELECT * FROM luxe.gcs_objects('gs://no-such-bucket/');         -- ERROR
 SELECT * FROM luxe.gcs_objects('luxe-test/parts');               -- ERROR
 SELECT * FROM luxe.gcs_objects('gs://luxe-test/x', 'no_server'); -- ERROR
+SELECT * FROM luxe.gcs_objects(NULL);                             -- ERROR
+CREATE FOREIGN DATA WRAPPER regress_other_fdw;
+CREATE SERVER regress_not_luxe FOREIGN DATA WRAPPER regress_other_fdw OPTIONS (service 'gcs');
+SELECT * FROM luxe.gcs_objects('gs://luxe-test/x', 'regress_not_luxe');  -- ERROR
+DROP FOREIGN DATA WRAPPER regress_other_fdw CASCADE;
 
 -- joins and rescans (a nested loop rescans the inner foreign scan)
 SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off;

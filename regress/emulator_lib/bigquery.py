@@ -1263,7 +1263,7 @@ class BigQueryService:
 
     # -- load jobs --
     def _run_load(self, job, conf):
-        from .bq_load import LoadError, run_load
+        from .bq_load import JobCancelled, LoadError, run_load
         try:
             with job.cond:
                 job.state = "RUNNING"
@@ -1271,6 +1271,8 @@ class BigQueryService:
             stats, warnings = run_load(self.db, self.gcs, job, conf)
             job.load_stats = stats
             job.finish(None, warnings)
+        except JobCancelled:
+            pass                # jobs.cancel finished it with reason "stopped"
         except LoadError as exc:
             job.load_stats = exc.stats
             job.finish(exc.error, exc.errors)

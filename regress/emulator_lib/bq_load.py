@@ -29,10 +29,16 @@ import json
 import math
 import re
 import sys
+import time
 
 from . import bq_sql as S
 from . import bq_types as T
 from .bq_store import NotFound
+
+
+class JobCancelled(Exception):
+    """The job was cancelled before its load committed: nothing is written."""
+
 
 BATCH = 20000
 SAMPLE = 500
@@ -446,6 +452,15 @@ def run_load(db, gcs, job, conf):
             else:
                 _load_json(loader, uri, text, conf)
         loader.flush()
+        # a job a fault keeps running (job-slow) commits when it ends, and
+        # not at all if it is cancelled meanwhile: BigQuery commits a load
+        # atomically at its end
+        with job.cond:
+            while (job.slow_until is not None and time.monotonic() < job.slow_until
+                   and not job.cancelled):
+                job.cond.wait(0.05)
+            if job.cancelled:
+                raise JobCancelled()
         with db.lock:
             loaded_bytes = sum(db.sql_stats(sqlname, schema)[1].values())
             meta = db.tables.get(key)

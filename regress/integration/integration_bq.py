@@ -167,6 +167,26 @@ def main():
         new = jobs()[before:]
         assert len(new) == 1 and new[0].get("cancelled"), new
 
+    @test("a load job interrupted by statement_timeout is cancelled in BigQuery, and nothing is loaded")
+    def _():
+        faults({"bigquery.jobs.insert": ["job-slow-30s"]})
+        before = len(jobs())
+        t0 = time.time()
+        try:
+            p = psql("BEGIN; ALTER FOREIGN TABLE ibq_listings OPTIONS (ADD write_method 'load'); "
+                     "INSERT INTO ibq_listings SELECT * FROM ibq_src LIMIT 5000; "
+                     "SET LOCAL statement_timeout = '2s'; SELECT luxe.bigquery_flush(); COMMIT",
+                     check=False)
+        finally:
+            faults_left()
+        assert "canceling statement due to statement timeout" in p.stderr, (p.stdout, p.stderr)
+        assert time.time() - t0 < 15, "took %.1f s" % (time.time() - t0)
+        loads = [j for j in jobs()[before:] if j.get("kind") == "load"]
+        assert len(loads) == 1 and loads[0].get("cancelled"), loads
+        assert psql(checksum).stdout.strip() == clean, "the table changed"
+        staged = api("GET", "/storage/v1/b/vestiaire/o?prefix=ibq-staging/").get("items", [])
+        assert staged == [], "staging objects left: %r" % staged
+
     @test("pushdown ships the aggregate: bytes transferred < 1% of the plain scan, same result")
     def _():
         q = ("SELECT brand_name, count(*), count(DISTINCT seller_id), sum(price_usd)::numeric(20,2) "
