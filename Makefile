@@ -1,4 +1,5 @@
-# luxe_fdw: foreign-data wrapper for CSV objects in Google Cloud Storage.
+# luxe_fdw: foreign-data wrapper for CSV objects in Google Cloud Storage and
+# BigQuery tables, with the Vestiaire pipeline built on them.
 #
 #   make            build the extension (PGXS)
 #   make install    install it into the PostgreSQL that PG_CONFIG names

@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "auth.h"
+#include "google.h"
 #include "http.h"
 
 #define LUXE_TOKEN_EARLY_REFRESH	300 /* seconds */
@@ -268,7 +269,8 @@ accept_token_response(LuxeHttpResponse *resp, const char *key, const char *what)
 			json_decref(root);
 		ereport(ERROR,
 				(errcode(resp->status >= 500 || resp->status == 429 ?
-						 ERRCODE_CONNECTION_FAILURE : ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 luxe_google_sqlstate(resp->status, NULL) :
+						 ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 				 errmsg("could not obtain an access token for %s", what),
 				 errdetail_internal("%s", detail)));
 	}
@@ -316,10 +318,13 @@ fetch_service_account_token(const LuxeAuthOptions *auth, const char *key,
 
 	explicit_bzero(text, strlen(text));
 	if (root == NULL || !json_is_object(root))
+	{
+		json_decref(root);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid service account key"),
 				 errdetail("The key is not a JSON object (line %d).", jerr.line)));
+	}
 	type = json_field(root, "type");
 	email = json_field(root, "client_email");
 	pem = json_field(root, "private_key");

@@ -79,7 +79,8 @@ struct LuxeBqQuery
 
 struct LuxeBqRows
 {
-	json_t	   *rows;			/* insertAll "rows" array */
+	json_t	   *rows;			/* insertAll "rows" array (malloc'd) */
+	MemoryContextCallback cb;	/* releases it with the memory context */
 };
 
 /* ---------------------------------------------------------------------
@@ -134,14 +135,20 @@ json_headers(void)
  * Report BigQuery's error: an HTTP error body's "error" object, or a job's
  * errorResult (status 0).  what names the call; sql, when given, goes into
  * the context.  Always throws, with the SQLSTATE luxe_google_sqlstate
- * gives.
+ * gives.  The error is copied into palloc'd memory first; then err and
+ * owned (either may be NULL), which are the caller's jansson references,
+ * are released, so that nothing malloc'd outlives the error.
  */
 static void
-report_bq_error(long status, json_t *err, const char *what, const char *sql)
+report_bq_error(long status, json_t *err, json_t *owned, const char *what,
+				const char *sql)
 {
 	LuxeGoogleError e;
 
 	luxe_google_error_from_json(status, err, &e);
+	if (owned != err)
+		json_decref(owned);
+	json_decref(err);
 	ereport(ERROR,
 			(errcode(luxe_google_sqlstate(status, e.reason)),
 			 errmsg_internal("BigQuery %s failed: %s", what, e.message),
@@ -214,7 +221,7 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 				 errmsg("BigQuery %s failed with HTTP %ld", what, resp->status),
 				 errdetail_internal("%s", e.message)));
 	}
-	report_bq_error(resp->status, json_object_get(root, "error"), what, sql);
+	report_bq_error(resp->status, json_incref(json_object_get(root, "error")), root, what, sql);
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -544,7 +551,7 @@ take_page(LuxeBqQuery *q, json_t *root)
 		json_t	   *err = json_pack("{s:O}", "errors", errors);
 
 		q->complete = true;
-		report_bq_error(0, err, "query", q->sql_for_errors);
+		report_bq_error(0, err, NULL, "query", q->sql_for_errors);
 	}
 	if (!json_is_true(json_object_get(root, "jobComplete")))
 		return;
@@ -646,13 +653,13 @@ luxe_bq_query_start(LuxeBqClient *client, const char *sql, int nparams,
 		if (json_is_object(err))
 		{
 			/* rejected at once (e.g. a syntax error): the job is done */
-			json_t	   *wrapped = json_pack("{s:O, s:[O]}", "message",
-											json_object_get(err, "message") ?
-											json_object_get(err, "message") : json_string("failed"),
+			json_t	   *wrapped = json_pack("{s:s, s:[O]}", "message",
+											json_string_value(json_object_get(err, "message")) ?
+											json_string_value(json_object_get(err, "message")) : "failed",
 											"errors", err);
 
 			q->complete = true;
-			report_bq_error(0, wrapped, "query", sql);
+			report_bq_error(0, wrapped, root, "query", sql);
 		}
 	}
 	json_decref(root);
@@ -841,8 +848,11 @@ luxe_bq_list_tables(LuxeBqClient *client, const char *project, const char *datas
 
 /*
  * luxe_bq_table_rows
- *		See bigquery.h.  Estimates are cached per backend for a minute, so
- *		planning a query does not call tables.get for every table reference.
+ *		The row count and size BigQuery keeps for a foreign table's remote
+ *		table (tables.get with userid's mapping), for planning and ANALYZE;
+ *		false for a query table or when BigQuery has no count.  Estimates
+ *		are cached per backend for a minute, so planning a query does not
+ *		call tables.get for every table reference.
  */
 typedef struct EstimateEntry
 {
@@ -902,12 +912,29 @@ luxe_bq_table_rows(Oid foreigntableid, Oid userid, double *rows, double *bytes)
  * ---------------------------------------------------------------------
  */
 
+static void
+rows_release(void *arg)
+{
+	LuxeBqRows *rows = (LuxeBqRows *) arg;
+
+	json_decref(rows->rows);
+	rows->rows = NULL;
+}
+
 LuxeBqRows *
 luxe_bq_rows_create(void)
 {
 	LuxeBqRows *rows = palloc0(sizeof(LuxeBqRows));
 
 	rows->rows = json_array();
+	if (rows->rows == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	/* an error, or the end of the statement, releases the rows */
+	rows->cb.func = rows_release;
+	rows->cb.arg = rows;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &rows->cb);
 	return rows;
 }
 
@@ -944,7 +971,12 @@ luxe_bq_rows_add(LuxeBqRows *rows, int ncols, const char **names,
 
 					v = json_loads(values[i], JSON_DECODE_ANY, &jerr);
 					if (v == NULL)
-						elog(ERROR, "luxe_fdw: bad JSON for column \"%s\": %s", names[i], jerr.text);
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+								 errmsg("value of column \"%s\" is not the JSON its BigQuery type needs",
+										names[i]),
+								 errdetail_internal("%s.", jerr.text),
+								 errhint("Arrays and records are written as JSON: write to_json(...) of the value.")));
 				}
 		}
 		json_object_set_new(obj, names[i], v);
@@ -960,10 +992,9 @@ luxe_bq_rows_count(LuxeBqRows *rows)
 }
 
 void
-luxe_bq_rows_free(LuxeBqRows *rows)
+luxe_bq_rows_clear(LuxeBqRows *rows)
 {
-	json_decref(rows->rows);
-	rows->rows = json_array();
+	json_array_clear(rows->rows);
 }
 
 /*
@@ -1134,13 +1165,12 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 				done = true;
 				if (json_is_object(err))
 				{
-					json_t	   *wrapped = json_pack("{s:O, s:[O]}", "message",
-													json_object_get(err, "message") ? json_object_get(err, "message") : json_string("failed"),
+					json_t	   *wrapped = json_pack("{s:s, s:[O]}", "message",
+													json_string_value(json_object_get(err, "message")) ?
+													json_string_value(json_object_get(err, "message")) : "failed",
 													"errors", err);
 
-					json_decref(root);
-					root = NULL;
-					report_bq_error(0, wrapped, what, NULL);
+					report_bq_error(0, wrapped, root, what, NULL);
 				}
 				json_decref(root);
 				break;

@@ -117,7 +117,7 @@ extern void luxe_bq_insert_all(LuxeBqClient *client, const char *project,
 							   const char *dataset, const char *table,
 							   LuxeBqRows *rows, int64 first_row);
 extern char *luxe_bq_rows_ndjson(LuxeBqRows *rows, size_t *len);
-extern void luxe_bq_rows_free(LuxeBqRows *rows);
+extern void luxe_bq_rows_clear(LuxeBqRows *rows);
 extern void luxe_bq_load(LuxeBqClient *client, const char *project,
 						 const char *dataset, const char *table,
 						 const char *source_uri, bool truncate);

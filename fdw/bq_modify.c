@@ -410,7 +410,7 @@ flush_batch(BqModifyState *st)
 	else
 		luxe_bq_insert_all(&st->client, st->topts.project, st->topts.dataset, st->topts.table,
 						   st->batch, st->rows - n + 1);
-	luxe_bq_rows_free(st->batch);
+	luxe_bq_rows_clear(st->batch);
 }
 
 /*

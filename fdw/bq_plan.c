@@ -307,7 +307,7 @@ add_sorted_paths(PlannerInfo *root, RelOptInfo *rel)
 }
 
 /*
- * luxe_bq_get_paths
+ * luxe_bq_plan_paths
  *		GetForeignPaths for a BigQuery table: an unsorted scan, and one
  *		sorted remotely for the query's pathkeys.  No parameterized paths:
  *		each would be one more BigQuery job per outer row.
@@ -533,7 +533,7 @@ join_ok(PlannerInfo *root, RelOptInfo *joinrel, JoinType jointype,
 }
 
 /*
- * luxe_bq_get_join_paths
+ * luxe_bq_plan_join_paths
  *		GetForeignJoinPaths: one path computing the whole join in BigQuery,
  *		plus a sorted one, when join_ok says it can be shipped.
  */

@@ -43,6 +43,7 @@
 #include "utils/sampling.h"
 
 #include "bigquery.h"
+#include "http.h"
 #include "bq_fdw.h"
 #include "bq_plan.h"
 #include "bq_values.h"
@@ -85,8 +86,9 @@ bq_scan_error_callback(void *arg)
 	BqScanState *st = (BqScanState *) arg;
 
 	if (st->cur_column)
-		errcontext("column \"%s\" of BigQuery result of %s, remote value \"%.100s\"",
-				   st->cur_column, st->relname, st->cur_value ? st->cur_value : "NULL");
+		errcontext("column \"%s\" of BigQuery result of %s, remote value \"%s\"",
+				   st->cur_column, st->relname,
+				   st->cur_value ? luxe_http_excerpt(st->cur_value, strlen(st->cur_value)) : "NULL");
 }
 
 static void

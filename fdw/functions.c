@@ -64,7 +64,7 @@ luxe_fdw_version(PG_FUNCTION_ARGS)
  *		gs:// URI names (one object, a '*' wildcard, or a prefix ending in
  *		'/'), with size, generation, update time and crc32c, listed with the
  *		server's endpoint and the caller's user mapping.  Without a server
- *		name the caller's only GCS server of luxe_fdw is used.
+ *		name the database's only GCS server of luxe_fdw is used.
  */
 static Oid
 only_gcs_server(void)

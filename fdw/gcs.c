@@ -141,22 +141,23 @@ report_gcs_error(long status, const char *body, const char *what,
 					  error.reason ? ")" : "", error.message,
 					  error.message[strlen(error.message) - 1] == '.' ? "" : ".");
 
-	switch (status)
+	/* the message follows the code, so a 403 rate limit is not "denied" */
+	switch (sqlstate)
 	{
-		case 404:
+		case ERRCODE_FDW_TABLE_NOT_FOUND:
 			ereport(ERROR,
 					(errcode(sqlstate),
 					 errmsg("GCS %s \"%s\" does not exist", what, uri),
 					 errdetail_internal("%s", detail)));
 			break;
-		case 401:
+		case ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION:
 			ereport(ERROR,
 					(errcode(sqlstate),
 					 errmsg("could not authenticate to GCS for %s \"%s\"", what, uri),
 					 errdetail_internal("%s", detail),
 					 errhint("Check the credentials in the user mapping.")));
 			break;
-		case 403:
+		case ERRCODE_INSUFFICIENT_PRIVILEGE:
 			ereport(ERROR,
 					(errcode(sqlstate),
 					 errmsg("permission denied for GCS %s \"%s\"", what, uri),
@@ -852,6 +853,7 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 {
 	LuxeGcsClient *client = up->client;
 	int			attempt = 0;
+	bool		renewed = false;
 	char	   *uri = luxe_gcs_upload_uri(up);
 
 	for (;;)
@@ -896,6 +898,12 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 			/* keep what the server has not persisted (less than a quantum) */
 			(void) upload_advance(up, persisted_bytes(resp), total);
 			return NULL;
+		}
+		if (resp && !renewed && luxe_google_renew_token(&client->google, resp->status))
+		{
+			/* a refused token: the chunk was not taken; once more, renewed */
+			renewed = true;
+			continue;
 		}
 		if (resp && !luxe_http_status_retryable(resp->status) && resp->status != 308)
 		{

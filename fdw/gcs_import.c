@@ -216,8 +216,10 @@ sample_header(void *arg, int nfields, char **names)
 
 /*
  * Read the header and up to sample_rows rows of one object; fills sm.
+ * Returns false, with sm->ncols set, when the object has more columns than
+ * a table can have.
  */
-static void
+static bool
 sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv,
 			  int sample_rows, Sampler *sm)
 {
@@ -247,10 +249,13 @@ sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv
 		else
 			luxe_csv_finish(r);
 		if (sm->have_header && sm->ncols > max_cols)
-			ereport(ERROR,
-					(errcode(ERRCODE_TOO_MANY_COLUMNS),
-					 errmsg("GCS object \"%s\" has %d columns", luxe_gcs_object_uri(o), sm->ncols),
-					 errdetail("A table can have at most %d columns.", max_cols)));
+		{
+			/* the caller skips this object */
+			luxe_gcs_close_stream(g);
+			luxe_csv_destroy(r);
+			sm->reader = NULL;
+			return false;
+		}
 		while ((rec = luxe_csv_next(r)) != NULL && rows < sample_rows)
 		{
 			int			i;
@@ -277,6 +282,7 @@ sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv
 	sm->reader = NULL;
 	if (!sm->have_header)
 		sample_header(sm, 0, NULL);
+	return true;
 }
 
 /* a lower-case identifier from an object or header name */
@@ -366,6 +372,7 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 	ListCell   *lc;
 	LuxeCsvOptions csv;
 	StringInfoData passthrough;
+	bool		user_header_mapping = false;
 	char	   *bucket;
 	char	   *prefix;
 
@@ -388,6 +395,9 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 	{
 		DefElem    *d = (DefElem *) lfirst(lc);
 
+		/* the user's header_mapping replaces IMPORT's choice */
+		if (strcmp(d->defname, OPT_HEADER_MAPPING) == 0)
+			user_header_mapping = true;
 		appendStringInfo(&passthrough, ", %s %s", quote_identifier(d->defname),
 						 quote_literal_cstr(defGetString(d)));
 	}
@@ -441,6 +451,7 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 		StringInfoData sql;
 		ListCell   *prev;
 		bool		dup = false;
+		bool		positional;
 		int			i;
 
 		/* two objects mapping to one name: keep the first */
@@ -462,7 +473,24 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 			continue;
 
 		memset(&sm, 0, sizeof(sm));
-		sample_object(client, t->sample, &csv, import.sample_rows, &sm);
+		if (!sample_object(client, t->sample, &csv, import.sample_rows, &sm))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_TOO_MANY_COLUMNS),
+					 errmsg("skipping GCS object \"%s\": it has %d columns", t->uri, sm.ncols),
+					 errdetail("A table can have at most %d columns.", LUXE_IMPORT_MAX_COLUMNS)));
+			continue;
+		}
+		/* duplicate header names cannot be mapped by name: by position */
+		positional = false;
+		for (i = 1; i < sm.ncols && !positional; i++)
+		{
+			int			j;
+
+			for (j = 0; j < i; j++)
+				if (strcmp(sm.names[i], sm.names[j]) == 0)
+					positional = true;
+		}
 
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(t->name));
@@ -480,11 +508,18 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 			}
 			appendStringInfo(&sql, "%s%s %s", i ? ", " : "", quote_identifier(ident),
 							 kind_type(sm.kinds[i]));
-			if (strcmp(ident, sm.names[i]) != 0)
+			if (!positional && strcmp(ident, sm.names[i]) != 0)
 				appendStringInfo(&sql, " OPTIONS (column_name %s)", quote_literal_cstr(sm.names[i]));
 		}
-		appendStringInfo(&sql, ") SERVER %s OPTIONS (uri %s, skip_leading_rows '1', header_mapping 'true'%s)",
-						 quote_identifier(server->servername), quote_literal_cstr(t->uri), passthrough.data);
+		if (positional)
+			ereport(NOTICE,
+					(errmsg("columns of \"%s\" are mapped by position: its header repeats a name",
+							t->name)));
+		appendStringInfo(&sql, ") SERVER %s OPTIONS (uri %s, skip_leading_rows '1'%s%s)",
+						 quote_identifier(server->servername), quote_literal_cstr(t->uri),
+						 user_header_mapping ? "" :
+						 positional ? ", header_mapping 'false'" : ", header_mapping 'true'",
+						 passthrough.data);
 		result = lappend(result, sql.data);
 	}
 	return result;

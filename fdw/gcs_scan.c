@@ -65,8 +65,6 @@
 /* GUC luxe_fdw.parse_chunk_size: feed the parser at most this many bytes */
 int			luxe_gcs_parse_chunk_size = 0;
 
-#define LUXE_MAX_STORED_REJECTS 10000
-
 /*
  * Shared state of a parallel scan: the leader's listing (so every process
  * reads the same objects at the same generations), the next object to
@@ -89,6 +87,8 @@ typedef struct LuxeGcsScanState
 {
 	Relation	rel;
 	MemoryContext scan_cxt;		/* child of es_query_cxt */
+	MemoryContext object_cxt;	/* child of scan_cxt: the current object's
+								 * stream and decompressor, reset per object */
 	LuxeServerOptions server;
 	LuxeCsvOptions csv;
 	LuxeHttpStats stats;
@@ -235,6 +235,8 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->rel = rel;
 	st->scan_cxt = AllocSetContextCreate(parent, "luxe_fdw scan",
 										 ALLOCSET_DEFAULT_SIZES);
+	st->object_cxt = AllocSetContextCreate(st->scan_cxt, "luxe_fdw scan object",
+										   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(st->scan_cxt);
 
 	luxe_option_server(serverid, &st->server);
@@ -386,10 +388,11 @@ next_object(LuxeGcsScanState *st)
 
 	ensure_listed(st);
 	if (st->reader)
-	{
 		luxe_gcs_close_stream(st->reader);
-		st->reader = NULL;
-	}
+	st->reader = NULL;
+	st->cur_uri = NULL;
+	/* the last object's stream and decompressor go, whatever the count */
+	MemoryContextReset(st->object_cxt);
 	if (st->shared)
 		st->cur_object = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
 	else
@@ -398,6 +401,7 @@ next_object(LuxeGcsScanState *st)
 		return false;
 
 	o = list_nth(st->objects, st->cur_object);
+	MemoryContextSwitchTo(st->object_cxt);
 	st->cur_uri = luxe_gcs_object_uri(o);
 	st->expected_fields = st->ncolumns;
 	luxe_csv_begin_object(st->csvr, st->csv.header_mapping, header_callback, st);
@@ -406,6 +410,7 @@ next_object(LuxeGcsScanState *st)
 	else
 		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
 	st->reader = luxe_gcs_open_stream(&st->client, o, 0);
+	MemoryContextSwitchTo(st->scan_cxt);
 	st->pending_len = 0;
 	st->object_done = false;
 	return true;
@@ -426,9 +431,16 @@ resume_object(LuxeGcsScanState *st)
 		return false;
 	if (st->reader)
 		luxe_gcs_close_stream(st->reader);
-	st->reader = luxe_gcs_open_stream(&st->client,
-									  list_nth(st->objects, st->cur_object),
-									  offset);
+	st->reader = NULL;
+	{
+		/* the object's context also holds cur_uri: keep it, drop the reader */
+		MemoryContext old = MemoryContextSwitchTo(st->object_cxt);
+
+		st->reader = luxe_gcs_open_stream(&st->client,
+										  list_nth(st->objects, st->cur_object),
+										  offset);
+		MemoryContextSwitchTo(old);
+	}
 	luxe_csv_restart(st->csvr, offset, line);
 	st->pending_len = 0;
 	st->object_done = false;
@@ -550,7 +562,9 @@ scan_error_callback(void *arg)
 
 		if (st->cur_value)
 		{
-			char	   *v = pnstrdup(st->cur_value, 64);
+			/* at most 64 bytes, cut on a character boundary */
+			char	   *v = pnstrdup(st->cur_value,
+									 pg_mbcliplen(st->cur_value, strlen(st->cur_value), 64));
 
 			errcontext("foreign table \"%s\", GCS object \"%s\", line %lld, column %s: \"%s%s\"",
 					   RelationGetRelationName(st->rel), st->cur_uri,

@@ -31,6 +31,24 @@ IMPORT FOREIGN SCHEMA "gs://luxe-test/import/" EXCEPT (listings, out)
   FROM SERVER regress_luxe_gcs INTO imported3;
 SELECT relname FROM pg_class WHERE relnamespace = 'imported3'::regnamespace ORDER BY 1;
 
+-- an object a table cannot hold is skipped with a WARNING, the rest imported;
+-- a repeated header name is mapped by position
+CREATE SCHEMA imported4;
+IMPORT FOREIGN SCHEMA "gs://luxe-test/import2/" FROM SERVER regress_luxe_gcs INTO imported4;
+SELECT c.relname, array_agg(a.attname ORDER BY a.attnum)
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+ WHERE c.relnamespace = 'imported4'::regnamespace GROUP BY 1 ORDER BY 1;
+SELECT * FROM imported4.dupes;
+SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'imported4.dupes'::regclass;
+DROP SCHEMA imported4 CASCADE;
+CREATE SCHEMA imported4;
+-- LIMIT TO another object: no warning; header_mapping may be given
+IMPORT FOREIGN SCHEMA "gs://luxe-test/import2/" LIMIT TO (ok) FROM SERVER regress_luxe_gcs INTO imported4
+  OPTIONS (header_mapping 'false');
+SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'imported4.ok'::regclass;
+SELECT * FROM imported4.ok;
+DROP SCHEMA imported4 CASCADE;
+
 -- errors
 IMPORT FOREIGN SCHEMA "luxe-test/import" FROM SERVER regress_luxe_gcs INTO imported3;            -- ERROR
 IMPORT FOREIGN SCHEMA "gs://no-such-bucket/x/" FROM SERVER regress_luxe_gcs INTO imported3;      -- ERROR
