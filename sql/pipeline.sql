@@ -108,6 +108,24 @@ SELECT brand_name, avg_price, median, listings,
 SELECT usually_ships_within, share_pct,
        substring((SELECT luxe.dashboard_html()) FROM '[0-9.]+% of sales') AS shown
   FROM luxe.sales_by_ship_interval ORDER BY bucket_order LIMIT 1;
+-- the read-only BI role of the README draws the same dashboard, and
+-- cannot read the cleaned rows
+CREATE ROLE regress_bi_reader;
+GRANT USAGE ON SCHEMA luxe TO regress_bi_reader;
+GRANT SELECT ON luxe.sellers_by_country, luxe.brand_prices,
+                luxe.product_types_by_brand, luxe.sales_by_ship_interval,
+                luxe.last_refresh TO regress_bi_reader;
+CREATE TEMP TABLE dashboard_as_owner AS SELECT luxe.dashboard_html() AS h;
+GRANT SELECT ON dashboard_as_owner TO regress_bi_reader;
+SET ROLE regress_bi_reader;
+SELECT luxe.dashboard_html() = (SELECT h FROM dashboard_as_owner) AS same_dashboard;
+SELECT count(*) FROM luxe.listings;                    -- ERROR
+RESET ROLE;
+DROP TABLE dashboard_as_owner;
+REVOKE ALL ON luxe.sellers_by_country, luxe.brand_prices, luxe.product_types_by_brand,
+              luxe.sales_by_ship_interval, luxe.last_refresh FROM regress_bi_reader;
+REVOKE USAGE ON SCHEMA luxe FROM regress_bi_reader;
+DROP ROLE regress_bi_reader;
 SELECT luxe.fmt_count(1234567), luxe.fmt_pct(12.345), luxe.fmt_pct(12.35), luxe.fmt_pct(0),
        luxe.fmt_usd(1234.5), luxe.fmt_usd(0.005), luxe.html_escape('<a href="x">Tom & Jerry''s</a>');
 SELECT luxe.drop_pipeline();
