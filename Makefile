@@ -87,7 +87,7 @@ $(OBJS): $(HEADERS)
 luxe_fdw--0.1.sql: $(INSTALL_SQL)
 	cat $^ > $@
 
-.PHONY: deps test demo bench
+.PHONY: deps test demo bench sanitize
 
 # Debian packages the build and the tests need; installed only if missing.
 deps:
@@ -107,3 +107,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory install >/dev/null
 	@bash bench/run.sh
+
+# the SQL suite against a UBSan build under Valgrind (SUITES="pg_regress integration")
+sanitize: deps
+	@bash regress/tools/sanitize.sh $(SUITES)

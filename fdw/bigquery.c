@@ -180,19 +180,37 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 	LuxeHttpResponse *resp;
 	json_t	   *root;
 	json_error_t jerr;
+	int			attempt;
 
-	PG_TRY();
+	/*
+	 * Every call is safe to repeat (jobs carry their ids, insertAll rows
+	 * their insertIds), so a 2xx whose body does not parse -- cut short on
+	 * the way -- is asked again like a broken transfer: a job it created is
+	 * then found by its id (409), never started twice.
+	 */
+	for (attempt = 0;; attempt++)
 	{
-		resp = luxe_google_call(&c->google, method, url, json_headers(), text, text_len, true);
+		PG_TRY();
+		{
+			resp = luxe_google_call(&c->google, method, url, json_headers(), text, text_len, true);
+		}
+		PG_CATCH();
+		{
+			if (text)
+				free(text);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		c->google.stats->bytes += resp->body_len;
+		root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_pack("{}");
+		if (root != NULL || resp->status < 200 || resp->status >= 300 ||
+			attempt >= c->google.http.max_retries)
+			break;
+		c->google.stats->retries++;
+		luxe_http_sleep(luxe_http_retry_delay_ms(&c->google.http, attempt, NULL));
 	}
-	PG_FINALLY();
-	{
-		if (text)
-			free(text);
-	}
-	PG_END_TRY();
-	c->google.stats->bytes += resp->body_len;
-	root = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, &jerr) : json_pack("{}");
+	if (text)
+		free(text);
 
 	if (resp->status >= 200 && resp->status < 300)
 	{
@@ -200,7 +218,8 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_REPLY_HANDLE),
 					 errmsg("could not parse the BigQuery response to %s", what),
-					 errdetail_internal("%s (line %d, column %d).", jerr.text, jerr.line, jerr.column)));
+					 errdetail_internal("%s (line %d, column %d), after %d attempts.",
+										jerr.text, jerr.line, jerr.column, attempt + 1)));
 		*status_out = resp->status;
 		return root;
 	}

@@ -211,23 +211,40 @@ object_from_json(const char *bucket, json_t *item)
 	return o;
 }
 
+/*
+ * A GET whose 200 answer is a JSON object: the parsed object, or NULL with
+ * *resp set for any other status.  A 200 whose body does not parse (cut
+ * short by a proxy, say) is asked again, with the usual backoff, like a
+ * broken transfer; when the retries are spent it is an error.
+ */
 static json_t *
-parse_json_body(LuxeHttpResponse *resp, const char *uri)
+gcs_get_json(LuxeGcsClient *client, const char *url, const char *uri,
+			 LuxeHttpResponse **resp)
 {
-	json_error_t jerr;
-	json_t	   *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+	int			attempt = 0;
 
-	if (root == NULL || !json_is_object(root))
+	for (;;)
 	{
-		if (root)
-			json_decref(root);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_REPLY_HANDLE),
-				 errmsg("could not parse GCS response for \"%s\"", uri),
-				 errdetail_internal("%s (line %d, column %d).", jerr.text,
-									jerr.line, jerr.column)));
+		json_error_t jerr;
+		json_t	   *root;
+
+		*resp = gcs_get(client, url);
+		if ((*resp)->status != 200)
+			return NULL;
+		root = json_loadb((*resp)->body, (*resp)->body_len, 0, &jerr);
+		if (root != NULL && json_is_object(root))
+			return root;
+		json_decref(root);
+		if (attempt >= client->google.http.max_retries)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_REPLY_HANDLE),
+					 errmsg("could not parse GCS response for \"%s\"", uri),
+					 errdetail_internal("%s (line %d, column %d), after %d attempts.", jerr.text,
+										jerr.line, jerr.column, attempt + 1)));
+		client->google.stats->retries++;
+		luxe_http_sleep(luxe_http_retry_delay_ms(&client->google.http, attempt, NULL));
+		attempt++;
 	}
-	return root;
 }
 
 static int
@@ -267,14 +284,13 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 								   client->google.endpoint, luxe_http_escape(bucket),
 								   luxe_http_escape(pattern),
 								   "name,size,generation,contentEncoding,crc32c,updated");
-		LuxeHttpResponse *resp = gcs_get(client, url);
-		json_t	   *root;
+		LuxeHttpResponse *resp;
+		json_t	   *root = gcs_get_json(client, url, uri, &resp);
 
-		if (resp->status == 404 && missing_ok)
+		if (root == NULL && resp->status == 404 && missing_ok)
 			return NIL;
-		if (resp->status != 200)
+		if (root == NULL)
 			report_gcs_error(resp->status, resp->body, "object", uri);
-		root = parse_json_body(resp, uri);
 		result = list_make1(object_from_json(bucket, root));
 		json_decref(root);
 		return result;
@@ -303,12 +319,11 @@ luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 							 luxe_http_escape(LUXE_GCS_LIST_FIELDS));
 			if (page_token)
 				appendStringInfo(&url, "&pageToken=%s", luxe_http_escape(page_token));
-			resp = gcs_get(client, url.data);
+			root = gcs_get_json(client, url.data, uri, &resp);
 			/* a listing 404s only for a missing bucket: always an error */
-			if (resp->status != 200)
+			if (root == NULL)
 				report_gcs_error(resp->status, resp->body, "bucket",
 								 psprintf("gs://%s", bucket));
-			root = parse_json_body(resp, uri);
 			items = json_object_get(root, "items");
 			for (i = 0; json_is_array(items) && i < json_array_size(items); i++)
 			{
@@ -881,17 +896,26 @@ upload_send(LuxeGcsUpload *up, size_t len, bool final)
 			json_error_t jerr;
 			json_t	   *root = json_loadb(resp->body, resp->body_len, 0, &jerr);
 
-			if (!final || root == NULL)
+			if (!final)
 			{
-				if (root)
-					json_decref(root);
+				json_decref(root);
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_REPLY_HANDLE),
 						 errmsg("unexpected answer of GCS to the upload of \"%s\"", uri)));
 			}
-			up->buf_offset = total;
-			resetStringInfo(&up->buf);
-			return root;
+			if (root != NULL)
+			{
+				up->buf_offset = total;
+				resetStringInfo(&up->buf);
+				return root;
+			}
+
+			/*
+			 * The object exists but its metadata came back garbled: asking
+			 * the finished session again returns them (below, as a retry).
+			 */
+			transport_error = "the answer to the last chunk did not parse";
+			resp = NULL;
 		}
 		if (resp && resp->status == 308 && !final)
 		{

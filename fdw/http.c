@@ -1015,7 +1015,9 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	curl_easy_setopt(s->t.easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
 	/* a stalled body is a transport failure the caller may resume from */
 	curl_easy_setopt(s->t.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(s->t.easy, CURLOPT_LOW_SPEED_TIME, (long) LUXE_HTTP_STALL_SECONDS);
+	/* no byte for this long is a stall: 60 s, or a shorter request_timeout */
+	curl_easy_setopt(s->t.easy, CURLOPT_LOW_SPEED_TIME,
+					 (long) Max(1, Min(LUXE_HTTP_STALL_SECONDS, cfg->request_timeout_ms / 1000)));
 
 	curl_multi_add_handle(s->t.multi, s->t.easy);
 	stats->requests++;

@@ -20,6 +20,11 @@ Instructions (one string each):
                                   is REASON, one of Google's reasons (_REASONS below), e.g.
                                   return-403-rateLimitExceeded,
                                   return-403-quotaExceeded, return-500-backendError
+  return-truncated-json           answer the request (it is carried out) with its JSON body cut
+                                  in half: a well-framed 2xx response whose body does not parse
+  return-wrong-content-length     answer the request (it is carried out) with a Content-Length
+                                  1 KiB larger than the body, then close the connection: the
+                                  body ends early
   job-incomplete-N                BigQuery jobs.query / jobs.insert: the job created by this
                                   request answers jobComplete:false (state RUNNING) in this
                                   response and in its first N polls (getQueryResults, jobs.get)
@@ -43,7 +48,8 @@ class Fault:
     """One parsed instruction.
 
     kind is 'error' (status, retry_after, reason), 'reset', 'reset-after' (the request is
-    carried out, then the answer is dropped), 'break' (after_bytes, status or
+    carried out, then the answer is dropped), 'truncate' and 'badlength' (the request is
+    carried out, then its JSON answer is cut), 'break' (after_bytes, status or
     None), 'stall' (after_bytes, seconds) or 'job' (polls and/or seconds: handed to the
     BigQuery service, which applies it to the job the request creates).
     """
@@ -80,6 +86,10 @@ _GRAMMAR = [
      lambda t, m: Fault(t, "reset")),
     (re.compile(r"return-reset-after-processing"),
      lambda t, m: Fault(t, "reset-after")),
+    (re.compile(r"return-truncated-json"),
+     lambda t, m: Fault(t, "truncate")),
+    (re.compile(r"return-wrong-content-length"),
+     lambda t, m: Fault(t, "badlength")),
     (re.compile(r"return-broken-stream-after-(\d+)K(?:iB)?"),
      lambda t, m: Fault(t, "break", after_bytes=int(m[1]) * _KIB)),
     (re.compile(r"stall-for-(\d+(?:\.\d+)?)s-after-(\d+)K(?:iB)?"),

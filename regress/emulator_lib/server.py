@@ -404,10 +404,19 @@ class Exchange(BaseHTTPRequestHandler):
         self.server.stats.add_bytes(n)
 
     def send_bytes(self, status, data, content_type, headers=()):
-        hdrs = [("Content-Type", content_type), ("Content-Length", len(data))]
+        body_fault, self._body_fault = getattr(self, "_body_fault", None), None
+        length = len(data)
+        if body_fault is not None and body_fault.kind == "truncate":
+            data = data[:len(data) // 2]
+            length = len(data)
+        elif body_fault is not None and body_fault.kind == "badlength":
+            length = len(data) + 1024
+        hdrs = [("Content-Type", content_type), ("Content-Length", length)]
         hdrs.extend(headers.items() if isinstance(headers, dict) else headers)
         self.start_response(status, hdrs)
         self.write_body(data)
+        if body_fault is not None and body_fault.kind == "badlength":
+            raise AbortConnection()
 
     def send_json(self, status, obj, headers=()):
         # Google pretty-prints JSON unless the request says prettyPrint=false
@@ -490,6 +499,7 @@ class Exchange(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         self._drop_answer = False
+        self._body_fault = None
         if fault is not None:
             if fault.kind == "reset":
                 raise AbortConnection(rst=True)
@@ -502,9 +512,12 @@ class Exchange(BaseHTTPRequestHandler):
                     extra["status"] = _STATUS.get(fault.status, "UNKNOWN")
                 raise ApiError(fault.status, "Fault injected: %s" % fault.text, fault.reason,
                                headers=headers, extra=extra)
-            if fault.kind in ("job", "reset-after"):  # applied by the service / start_response
+            if fault.kind in ("job", "reset-after", "truncate", "badlength"):
+                # applied by the service, start_response or send_bytes
                 if fault.kind == "job":
                     self.job_fault = fault
+                elif fault.kind in ("truncate", "badlength"):
+                    self._body_fault = fault
                 fault = None
             self._fault = fault
             # A request that carries a body (an upload) is faulted on the way in.

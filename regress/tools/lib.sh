@@ -136,8 +136,23 @@ cron.use_background_workers = on
 cron.max_running_jobs = 4
 log_min_messages = warning
 CONF
-	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -l "$LUXE_PGLOG" \
-		-w -t 60 start >/dev/null || { cat "$LUXE_PGLOG" >&2; return 1; }
+	if [ -n "${LUXE_PG_WRAPPER:-}" ]; then
+		# make sanitize: the postmaster (and every backend it forks) runs
+		# under a wrapper such as valgrind; pg_ctl cannot start it so
+		# shellcheck disable=SC2086
+		runuser -u postgres -- $LUXE_PG_WRAPPER "$PGBIN/postgres" -D "$LUXE_PGDATA" \
+			>>"$LUXE_PGLOG" 2>&1 &
+		local i
+		for i in $(seq 1 600); do
+			runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p 5499 && break
+			sleep 0.5
+		done
+		runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p 5499 ||
+			{ cat "$LUXE_PGLOG" >&2; return 1; }
+	else
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -l "$LUXE_PGLOG" \
+			-w -t 60 start >/dev/null || { cat "$LUXE_PGLOG" >&2; return 1; }
+	fi
 	export PGHOST="$sock" PGPORT=5499 PGUSER=postgres
 }
 
