@@ -53,6 +53,7 @@
 #define LUXE_HTTP_POLL_MS			100
 #define LUXE_HTTP_STREAM_BUFFER		(512 * 1024)
 #define LUXE_HTTP_STALL_SECONDS		60
+#define LUXE_HTTP_MAX_RETRY_AFTER	300 /* seconds of a Retry-After honoured */
 #define LUXE_HTTP_EXCERPT			200 /* longest remote text in a message */
 
 /* GUC luxe_fdw.allowed_endpoints: see luxe_http_check_destination */
@@ -279,7 +280,8 @@ luxe_http_status_retryable(long status)
  *		Truncated exponential backoff with jitter, as Google documents it:
  *		min(initial * 2^attempt + random jitter, retry_max_delay), where the
  *		jitter is up to one second (or up to the initial delay, when that
- *		is shorter).  A Retry-After in seconds wins when larger.  attempt
+ *		is shorter).  A Retry-After in seconds wins when larger, even over
+ *		retry_max_delay (up to LUXE_HTTP_MAX_RETRY_AFTER).  attempt
  *		counts from 0.  With the default initial delay of 1 s this is
  *		Google's 2^n s + up to 1000 ms.
  */
@@ -292,16 +294,17 @@ luxe_http_retry_delay_ms(const LuxeHttpConfig *cfg, int attempt,
 
 	delay = (int64) cfg->retry_initial_delay_ms * ((int64) 1 << Min(attempt, 20));
 	delay += (int64) pg_prng_uint64_range(&pg_global_prng_state, 0, (uint64) jitter);
+	if (delay > cfg->retry_max_delay_ms)
+		delay = cfg->retry_max_delay_ms;
 	if (retry_after)
 	{
+		/* the server's own word wins over our cap, within reason */
 		char	   *end;
 		long		secs = strtol(retry_after, &end, 10);
 
-		if (end != retry_after && secs >= 0 && secs < 86400)
-			delay = Max(delay, (int64) secs * 1000);
+		if (end != retry_after && secs >= 0)
+			delay = Max(delay, (int64) Min(secs, LUXE_HTTP_MAX_RETRY_AFTER) * 1000);
 	}
-	if (delay > cfg->retry_max_delay_ms)
-		delay = cfg->retry_max_delay_ms;
 	return (int) delay;
 }
 

@@ -20,6 +20,8 @@ Instructions (one string each):
                                   is REASON, one of Google's reasons (_REASONS below), e.g.
                                   return-403-rateLimitExceeded,
                                   return-403-quotaExceeded, return-500-backendError
+  pass                            nothing: lets the next instruction of the queue reach a later
+                                  request of the operation (the chunk after a session start)
   return-truncated-json           answer the request (it is carried out) with its JSON body cut
                                   in half: a well-framed 2xx response whose body does not parse
   return-wrong-content-length     answer the request (it is carried out) with a Content-Length
@@ -86,6 +88,8 @@ _GRAMMAR = [
      lambda t, m: Fault(t, "reset")),
     (re.compile(r"return-reset-after-processing"),
      lambda t, m: Fault(t, "reset-after")),
+    (re.compile(r"pass"),
+     lambda t, m: Fault(t, "pass")),
     (re.compile(r"return-truncated-json"),
      lambda t, m: Fault(t, "truncate")),
     (re.compile(r"return-wrong-content-length"),

@@ -500,6 +500,8 @@ class Exchange(BaseHTTPRequestHandler):
             raise ApiError(400, str(exc)) from None
         self._drop_answer = False
         self._body_fault = None
+        if fault is not None and fault.kind == "pass":
+            fault = None
         if fault is not None:
             if fault.kind == "reset":
                 raise AbortConnection(rst=True)

@@ -7,7 +7,8 @@
 # emulators), conformance (Google's own clients against the emulator),
 # generator (the data generator's checks), integration and integration-bq
 # (generated data through the FDW compared with independent readings, faults,
-# the pipeline, the dashboard, pg_cron).
+# the pipeline, the dashboard, pg_cron), faults (the fault matrix: every
+# operation under every fault).
 #
 # Every suite runs under a timeout (LUXE_SUITE_TIMEOUT seconds, default 1200):
 # one that hangs is killed and counted as a failure naming it, as is one that
@@ -107,6 +108,11 @@ fi
 export LUXE_TMP LUXE_ROOT LUXE_PGLOG
 if want integration; then
 	run_suite integration "$LUXE_TMP/integration.log" python3 "$LUXE_REPO/regress/integration/integration.py"
+fi
+if want faults; then
+	# the fast cells of the fault matrix (LUXE_FAULTS_ALL=1: every cell)
+	run_suite faults "$LUXE_TMP/faults.log" python3 "$LUXE_REPO/regress/integration/fault_matrix.py" \
+		${LUXE_FAULTS_ALL:+--all}
 fi
 if want integration-bq; then
 	run_suite integration-bq "$LUXE_TMP/integration_bq.log" python3 "$LUXE_REPO/regress/integration/integration_bq.py"
