@@ -258,8 +258,10 @@ object_name_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * luxe_gcs_list_uri
- *		The objects a gs:// URI names: one object, or every object matching
- *		a wildcard, in name order.  A List of LuxeGcsObject palloc'd in the
+ *		The objects a gs:// URI names: one object (gs://b/o#generation pins
+ *		a generation, which must still exist), every object matching a
+ *		wildcard, or the union of a comma-separated list of those, in name
+ *		order.  A List of LuxeGcsObject palloc'd in the
  *		current context.  A missing object, bucket or an empty wildcard match
  *		is an error unless missing_ok.  Can throw.
  *
@@ -267,23 +269,76 @@ object_name_cmp(const ListCell *a, const ListCell *b)
  * ERROR thrown while it is live (only out-of-memory in pstrdup) leaks it,
  * which is bounded by one response page.
  */
+static List *list_one_uri(LuxeGcsClient *client, const char *uri, bool missing_ok);
+
 List *
 luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
+{
+	List	   *result = NIL;
+	char	   *copy;
+	char	   *part;
+	char	   *save = NULL;
+
+	if (strchr(uri, ',') == NULL)
+		return list_one_uri(client, uri, missing_ok);
+
+	/* a list, as bq load takes: each part listed, the union in name order */
+	copy = pstrdup(uri);
+	for (part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save))
+	{
+		ListCell   *lc;
+
+		while (*part == ' ')
+			part++;
+		foreach(lc, list_one_uri(client, part, missing_ok))
+		{
+			LuxeGcsObject *o = lfirst(lc);
+			ListCell   *dup;
+			bool		seen = false;
+
+			foreach(dup, result)
+			{
+				LuxeGcsObject *d = lfirst(dup);
+
+				if (strcmp(d->bucket, o->bucket) == 0 && strcmp(d->name, o->name) == 0)
+					seen = true;
+			}
+			if (!seen)
+				result = lappend(result, o);
+		}
+	}
+	list_sort(result, object_name_cmp);
+	return result;
+}
+
+/* One URI of a list: an object (maybe pinned, #generation) or a wildcard. */
+static List *
+list_one_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 {
 	char	   *bucket;
 	char	   *pattern;
 	char	   *star;
+	char	   *hash;
+	int64		pinned = 0;
 	List	   *result = NIL;
 
 	luxe_gcs_parse_uri(uri, &bucket, &pattern);
 	star = strchr(pattern, '*');
+	/* gs://bucket/object#generation: that generation, or an error */
+	hash = star ? NULL : strrchr(pattern, '#');
+	if (hash && hash[1] != '\0' && strspn(hash + 1, "0123456789") == strlen(hash + 1))
+	{
+		pinned = strtoi64(hash + 1, NULL, 10);
+		*hash = '\0';
+	}
 
 	if (star == NULL)
 	{
-		char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?fields=%s",
+		char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?fields=%s%s",
 								   client->google.endpoint, luxe_http_escape(bucket),
 								   luxe_http_escape(pattern),
-								   "name,size,generation,contentEncoding,crc32c,updated");
+								   "name,size,generation,contentEncoding,crc32c,updated",
+								   pinned ? psprintf("&generation=" INT64_FORMAT, pinned) : "");
 		LuxeHttpResponse *resp;
 		json_t	   *root = gcs_get_json(client, url, uri, &resp);
 

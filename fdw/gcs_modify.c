@@ -128,6 +128,11 @@ luxe_gcs_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	st->rel = rel;
 	st->userid = luxe_modify_user(mtstate, rinfo);
 	luxe_option_csv(RelationGetRelid(rel), tupdesc->natts, &st->csv);
+	if (strchr(st->csv.uri, ',') || strchr(st->csv.uri, '#'))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot insert into foreign table \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("Its uri names a list of objects or a pinned generation; an INSERT writes one new object.")));
 	luxe_gcs_parse_uri(st->csv.uri, &st->bucket, &pattern);
 	if (st->csv.encoding != PG_UTF8 && st->csv.encoding != GetDatabaseEncoding() &&
 		st->csv.encoding != PG_LATIN1)
@@ -153,7 +158,9 @@ luxe_gcs_modify_begin(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 		Oid			func;
 		bool		varlena;
 
-		if (attr->attisdropped)
+		/* dropped and metadata columns are not written (colnames NULL) */
+		if (attr->attisdropped ||
+			luxe_option_column_metadata(RelationGetRelid(rel), i + 1) != LUXE_META_NONE)
 			continue;
 		getTypeOutputInfo(attr->atttypid, &func, &varlena);
 		fmgr_info(func, &st->out_functions[i]);
@@ -254,7 +261,7 @@ luxe_gcs_modify_insert(void *state, TupleTableSlot *slot)
 		Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, a);
 		const char *value = NULL;
 
-		if (attr->attisdropped)
+		if (attr->attisdropped || st->colnames[a] == NULL)
 			continue;
 		if (!first)
 			appendStringInfoChar(&st->line, st->csv.delimiter);

@@ -101,6 +101,7 @@ typedef struct LuxeGcsScanState
 	Oid		   *typioparams;
 	int32	   *typmods;
 	bool	   *integral;		/* int2/int4/int8: accept "34.0" */
+	LuxeColumnMetadata *meta;	/* per slot: a metadata column, or NONE */
 	char	  **colnames;		/* remote names of all columns, by attnum */
 	int			ncolumns;		/* non-dropped columns */
 	int		   *positional_map; /* field index -> slot, positional mode */
@@ -262,6 +263,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->typioparams = palloc(sizeof(Oid) * Max(st->nslots, 1));
 	st->typmods = palloc(sizeof(int32) * Max(st->nslots, 1));
 	st->integral = palloc(sizeof(bool) * Max(st->nslots, 1));
+	st->meta = palloc(sizeof(LuxeColumnMetadata) * Max(st->nslots, 1));
 	i = 0;
 	foreach(lc, attnums)
 	{
@@ -274,6 +276,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 		fmgr_info(infunc, &st->in_functions[i]);
 		st->typmods[i] = attr->atttypmod;
 		st->integral[i] = type_is_integral(attr->atttypid);
+		st->meta[i] = luxe_option_column_metadata(RelationGetRelid(rel), attnum);
 		i++;
 	}
 
@@ -289,6 +292,9 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 		if (attr->attisdropped)
 			continue;
 		st->colnames[i] = luxe_option_remote_column(RelationGetRelid(rel), i);
+		/* a metadata column reads no CSV field */
+		if (luxe_option_column_metadata(RelationGetRelid(rel), i) != LUXE_META_NONE)
+			continue;
 		st->positional_map[field] = -1;
 		for (s = 0; s < st->nslots; s++)
 			if (st->attnums[s] == i)
@@ -329,7 +335,8 @@ header_callback(void *arg, int nfields, char **names)
 		int			s;
 		int			found = -1;
 
-		if (TupleDescAttr(tupdesc, i - 1)->attisdropped)
+		if (TupleDescAttr(tupdesc, i - 1)->attisdropped ||
+			luxe_option_column_metadata(RelationGetRelid(st->rel), i) != LUXE_META_NONE)
 			continue;
 		for (f = 0; f < nfields; f++)
 		{
@@ -696,6 +703,20 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 		int			attidx = st->attnums[i] - 1;
 		char	   *str;
 
+		if (st->meta[i] != LUXE_META_NONE)
+		{
+			LuxeGcsObject *o = list_nth(st->objects, st->cur_object);
+
+			str = st->meta[i] == LUXE_META_OBJECT ? (char *) st->cur_uri :
+				st->meta[i] == LUXE_META_GENERATION ? psprintf(INT64_FORMAT, o->generation) :
+				psprintf(INT64_FORMAT, rec->line);
+			st->cur_slot = i;
+			st->cur_value = str;
+			values[attidx] = InputFunctionCall(&st->in_functions[i], str,
+											   st->typioparams[i], st->typmods[i]);
+			nulls[attidx] = false;
+			continue;
+		}
 		if (f->flags & LUXE_CSV_FIELD_NULL)
 			continue;
 		str = (char *) data + f->off;

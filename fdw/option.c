@@ -128,6 +128,7 @@ typedef struct LuxeOptionDef
 static const char *const service_values[] = {"gcs", "bigquery", NULL};
 static const char *const write_method_values[] = {"auto", "insert_all", "load", NULL};
 static const char *const auth_values[] = {"none", "token", "service_account", "metadata", NULL};
+static const char *const metadata_values[] = {"object", "generation", "line", NULL};
 
 #define SRV(f)	offsetof(LuxeServerOptions, f)
 #define MAP(f)	offsetof(LuxeAuthOptions, f)
@@ -258,6 +259,9 @@ static const LuxeOptionDef luxe_options[] = {
 	{OPT_COLUMN_NAME, LUXE_OBJ_COLUMN, FOR_BOTH, LUXE_OT_STRING, LUXE_OPT_NONEMPTY,
 		NULL, NULL, 0, 0, NULL, NO_FIELD,
 	"the column's name in the header row (GCS; implies header mapping) or in the BigQuery table"},
+	{OPT_METADATA, LUXE_OBJ_COLUMN, FOR_GCS, LUXE_OT_ENUM, 0,
+		NULL, NULL, 0, 0, metadata_values, NO_FIELD,
+	"fill the column with the row's object (gs:// URI), its generation or the record's line, instead of a CSV field"},
 	/* IMPORT FOREIGN SCHEMA */
 	{OPT_SAMPLE_ROWS, LUXE_OBJ_IMPORT, FOR_GCS, LUXE_OT_INT, 0,
 		"1000", NULL, 1, INT_MAX, NULL, IMP(sample_rows),
@@ -545,24 +549,42 @@ check_option_value(const LuxeOptionDef *def, const char *value)
 			break;
 		case LUXE_OT_GS_URI:
 			{
-				const char *slash;
-				const char *star;
+				/* one URI, or a comma-separated list of them (as bq load) */
+				char	   *copy = pstrdup(value);
+				char	   *part;
+				char	   *save = NULL;
 
-				if (strncmp(value, "gs://", 5) != 0 ||
-					(slash = strchr(value + 5, '/')) == NULL ||
-					slash == value + 5 || slash[1] == '\0')
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"",
-									def->name, value),
-							 errhint("Use the form gs://bucket/object, optionally with one \"*\" wildcard in the object name.")));
-				star = strchr(value, '*');
-				if (star && (star < slash || strchr(star + 1, '*')))
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-							 errmsg("invalid value for option \"%s\": \"%s\"",
-									def->name, value),
-							 errdetail("A URI can contain one \"*\" wildcard, after the bucket name.")));
+				for (part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save))
+				{
+					const char *slash;
+					const char *star;
+					const char *hash;
+
+					while (*part == ' ')
+						part++;
+					if (strncmp(part, "gs://", 5) != 0 ||
+						(slash = strchr(part + 5, '/')) == NULL ||
+						slash == part + 5 || slash[1] == '\0')
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										def->name, value),
+								 errhint("Use the form gs://bucket/object, optionally with one \"*\" wildcard in the object name, or a comma-separated list of such URIs.")));
+					star = strchr(part, '*');
+					if (star && (star < slash || strchr(star + 1, '*')))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										def->name, value),
+								 errdetail("A URI can contain one \"*\" wildcard, after the bucket name.")));
+					hash = strrchr(slash, '#');
+					if (star && hash && strspn(hash + 1, "0123456789") == strlen(hash + 1))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										def->name, value),
+								 errdetail("A wildcard URI cannot pin a generation.")));
+				}
 				break;
 			}
 		default:
@@ -1153,6 +1175,27 @@ luxe_option_column_name(Oid relid, int attnum)
 	DefElem    *elem = find_elem(GetForeignColumnOptions(relid, attnum), OPT_COLUMN_NAME);
 
 	return elem ? pstrdup(defGetString(elem)) : NULL;
+}
+
+/*
+ * luxe_option_column_metadata
+ *		What a GCS column's metadata option fills it with, or LUXE_META_NONE
+ *		for a column read from a CSV field.
+ */
+LuxeColumnMetadata
+luxe_option_column_metadata(Oid relid, int attnum)
+{
+	DefElem    *elem = find_elem(GetForeignColumnOptions(relid, attnum), OPT_METADATA);
+	const char *v;
+	int			i;
+
+	if (elem == NULL)
+		return LUXE_META_NONE;
+	v = defGetString(elem);
+	for (i = 0; metadata_values[i]; i++)
+		if (strcmp(v, metadata_values[i]) == 0)
+			return (LuxeColumnMetadata) i;
+	return LUXE_META_NONE;		/* the validator refuses other values */
 }
 
 /*

@@ -43,6 +43,7 @@
 #define OPT_MAX_BAD_RECORDS			"max_bad_records"
 #define OPT_VALIDATE_ALL_COLUMNS	"validate_all_columns"
 #define OPT_COLUMN_NAME				"column_name"
+#define OPT_METADATA				"metadata"
 #define OPT_SAMPLE_ROWS				"sample_rows"
 /* BigQuery */
 #define OPT_DATASET					"dataset"
@@ -68,6 +69,15 @@ typedef enum LuxeAuthMode
 	LUXE_AUTH_SERVICE_ACCOUNT,
 	LUXE_AUTH_METADATA
 } LuxeAuthMode;
+
+/* The order of the "metadata" values of a GCS column. */
+typedef enum LuxeColumnMetadata
+{
+	LUXE_META_NONE = -1,		/* an ordinary column: a CSV field */
+	LUXE_META_OBJECT,			/* the gs:// URI of the row's object */
+	LUXE_META_GENERATION,		/* the generation read */
+	LUXE_META_LINE				/* the physical line the record starts on */
+} LuxeColumnMetadata;
 
 /* The order of the "write_method" values. */
 typedef enum LuxeWriteMethod
@@ -185,6 +195,7 @@ extern void luxe_option_import(List *options, const LuxeServerOptions *server,
 extern void luxe_option_check_table(Oid relid);
 extern char *luxe_option_column_name(Oid relid, int attnum);
 extern char *luxe_option_remote_column(Oid relid, int attnum);
+extern LuxeColumnMetadata luxe_option_column_metadata(Oid relid, int attnum);
 extern char *luxe_option_gcs_endpoint(const LuxeServerOptions *server);
 extern void luxe_option_http_config(const LuxeServerOptions *server,
 									struct LuxeHttpConfig *cfg);

@@ -93,6 +93,36 @@ CREATE SERVER regress_not_luxe FOREIGN DATA WRAPPER regress_other_fdw OPTIONS (s
 SELECT * FROM luxe.gcs_objects('gs://luxe-test/x', 'regress_not_luxe');  -- ERROR
 DROP FOREIGN DATA WRAPPER regress_other_fdw CASCADE;
 
+-- a list of URIs (as bq load takes them), pinned generations, and metadata
+-- columns that carry each row's object, generation and line
+CREATE FOREIGN TABLE meta (id int, word text,
+                           obj text OPTIONS (metadata 'object'),
+                           gen bigint OPTIONS (metadata 'generation'),
+                           line int OPTIONS (metadata 'line'))
+  SERVER regress_luxe_gcs OPTIONS (uri 'gs://luxe-test/meta/c.csv, gs://luxe-test/meta/a.csv');
+SELECT id, word, obj, line FROM meta ORDER BY id;
+SELECT count(*) AS generations_match
+  FROM meta m JOIN luxe.gcs_objects('gs://luxe-test/meta/') o ON m.obj = 'gs://luxe-test/' || o.name
+ WHERE m.gen = o.generation;
+SELECT count(*), count(DISTINCT obj) FROM meta WHERE line = 1;
+-- a pinned generation is read as listed; one that no longer exists is an error
+DO $$
+DECLARE g bigint;
+BEGIN
+  SELECT generation INTO g FROM luxe.gcs_objects('gs://luxe-test/meta/b.csv');
+  EXECUTE format('ALTER FOREIGN TABLE meta OPTIONS (SET uri %L)',
+                 'gs://luxe-test/meta/b.csv#' || g || ',gs://luxe-test/meta/a*.csv');
+END $$;
+SELECT id, word, obj FROM meta ORDER BY id;
+ALTER FOREIGN TABLE meta OPTIONS (SET uri 'gs://luxe-test/meta/b.csv#1');
+SELECT * FROM meta;                                     -- ERROR
+ALTER FOREIGN TABLE meta OPTIONS (SET uri 'gs://luxe-test/meta/*.csv#1');  -- ERROR
+-- metadata columns are not written, and a list cannot be written to
+ALTER FOREIGN TABLE meta OPTIONS (SET uri 'gs://luxe-test/meta/a.csv, gs://luxe-test/meta/b.csv');
+INSERT INTO meta (id, word) VALUES (7, 'eta');          -- ERROR
+ALTER FOREIGN TABLE meta ALTER COLUMN word OPTIONS (ADD metadata 'size');  -- ERROR
+DROP FOREIGN TABLE meta;
+
 -- joins and rescans (a nested loop rescans the inner foreign scan)
 SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off;
 SELECT p.id, n.name FROM people p JOIN noheader n ON p.id = n.id ORDER BY 1;
