@@ -531,6 +531,15 @@ def main():
             rec[names.index(b)] = ""
         extra.append(",".join(field(v) if names[i] in blanks else field(v or None)
                               for i, v in enumerate(rec)) + "\n")
+    # and rows with missing values (unquoted empty fields, NULL): a missing
+    # brand is 'unknown', a missing shipping interval its 'unknown' bucket
+    for k, missing in enumerate([("brand_name", "usually_ships_within", "price_usd"),
+                                 ("brand_name", "seller_country", "sold")]):
+        rec = list(sample)
+        rec[names.index("product_id")] = str(2000 + k)
+        for m in missing:
+            rec[names.index(m)] = None
+        extra.append(",".join(field(v) if v is None else field(v or None) for v in rec) + "\n")
     with open(pipe_csv, "a", encoding="utf-8", newline="") as f:
         f.writelines(extra)
     psql("DROP FOREIGN TABLE IF EXISTS it_pipe; SELECT luxe.drop_pipeline()")
