@@ -343,8 +343,17 @@ fetch_service_account_token(const LuxeAuthOptions *auth, const char *key,
 	what = psprintf("service account \"%s\"", email);
 	token_uri = pstrdup(token_uri);
 	/* the key's author chose token_uri: a signed JWT goes there */
-	luxe_http_check_destination(token_uri, "the \"token_uri\" of the service account key",
-								auth->role, true);
+	PG_TRY();
+	{
+		luxe_http_check_destination(token_uri, "the \"token_uri\" of the service account key",
+									auth->role, true);
+	}
+	PG_CATCH();
+	{
+		json_decref(root);		/* it holds the private key */
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
 	if (kid)

@@ -98,6 +98,8 @@ struct LuxeCsvReader
 	int64		offset;			/* content bytes consumed in this object */
 	int64		rec_first_lf_end;	/* offset after the first LF of the
 									 * current record, -1 if not seen yet */
+	int64		rec_first_lf_line;	/* the line that starts there */
+	bool		no_quote;		/* quoting disabled: a NUL byte is refused */
 	int64		resume_offset;	/* >= 0: read again from here */
 	int64		resume_line;
 	bool		halted;			/* input ignored until luxe_csv_restart */
@@ -162,6 +164,8 @@ luxe_csv_create(const LuxeCsvOptions *opts, int nslots)
 	/* options are kept for begin_object */
 	r->parser.delim_char = opts->delimiter;
 	r->parser.quote_char = opts->quote < 0 ? 0 : opts->quote;
+	/* libcsv always has a quote character: with quoting off it is NUL */
+	r->no_quote = opts->quote < 0;
 	return r;
 }
 
@@ -428,6 +432,9 @@ record_cb(int c, void *arg)
 	r->cur_field = 0;
 	if (c >= 0)
 		r->next_start_line = r->line + 2;
+	/* the record that starts next has seen no LF yet (a lone CR ends one
+	 * in the middle of a line) */
+	r->rec_first_lf_end = -1;
 }
 
 /*
@@ -524,6 +531,25 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 	begin_batch(r);
 	if (r->error || r->halted)
 		return;
+	if (r->no_quote && memchr(data, '\0', len) != NULL)
+	{
+		/*
+		 * libcsv's quote character is NUL when quoting is off: a NUL would
+		 * quote.  PostgreSQL text cannot hold one anyway.
+		 */
+		const char *nul = memchr(data, '\0', len);
+
+		/* the records before it come first, as they would chunk by chunk */
+		if (nul > data)
+			luxe_csv_feed(r, data, nul - data);
+		if (!r->error && !r->halted)
+		{
+			r->error = true;
+			r->error_line = r->line + 1;
+			r->error_reason = "the data holds a NUL byte, which a field cannot hold";
+		}
+		return;
+	}
 	if (r->check_bom)
 	{
 		static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
@@ -600,11 +626,9 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 				 * that now proves bogus: it is its first line alone, and
 				 * the object is read again from the line after it.
 				 */
-				int64		start_line = r->next_start_line;
-
 				replace_by_malformed(r, parse_error_reason(r));
 				r->resume_offset = r->rec_first_lf_end;
-				r->resume_line = start_line + 1;
+				r->resume_line = r->rec_first_lf_line;
 				r->halted = true;
 				return;
 			}
@@ -627,7 +651,10 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 		{
 			r->line++;
 			if (r->rec_first_lf_end < 0)
+			{
 				r->rec_first_lf_end = r->offset;
+				r->rec_first_lf_line = r->line + 1;
+			}
 		}
 	}
 }
@@ -642,8 +669,8 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 void
 luxe_csv_finish(LuxeCsvReader *r)
 {
-	int64		start_line = r->next_start_line;
 	int64		first_lf_end = r->rec_first_lf_end;
+	int64		first_lf_line = r->rec_first_lf_line;
 
 	begin_batch(r);
 	if (r->error || r->halted)
@@ -667,7 +694,7 @@ luxe_csv_finish(LuxeCsvReader *r)
 			if (first_lf_end >= 0 && first_lf_end < r->offset)
 			{
 				r->resume_offset = first_lf_end;
-				r->resume_line = start_line + 1;
+				r->resume_line = first_lf_line;
 			}
 		}
 	}
@@ -757,7 +784,8 @@ luxe_csv_append_field(StringInfo buf, const char *value, const LuxeCsvOptions *o
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("cannot write the value \"%s\" of column \"%s\"", value, colname),
 				 errdetail("The value equals the table's null marker, so it would read back as NULL.")));
-	needs_quotes = value[0] == '\0';
+	/* empty, or starting with a BOM a reader would skip at an object's start */
+	needs_quotes = value[0] == '\0' || strncmp(value, "\xEF\xBB\xBF", 3) == 0;
 	for (c = value; *c && !needs_quotes; c++)
 	{
 		if (*c == opts->delimiter || *c == '\n' || *c == '\r' ||

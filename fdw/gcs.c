@@ -79,9 +79,9 @@ void
 luxe_gcs_parse_uri(const char *uri, char **bucket, char **object)
 {
 	const char *b = uri + 5;
-	const char *slash = strchr(b, '/');
+	const char *slash;
 
-	if (strncmp(uri, "gs://", 5) != 0 || slash == NULL)
+	if (strncmp(uri, "gs://", 5) != 0 || (slash = strchr(b, '/')) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid GCS URI \"%s\"", uri)));
@@ -201,6 +201,10 @@ object_from_json(const char *bucket, json_t *item)
 
 	o->bucket = pstrdup(bucket);
 	o->name = json_str_field(item, "name");
+	if (o->name == NULL || o->name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("GCS described an object of bucket \"%s\" without a name", bucket)));
 	o->size = json_int64_field(item, "size");
 	o->generation = json_int64_field(item, "generation");
 	o->content_encoding = json_str_field(item, "contentEncoding");
@@ -346,8 +350,15 @@ list_one_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 			return NIL;
 		if (root == NULL)
 			report_gcs_error(resp->status, resp->body, "object", uri);
-		result = list_make1(object_from_json(bucket, root));
-		json_decref(root);
+		PG_TRY();
+		{
+			result = list_make1(object_from_json(bucket, root));
+		}
+		PG_FINALLY();
+		{
+			json_decref(root);
+		}
+		PG_END_TRY();
 		return result;
 	}
 	else
@@ -387,7 +398,8 @@ list_one_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
 				const char *n;
 				size_t		nlen;
 
-				if (!json_is_string(name))
+				/* (an item without a name is nothing a scan could read) */
+				if (!json_is_string(name) || json_string_length(name) == 0)
 					continue;
 				n = json_string_value(name);
 				nlen = strlen(n);
@@ -834,14 +846,25 @@ luxe_gcs_upload_begin(LuxeGcsClient *client, const char *bucket,
 				   client->google.endpoint, luxe_http_escape(bucket),
 				   luxe_http_escape(name), if_absent ? "&ifGenerationMatch=0" : "");
 	meta = json_pack("{s:s, s:s}", "name", name, "contentType", content_type);
-	body = json_dumps(meta, JSON_COMPACT);
+	body = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
 	json_decref(meta);
+	if (body == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("GCS object name \"%s\" is not valid UTF-8", name)));
 	headers = list_make2("Content-Type: application/json; charset=UTF-8",
 						 psprintf("X-Upload-Content-Type: %s", content_type));
 	/* starting a session has no side effect until bytes are committed */
-	resp = luxe_google_call(&client->google, "POST", url, headers,
-							body, strlen(body), true);
-	free(body);
+	PG_TRY();
+	{
+		resp = luxe_google_call(&client->google, "POST", url, headers,
+								body, strlen(body), true);
+	}
+	PG_FINALLY();
+	{
+		free(body);
+	}
+	PG_END_TRY();
 	if (resp->status == 412)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -1065,8 +1088,21 @@ luxe_gcs_upload_finish(LuxeGcsUpload *up)
 	while (root == NULL)
 		root = upload_send(up, up->buf.len, true);
 	up->finished = true;
-	object = object_from_json(up->bucket, root);
-	json_decref(root);
+	PG_TRY();
+	{
+		object = object_from_json(up->bucket, root);
+	}
+	PG_FINALLY();
+	{
+		json_decref(root);
+	}
+	PG_END_TRY();
+	/* what is deleted on a mismatch is the object this upload wrote */
+	if (strcmp(object->name, up->name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_REPLY_HANDLE),
+				 errmsg("GCS finished the upload of \"%s\" as another object, \"%s\"",
+						luxe_gcs_upload_uri(up), object->name)));
 
 	b64 = crc32c_base64(up->crc);
 	if (object->crc32c && strcmp(object->crc32c, b64) != 0)

@@ -275,6 +275,14 @@ luxe_gcs_modify_insert(void *state, TupleTableSlot *slot)
 		}
 		luxe_csv_append_field(&st->line, value, &st->csv, st->colnames[a]);
 	}
+	/* an empty line is skipped by readers: that row would be lost */
+	if (st->line.len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("cannot write a row whose only field is NULL to foreign table \"%s\"",
+						RelationGetRelationName(st->rel)),
+				 errdetail("It would be an empty line, which CSV readers (this one and bq load) skip."),
+				 errhint("Set the table's \"%s\" option to a string that marks NULL.", OPT_NULL_MARKER)));
 	appendStringInfoChar(&st->line, '\n');
 	AtEOXact_GUC(true, nestlevel);
 	write_line(st);
