@@ -34,12 +34,14 @@ OBJS = \
 	fdw/csv.o \
 	fdw/xact.o \
 	fdw/functions.o \
+	fdw/pipeline.o \
 	fdw/aggregates.o
 DATA_built = luxe_fdw--0.1.sql
 INSTALL_SQL = \
 	fdw/install/00_fdw.sql \
 	fdw/install/10_functions.sql \
 	fdw/install/20_pipeline.sql \
+	fdw/install/25_engine_bigquery.sql \
 	fdw/install/30_schedule.sql \
 	fdw/install/40_dashboard.sql
 PGFILEDESC = "luxe_fdw - foreign-data wrapper for Google Cloud Storage and BigQuery"
@@ -87,27 +89,34 @@ $(OBJS): $(HEADERS)
 luxe_fdw--0.1.sql: $(INSTALL_SQL)
 	cat $^ > $@
 
-.PHONY: deps test demo bench sanitize
+.PHONY: deps test demo bench sanitize fuzz
+
+# Build and install with the compiler's lines in build.log, shown only if
+# the build fails.
+QUIET_BUILD = { $(MAKE) --no-print-directory all && $(MAKE) --no-print-directory install; } \
+	>build.log 2>&1 || { cat build.log; echo "luxe_fdw: the build failed (build.log)" >&2; exit 1; }
 
 # Debian packages the build and the tests need; installed only if missing.
 deps:
 	@bash regress/tools/install-deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory install >/dev/null
+	@$(QUIET_BUILD)
 	@bash regress/tools/run-tests.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory install >/dev/null
+	@$(QUIET_BUILD)
 	@bash regress/tools/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory install >/dev/null
+	@$(QUIET_BUILD)
 	@bash bench/run.sh
 
 # the SQL suite against a UBSan build under Valgrind (SUITES="pg_regress integration")
 sanitize: deps
 	@bash regress/tools/sanitize.sh $(SUITES)
+
+# the libFuzzer harnesses, SECONDS per target (make test runs them briefly)
+SECONDS ?= 300
+fuzz: deps
+	@bash regress/fuzz/run.sh $(SECONDS)

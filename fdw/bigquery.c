@@ -164,9 +164,11 @@ report_bq_error(long status, json_t *err, json_t *owned, const char *what,
 
 /*
  * One API call (see luxe_google_call for credentials, the renewal on 401,
- * rate-limit and transport retries).  Returns the parsed body (caller
- * json_decref's) and the status; a non-2xx status is reported unless it is
- * ok_status (e.g. 404 with missing_ok, 409 for a duplicate job).
+ * rate-limit and transport retries).  The request body, if any, is taken
+ * over: it is released here on every path.  Returns the parsed body
+ * (caller json_decref's) and the status; a non-2xx status is reported
+ * unless it is ok_status (e.g. 404 with missing_ok, 409 for a duplicate
+ * job).
  */
 static json_t *
 bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
@@ -181,6 +183,9 @@ bq_call(LuxeBqClient *c, const char *method, const char *path, json_t *body,
 	json_t	   *root;
 	json_error_t jerr;
 	int			attempt;
+
+	/* the body is ours: released here, whatever happens next */
+	json_decref(body);
 
 	/*
 	 * Every call is safe to repeat (jobs carry their ids, insertAll rows
@@ -660,7 +665,6 @@ luxe_bq_query_start(LuxeBqClient *client, const char *sql, int nparams,
 
 	root = bq_call(client, "POST", psprintf("projects/%s/jobs", luxe_http_escape(client->project)),
 				   body, "query", sql, 409, &status);
-	json_decref(body);
 	if (status != 409)
 	{
 		json_t	   *st = json_object_get(root, "status");
@@ -1038,7 +1042,6 @@ luxe_bq_insert_all(LuxeBqClient *client, const char *project, const char *datase
 							   NULL, 0, &status);
 	json_t	   *errors = json_object_get(root, "insertErrors");
 
-	json_decref(body);
 	if (json_is_array(errors) && json_array_size(errors) > 0)
 	{
 		StringInfoData detail;
@@ -1136,39 +1139,38 @@ cancel_job_quietly(LuxeBqClient *c, const char *job_id)
 }
 
 /*
- * luxe_bq_load
- *		Load a staged newline-delimited JSON object into a table with a load
- *		job (all rows or none), appending or replacing (WRITE_TRUNCATE), and
- *		wait for it.  The job id is chosen here, so a jobs.insert retried
- *		after an unclear failure cannot load twice: BigQuery answers 409
- *		duplicate and the existing job is followed instead.
+ * luxe_bq_run_job
+ *		Run a job with the given "configuration" object (load, query, ...;
+ *		borrowed) under a job id chosen here, and wait until it is done.
+ *		Returns the final job resource (jobReference, statistics, status:
+ *		the caller json_decref's it).  A job that ends with an errorResult
+ *		is an error (reason, location and message in it).  A jobs.insert
+ *		retried after an unclear failure cannot run the job twice: BigQuery
+ *		answers 409 duplicate and the existing job is followed.  A cancel,
+ *		a timeout or a failed poll while the job runs cancels it, and the
+ *		error says if it had finished anyway.  what names the job in
+ *		messages.
  */
-void
-luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
-			 const char *table, const char *source_uri, bool truncate)
+json_t *
+luxe_bq_run_job(LuxeBqClient *client, json_t *configuration, const char *what,
+				char **job_id_out)
 {
-	char	   *job_id = new_request_id("luxe_load_");
+	char	   *job_id = new_request_id("luxe_job_");
 	json_t	   *body;
-	json_t	   *root;
+	json_t	   *volatile root;
 	long		status;
-	char	   *what = psprintf("load job into %s.%s.%s", project, dataset, table);
 	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile bool done = false;
 
-	body = json_pack("{s:{s:{s:{s:s, s:s, s:s}, s:[s], s:s, s:s, s:s}}, s:{s:s, s:s}}",
-					 "configuration", "load",
-					 "destinationTable", "projectId", project, "datasetId", dataset, "tableId", table,
-					 "sourceUris", source_uri,
-					 "sourceFormat", "NEWLINE_DELIMITED_JSON",
-					 "writeDisposition", truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND",
-					 "createDisposition", "CREATE_NEVER",
+	if (job_id_out)
+		*job_id_out = job_id;
+	body = json_pack("{s:O, s:{s:s, s:s}}", "configuration", configuration,
 					 "jobReference", "projectId", client->project, "jobId", job_id);
 	if (client->location)
 		json_object_set_new(json_object_get(body, "jobReference"), "location",
 							json_string(client->location));
 	root = bq_call(client, "POST", psprintf("projects/%s/jobs", luxe_http_escape(client->project)),
 				   body, what, NULL, 409, &status);
-	json_decref(body);
 
 	PG_TRY();
 	{
@@ -1191,7 +1193,6 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 
 					report_bq_error(0, wrapped, root, what, NULL);
 				}
-				json_decref(root);
 				break;
 			}
 			json_decref(root);
@@ -1210,8 +1211,8 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 	{
 		/*
 		 * A cancel, a timeout or a failed poll while the job runs: the
-		 * transaction will abort, so cancel the job, and say so if it had
-		 * finished anyway (its rows are then in the table).
+		 * statement will fail, so cancel the job, and say so if it had
+		 * finished anyway (its results then exist).
 		 */
 		MemoryContext cxt = MemoryContextSwitchTo(oldcxt);
 		ErrorData  *edata = CopyErrorData();
@@ -1222,7 +1223,7 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 			const char *final = cancel_job_quietly(client, job_id);
 
 			if (final && strcmp(final, "loaded") == 0)
-				edata->detail = psprintf("%s%sThe load job %s had finished before it could be cancelled: its rows are in the table.",
+				edata->detail = psprintf("%s%sThe job %s had finished before it could be cancelled: its results exist.",
 										 edata->detail ? edata->detail : "",
 										 edata->detail ? " " : "", job_id);
 		}
@@ -1230,4 +1231,79 @@ luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	return root;
+}
+
+/*
+ * luxe_bq_run_job_text
+ *		luxe_bq_run_job for callers without jansson: the configuration and
+ *		the final job resource as JSON text (palloc'd).
+ */
+char *
+luxe_bq_run_job_text(LuxeBqClient *client, const char *configuration, const char *what,
+					 char **job_id_out)
+{
+	json_error_t jerr;
+	json_t	   *conf = json_loads(configuration, 0, &jerr);
+	json_t	   *job = NULL;
+	char	   *text;
+	char	   *result;
+
+	if (conf == NULL || !json_is_object(conf))
+	{
+		json_decref(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a BigQuery job configuration must be a JSON object")));
+	}
+	PG_TRY();
+	{
+		job = luxe_bq_run_job(client, conf, what, job_id_out);
+	}
+	PG_FINALLY();
+	{
+		json_decref(conf);
+	}
+	PG_END_TRY();
+	text = json_dumps(job, JSON_COMPACT);
+	json_decref(job);
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(text);
+	free(text);
+	return result;
+}
+
+/*
+ * luxe_bq_load
+ *		Load a staged newline-delimited JSON object into a table with a load
+ *		job (all rows or none), appending or replacing (WRITE_TRUNCATE), and
+ *		wait for it (luxe_bq_run_job).
+ */
+void
+luxe_bq_load(LuxeBqClient *client, const char *project, const char *dataset,
+			 const char *table, const char *source_uri, bool truncate)
+{
+	json_t	   *conf = json_pack("{s:{s:{s:s, s:s, s:s}, s:[s], s:s, s:s, s:s}}",
+								 "load",
+								 "destinationTable", "projectId", project, "datasetId", dataset, "tableId", table,
+								 "sourceUris", source_uri,
+								 "sourceFormat", "NEWLINE_DELIMITED_JSON",
+								 "writeDisposition", truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND",
+								 "createDisposition", "CREATE_NEVER");
+	json_t	   *job;
+
+	PG_TRY();
+	{
+		job = luxe_bq_run_job(client, conf,
+							  psprintf("load job into %s.%s.%s", project, dataset, table), NULL);
+	}
+	PG_FINALLY();
+	{
+		json_decref(conf);
+	}
+	PG_END_TRY();
+	json_decref(job);
 }

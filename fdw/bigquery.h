@@ -118,6 +118,10 @@ extern void luxe_bq_insert_all(LuxeBqClient *client, const char *project,
 							   LuxeBqRows *rows, int64 first_row);
 extern char *luxe_bq_rows_ndjson(LuxeBqRows *rows, size_t *len);
 extern void luxe_bq_rows_clear(LuxeBqRows *rows);
+extern struct json_t *luxe_bq_run_job(LuxeBqClient *client, struct json_t *configuration,
+									   const char *what, char **job_id_out);
+extern char *luxe_bq_run_job_text(LuxeBqClient *client, const char *configuration,
+								  const char *what, char **job_id_out);
 extern void luxe_bq_load(LuxeBqClient *client, const char *project,
 						 const char *dataset, const char *table,
 						 const char *source_uri, bool truncate);

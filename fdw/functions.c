@@ -32,8 +32,12 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
+#include "bigquery.h"
 #include "bq_fdw.h"
 #include "gcs.h"
 #include "gcs_fdw.h"
@@ -45,6 +49,8 @@ PG_FUNCTION_INFO_V1(luxe_fdw_version);
 PG_FUNCTION_INFO_V1(luxe_gcs_objects);
 PG_FUNCTION_INFO_V1(luxe_last_scan_rejects);
 PG_FUNCTION_INFO_V1(luxe_bigquery_flush);
+PG_FUNCTION_INFO_V1(luxe_bigquery_job);
+PG_FUNCTION_INFO_V1(luxe_bigquery_jobs_take);
 PG_FUNCTION_INFO_V1(luxe_fdw_options);
 PG_FUNCTION_INFO_V1(luxe_check_foreign_table);
 
@@ -148,10 +154,11 @@ luxe_gcs_objects(PG_FUNCTION_ARGS)
 	foreach(lc, objects)
 	{
 		LuxeGcsObject *o = lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {false};
+		Datum		values[6];
+		bool		nulls[6] = {false};
 
 		values[0] = CStringGetTextDatum(o->name);
+		values[5] = CStringGetTextDatum(o->bucket);
 		values[1] = Int64GetDatum(o->size);
 		values[2] = Int64GetDatum(o->generation);
 		if (o->updated)
@@ -210,6 +217,111 @@ Datum
 luxe_bigquery_flush(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(luxe_bq_modify_flush());
+}
+
+/* The jobs luxe.bigquery_job ran, for luxe.bigquery_jobs_take(). */
+static StringInfo job_log = NULL;
+
+static void
+log_job(const char *step, const char *job_id, const char *job_json)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	if (job_log == NULL)
+		job_log = makeStringInfo();
+	if (job_log->len > 0)
+		appendStringInfoChar(job_log, ',');
+	appendStringInfoString(job_log, "{\"step\":");
+	escape_json(job_log, step);
+	appendStringInfoString(job_log, ",\"job_id\":");
+	escape_json(job_log, job_id);
+	if (job_json)
+		appendStringInfo(job_log, ",\"state\":\"DONE\",\"job\":%s}", job_json);
+	else
+		appendStringInfoString(job_log, ",\"state\":\"failed\"}");
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * luxe_bigquery_job
+ *		luxe.bigquery_job(server name, configuration jsonb, step text): run one
+ *		BigQuery job (load, query with a destination table, DDL...) through
+ *		a luxe_fdw BigQuery server, with the caller's user mapping, and
+ *		wait for it; returns the finished job resource (job id, statistics
+ *		such as totalBytesProcessed).  A failed job is an error with
+ *		BigQuery's reason, location and message; a cancel cancels the job.
+ */
+Datum
+luxe_bigquery_job(PG_FUNCTION_ARGS)
+{
+	Oid			serverid = get_foreign_server_oid(NameStr(*PG_GETARG_NAME(0)), false);
+	char	   *conf = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(1)));
+	LuxeServerOptions server;
+	LuxeHttpStats stats = {0};
+	LuxeBqClient client;
+	AclResult	aclresult;
+	char	   *volatile job = NULL;
+	char	   *volatile job_id = NULL;
+	const char *step = PG_ARGISNULL(2) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	Datum		result;
+
+	if (GetForeignServer(serverid)->fdwid != get_foreign_data_wrapper_oid("luxe_fdw", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a server of luxe_fdw", NameStr(*PG_GETARG_NAME(0)))));
+	aclresult = pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, NameStr(*PG_GETARG_NAME(0)));
+	luxe_option_server(serverid, &server);
+	if (server.service != LUXE_SERVICE_BIGQUERY)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a BigQuery server", server.servername)));
+	luxe_bq_client_init(&client, &stats, &server, serverid, GetUserId());
+	PG_TRY();
+	{
+		char	   *id = NULL;
+
+		/* the job id is known before anything is sent; kept for the log */
+		PG_TRY();
+		{
+			job = luxe_bq_run_job_text(&client, conf, "job", &id);
+		}
+		PG_FINALLY();
+		{
+			job_id = id;
+		}
+		PG_END_TRY();
+	}
+	PG_CATCH();
+	{
+		/* the log keeps failed jobs too (it outlives the transaction) */
+		if (job_id)
+			log_job(step, job_id, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(job));
+	log_job(step, job_id, job);
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * luxe.bigquery_jobs_take(): the jobs luxe.bigquery_job ran in this session
+ * since the last call, as a JSON array of {step, job_id, state} (state
+ * "DONE" or "failed"; the job resource's statistics for done ones), and
+ * forget them.  Not transactional: a pipeline run records the jobs of an
+ * attempt that failed and rolled back.
+ */
+Datum
+luxe_bigquery_jobs_take(PG_FUNCTION_ARGS)
+{
+	char	   *text = psprintf("[%s]", job_log ? job_log->data : "");
+	Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+
+	if (job_log)
+		resetStringInfo(job_log);
+	PG_RETURN_DATUM(result);
 }
 
 /*

@@ -61,6 +61,7 @@
 #include "gcs_fdw.h"
 #include "gcs_plan.h"
 #include "luxe_fdw.h"
+#include "pipeline.h"
 
 /* GUC luxe_fdw.parse_chunk_size: feed the parser at most this many bytes */
 int			luxe_gcs_parse_chunk_size = 0;
@@ -418,6 +419,7 @@ next_object(LuxeGcsScanState *st)
 		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
 	st->reader = luxe_gcs_open_stream(&st->client, o, 0);
 	MemoryContextSwitchTo(st->scan_cxt);
+	luxe_progress_scan_object(st->cur_object + 1);
 	st->pending_len = 0;
 	st->object_done = false;
 	return true;
@@ -728,8 +730,11 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 		st->cur_value = str;
 		if (st->integral[i])
 		{
-			/* pandas writes integral floats: accept "34.0" as 34 */
-			char	   *dot = memchr(str, '.', f->len);
+			/*
+			 * pandas writes integral floats: accept "34.0" as 34.  The
+			 * length is the converted string's: conversion may shrink it.
+			 */
+			char	   *dot = strchr(str, '.');
 
 			if (dot)
 			{
@@ -784,6 +789,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 				continue;
 			ExecStoreVirtualTuple(slot);
 			st->rows_produced++;
+			luxe_progress_scan_row();
 			break;
 		}
 
@@ -823,6 +829,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 					continue;
 				}
 				st->pending_len = (size_t) n;
+				luxe_progress_scan_bytes(n);
 			}
 			take = st->pending_len;
 			if (luxe_gcs_parse_chunk_size > 0 && take > (size_t) luxe_gcs_parse_chunk_size)
@@ -837,6 +844,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 		{
 			MemoryContextSwitchTo(old);
 			error_context_stack = errcb.previous;
+			luxe_progress_scan_done(list_length(st->objects));
 			report_rejects(st);
 			return slot;
 		}

@@ -56,6 +56,9 @@
 #define LUXE_HTTP_MAX_RETRY_AFTER	300 /* seconds of a Retry-After honoured */
 #define LUXE_HTTP_EXCERPT			200 /* longest remote text in a message */
 
+/* body bytes received by this backend, for luxe.bytes_received() */
+int64		luxe_http_bytes_received = 0;
+
 /* GUC luxe_fdw.allowed_endpoints: see luxe_http_check_destination */
 char	   *luxe_http_allowed_endpoints = NULL;
 
@@ -159,6 +162,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	}
 	if (!buf_append(buf, ptr, n))
 		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
+	luxe_http_bytes_received += n;
 	return n;
 }
 

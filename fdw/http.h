@@ -98,6 +98,9 @@ typedef struct LuxeUrl
 	bool		has_query;		/* a query or a fragment */
 } LuxeUrl;
 
+/* body bytes received by this backend since it started */
+extern int64 luxe_http_bytes_received;
+
 /* GUC luxe_fdw.allowed_endpoints */
 extern char *luxe_http_allowed_endpoints;
 

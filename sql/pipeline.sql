@@ -28,12 +28,20 @@ CREATE TABLE not_listings (product_id bigint, brand_name text);
 SELECT luxe.setup_pipeline('not_listings');            -- ERROR
 
 SELECT luxe.setup_pipeline('raw_listings');
-SELECT relname, relkind, relpersistence FROM pg_class
- WHERE relnamespace = 'luxe'::regnamespace AND relkind IN ('r', 'm') ORDER BY relname;
+SELECT relnamespace::regnamespace, relname, relkind, relpersistence FROM pg_class
+ WHERE relnamespace IN ('luxe'::regnamespace, 'luxe_store'::regnamespace) AND relkind IN ('r', 'v', 'm', 'f')
+ ORDER BY 1, 2;
 CALL luxe.refresh_pipeline();
-SELECT run_id, trigger, attempt, status, rows_read, rows_rejected, error,
-       finished_at >= started_at AS timed
+SELECT run_id, trigger, attempt, status, full_reload, rows_read, rows_rejected, rows_inserted,
+       rows_deleted, objects_added, objects_unchanged, error, finished_at >= started_at AS timed
   FROM luxe.pipeline_runs ORDER BY run_id;
+SELECT uri, rows FROM luxe.pipeline_manifest;
+-- the same object again: nothing to do, nothing touched
+CALL luxe.refresh_pipeline();
+SELECT run_id, status, rows_read, rows_inserted, objects_unchanged FROM luxe.pipeline_runs ORDER BY run_id;
+-- readers see one buffer of each insight; the other is never scanned
+EXPLAIN (COSTS OFF) SELECT * FROM luxe.sales_by_ship_interval;
+SELECT count(*) AS refreshes_in_flight FROM luxe.pipeline_progress;
 
 -- the cleaned table follows the rules
 SELECT count(*) AS listings,
@@ -129,7 +137,10 @@ DROP ROLE regress_bi_reader;
 SELECT luxe.fmt_count(1234567), luxe.fmt_pct(12.345), luxe.fmt_pct(12.35), luxe.fmt_pct(0),
        luxe.fmt_usd(1234.5), luxe.fmt_usd(0.005), luxe.html_escape('<a href="x">Tom & Jerry''s</a>');
 SELECT luxe.drop_pipeline();
-SELECT count(*) FROM pg_class WHERE relnamespace = 'luxe'::regnamespace AND relkind IN ('r', 'm') AND relname NOT LIKE 'pipeline%';
+SELECT relname FROM pg_class
+ WHERE relnamespace IN ('luxe'::regnamespace, 'luxe_store'::regnamespace) AND relkind IN ('r', 'v', 'm', 'f')
+   AND relname NOT LIKE 'pipeline%' AND relname NOT IN ('last_refresh', 'insight_state')
+ ORDER BY 1;
 DROP TABLE not_listings;
 SET client_min_messages = warning;
 DROP SERVER regress_luxe_gcs CASCADE;

@@ -28,7 +28,7 @@ GRANT USAGE ON SCHEMA luxe TO PUBLIC;
 
 CREATE FUNCTION luxe.gcs_objects(uri text, server name DEFAULT NULL,
                                  OUT name text, OUT size bigint, OUT generation bigint,
-                                 OUT updated timestamptz, OUT crc32c text)
+                                 OUT updated timestamptz, OUT crc32c text, OUT bucket text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'luxe_gcs_objects'
 LANGUAGE C VOLATILE;
@@ -153,6 +153,29 @@ AS 'MODULE_PATHNAME', 'luxe_bigquery_flush'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION luxe.bigquery_flush()
 IS 'run the BigQuery loads and TRUNCATEs this transaction has pending now instead of at commit (so errors can be caught); returns how many tables were written';
+
+CREATE FUNCTION luxe.bigquery_job(server name, configuration jsonb, step text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'luxe_bigquery_job'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION luxe.bigquery_job(name, jsonb, text)
+IS 'run one BigQuery job (load, query, DDL) through a luxe_fdw BigQuery server and wait for it; returns the finished job resource';
+REVOKE ALL ON FUNCTION luxe.bigquery_job(name, jsonb, text) FROM PUBLIC;   -- runs billed jobs: an administrator grants it
+
+CREATE FUNCTION luxe.bigquery_jobs_take()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'luxe_bigquery_jobs_take'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION luxe.bigquery_jobs_take()
+IS 'the jobs luxe.bigquery_job ran in this session since the last call (done or failed), then forget them';
+REVOKE ALL ON FUNCTION luxe.bigquery_jobs_take() FROM PUBLIC;
+
+CREATE FUNCTION luxe.bytes_received()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'luxe_bytes_received'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.bytes_received()
+IS 'response body bytes this backend has received from Google''s APIs since it started';
 
 CREATE FUNCTION luxe.fdw_options(OUT option_name text, OUT object text, OUT services text,
                                  OUT required boolean, OUT secret boolean, OUT privileged boolean,

@@ -35,7 +35,8 @@ COMMENT ON FUNCTION luxe.pipeline_job_name() IS 'name of the pg_cron job of this
 CREATE FUNCTION luxe.schedule_pipeline(schedule text DEFAULT '@monthly',
                                        retries integer DEFAULT 1,
                                        retry_delay interval DEFAULT '5 minutes',
-                                       keep_runs interval DEFAULT '1 year')
+                                       keep_runs interval DEFAULT '1 year',
+                                       timeout interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -56,8 +57,12 @@ BEGIN
   UPDATE luxe.pipeline_config SET keep_runs = schedule_pipeline.keep_runs;
   -- One statement only: pg_cron runs a multi-statement command as one
   -- transaction, in which the procedure could not commit its run rows.
-  command := format('CALL luxe.refresh_pipeline(retries => %s, retry_delay => %L, trigger => %L)',
-                    retries, retry_delay, 'cron');
+  IF timeout IS NOT NULL AND timeout <= interval '0' THEN
+    RAISE EXCEPTION 'timeout must be positive' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  command := format('CALL luxe.refresh_pipeline(retries => %s, retry_delay => %L, trigger => %L%s)',
+                    retries, retry_delay, 'cron',
+                    CASE WHEN timeout IS NOT NULL THEN format(', timeout => %L', timeout) ELSE '' END);
   BEGIN
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
       USING luxe.pipeline_job_name(), schedule, command;
@@ -70,9 +75,9 @@ BEGIN
   RETURN job;
 END
 $$;
-COMMENT ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval)
-IS 'schedule the pipeline refresh with pg_cron (default monthly, one retry); replaces an earlier schedule; returns the job id';
-REVOKE ALL ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval) FROM PUBLIC;   -- schedules pg_cron jobs: an administrator grants it
+COMMENT ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval, interval)
+IS 'schedule the pipeline refresh with pg_cron (default monthly, one retry, optional per-attempt timeout); replaces an earlier schedule; returns the job id';
+REVOKE ALL ON FUNCTION luxe.schedule_pipeline(text, integer, interval, interval, interval) FROM PUBLIC;   -- schedules pg_cron jobs: an administrator grants it
 
 CREATE FUNCTION luxe.unschedule_pipeline()
 RETURNS boolean

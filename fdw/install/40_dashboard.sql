@@ -171,20 +171,25 @@ BEGIN
   h := h || '<section><h2>3. Product type % by brand</h2><p class="sub">Share of each product type in the listings of the eight biggest brands.</p>'
          || svg || '</svg></section>';
 
-  -- 4. sales % by shipping interval: vertical bars
+  -- 4. sales % by shipping interval: vertical bars, one 150 px slot each;
+  -- the labels under a bar are on three lines, each narrower than its slot,
+  -- so that neighbours never overlap (dashboard_check.py measures them)
   SELECT max(share_pct), count(*) INTO maxv, nrows FROM luxe.sales_by_ship_interval;
-  svg := '<svg role="img" aria-label="Sales by shipping interval" width="940" height="300" viewBox="0 0 940 300">';
+  svg := format('<svg role="img" aria-label="Sales by shipping interval" width="%s" height="300" viewBox="0 0 %s 300">',
+                40 + 150 * greatest(nrows, 1), 40 + 150 * greatest(nrows, 1));
   i := 0;
   FOR r IN SELECT * FROM luxe.sales_by_ship_interval ORDER BY bucket_order, usually_ships_within LOOP
     w := CASE WHEN maxv > 0 THEN 200.0 * coalesce(r.share_pct, 0) / maxv ELSE 0 END;
-    svg := svg || format('<rect x="%s" y="%s" width="110" height="%s" fill="#59a14f"/>',
-                         40 + 170 * i, round((230 - w)::numeric, 1), round(w::numeric, 1))
+    svg := svg || format('<rect x="%s" y="%s" width="100" height="%s" fill="#59a14f"/>',
+                         45 + 150 * i, round((226 - w)::numeric, 1), round(w::numeric, 1))
                || format('<text x="%s" y="%s" text-anchor="middle">%s of sales</text>',
-                         95 + 170 * i, round((224 - w)::numeric, 1), coalesce(luxe.fmt_pct(r.share_pct), 'n/a'))
-               || format('<text x="%s" y="250" text-anchor="middle">%s</text>', 95 + 170 * i,
+                         95 + 150 * i, round((220 - w)::numeric, 1), coalesce(luxe.fmt_pct(r.share_pct), 'n/a'))
+               || format('<text x="%s" y="246" text-anchor="middle">%s</text>', 95 + 150 * i,
                          luxe.html_escape(r.usually_ships_within))
-               || format('<text x="%s" y="268" text-anchor="middle" class="muted">%s sold · sell-through %s</text>',
-                         95 + 170 * i, luxe.fmt_count(r.sold), coalesce(luxe.fmt_pct(r.sell_through_pct), 'n/a'));
+               || format('<text x="%s" y="264" text-anchor="middle" class="muted">%s sold</text>',
+                         95 + 150 * i, luxe.fmt_count(r.sold))
+               || format('<text x="%s" y="280" text-anchor="middle" class="muted">sell-through %s</text>',
+                         95 + 150 * i, coalesce(luxe.fmt_pct(r.sell_through_pct), 'n/a'));
     i := i + 1;
   END LOOP;
   h := h || '<section><h2>4. Sales % by shipping interval</h2><p class="sub">Share of all sold listings per "usually ships within" bucket, and each bucket''s sell-through rate.</p>'

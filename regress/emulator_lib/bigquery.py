@@ -1190,8 +1190,11 @@ class BigQueryService:
                 ddl = res.get("ddl")
                 if ddl:
                     q["ddlOperationPerformed"] = ddl["op"]
-                    p_, d_, t_ = ddl["target"]
-                    q["ddlTargetTable"] = {"projectId": p_, "datasetId": d_, "tableId": t_}
+                    if len(ddl["target"]) == 2:     # CREATE / DROP SCHEMA
+                        q["ddlTargetDataset"] = {"projectId": ddl["target"][0], "datasetId": ddl["target"][1]}
+                    else:
+                        p_, d_, t_ = ddl["target"]
+                        q["ddlTargetTable"] = {"projectId": p_, "datasetId": d_, "tableId": t_}
                 if res.get("tables"):
                     q["referencedTables"] = [{"projectId": k[0], "datasetId": k[1], "tableId": k[2]}
                                              for k in res["tables"]]

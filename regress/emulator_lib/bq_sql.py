@@ -22,6 +22,7 @@ Supported (anything else raises SqlError naming the construct, answered as 400 i
 - Statements: SELECT; INSERT ... VALUES | query; DELETE; UPDATE; TRUNCATE TABLE;
   CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (columns) | AS query;
   CREATE [OR REPLACE] VIEW [IF NOT EXISTS] v AS query; DROP TABLE|VIEW [IF EXISTS];
+  CREATE SCHEMA [IF NOT EXISTS] [project.]dataset; DROP SCHEMA [IF EXISTS] d [CASCADE|RESTRICT];
   scripts of several statements separated by ';' with BEGIN [TRANSACTION], COMMIT
   [TRANSACTION] and ROLLBACK [TRANSACTION] (parse_script()).
 
@@ -537,7 +538,19 @@ class Parser:
             opts["replace"] = True
         if self.is_word("TEMP", "TEMPORARY"):
             self.unsupported("CREATE TEMP TABLE")
-        if self.is_word("MATERIALIZED", "EXTERNAL", "SNAPSHOT", "FUNCTION", "PROCEDURE", "SCHEMA",
+        if self.accept_word("SCHEMA"):
+            if opts["replace"]:
+                raise SqlError("Syntax error: Expected keyword FUNCTION or keyword TABLE but got keyword SCHEMA",
+                               start.pos)
+            if self.accept_kw("IF"):
+                self.expect_kw("NOT")
+                self.expect_kw("EXISTS")
+                opts["if_not_exists"] = True
+            path = self.table_path()
+            if self.is_word("DEFAULT", "OPTIONS"):
+                self.unsupported("CREATE SCHEMA ... %s" % self.t.value.upper())
+            return ("create_schema", path, opts)
+        if self.is_word("MATERIALIZED", "EXTERNAL", "SNAPSHOT", "FUNCTION", "PROCEDURE",
                         "MODEL", "ROW", "SEARCH", "VECTOR", "AGGREGATE", "CAPACITY", "RESERVATION"):
             self.unsupported("CREATE %s" % self.t.value.upper())
         if self.accept_kw("TABLE"):
@@ -620,6 +633,18 @@ class Parser:
 
     def drop(self):
         self.next()  # DROP
+        if self.accept_word("SCHEMA"):
+            if_exists = False
+            if self.accept_kw("IF"):
+                self.expect_kw("EXISTS")
+                if_exists = True
+            path = self.table_path()
+            cascade = False
+            if self.accept_word("CASCADE"):
+                cascade = True
+            else:
+                self.accept_word("RESTRICT")
+            return ("drop_schema", path, if_exists, cascade)
         if self.accept_kw("TABLE"):
             kind = "TABLE"
         elif self.accept_word("VIEW"):

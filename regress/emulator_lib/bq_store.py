@@ -24,6 +24,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 
 from . import bq_sql as S
 from . import bq_types as T
@@ -349,10 +350,11 @@ class BqStore:
                 res["columns"] = ["c%d" % i for i in range(len(sel.out))]
                 res["numRows"] = self.conn.execute("SELECT COUNT(*) FROM %s" % S.q(rname)).fetchone()[0]
                 return res
-            if kind in ("create_table", "create_view", "drop"):
+            if kind in ("create_table", "create_view", "drop", "create_schema", "drop_schema"):
                 if tx is not None:
                     raise S.SqlError("%s is not supported inside a multi-statement transaction"
                                      % {"create_table": "CREATE TABLE", "create_view": "CREATE VIEW",
+                                        "create_schema": "CREATE SCHEMA", "drop_schema": "DROP SCHEMA",
                                         "drop": "DROP %s" % (stmt[1] if kind == "drop" else "")}[kind])
                 return getattr(self, "_" + kind)(project, stmt, cat, comp, dry_run, check)
             if kind in ("begin", "commit", "rollback"):
@@ -512,6 +514,61 @@ class BqStore:
             self.drop_table(key)
         meta = TableMeta(key, sqlname, schema, {})
         self.tables[key] = meta
+        return res
+
+    @staticmethod
+    def _schema_key(project, path):
+        parts, pos = path
+        if len(parts) == 1:
+            return (project, parts[0])
+        if len(parts) == 2:
+            return tuple(parts)
+        raise S.SqlError("Invalid schema name: %s" % ".".join(parts), pos)
+
+    def _create_schema(self, project, stmt, cat, comp, dry_run, check):
+        _, path, opts = stmt
+        key = self._schema_key(project, path)
+        if not re.match(r"[A-Za-z0-9_]{1,1024}\Z", key[1]):
+            raise S.SqlError("Invalid dataset ID \"%s\". Dataset IDs must be alphanumeric (plus underscores) "
+                             "and must be at most 1024 characters long." % key[1], path[1])
+        res = {"statementType": "CREATE_SCHEMA", "bytes": 0, "table_bytes": {}, "tables": []}
+        if key in self.datasets:
+            if opts["if_not_exists"]:
+                res["ddl"] = {"op": "SKIP", "target": key}
+                return res
+            raise Duplicate("Already Exists: Dataset %s:%s" % key)
+        res["ddl"] = {"op": "CREATE", "target": key}
+        if check:
+            check(res)
+        if dry_run:
+            return res
+        ds = {"location": "US", "created": int(time.time() * 1000), "extra": {},
+              "etag": uuid.uuid4().hex[:22]}
+        ds["modified"] = ds["created"]
+        self.datasets[key] = ds
+        return res
+
+    def _drop_schema(self, project, stmt, cat, comp, dry_run, check):
+        _, path, if_exists, cascade = stmt
+        key = self._schema_key(project, path)
+        res = {"statementType": "DROP_SCHEMA", "bytes": 0, "table_bytes": {}, "tables": []}
+        if key not in self.datasets:
+            if if_exists:
+                res["ddl"] = {"op": "SKIP", "target": key}
+                return res
+            raise NotFound("Not found: Dataset %s:%s" % key)
+        tables = [k for k in self.tables if k[:2] == key]
+        if tables and not cascade:
+            raise S.SqlError("Dataset %s:%s is still in use; use CASCADE to drop it with its %d tables"
+                             % (key[0], key[1], len(tables)), path[1])
+        res["ddl"] = {"op": "DROP", "target": key}
+        if check:
+            check(res)
+        if dry_run:
+            return res
+        for k in tables:
+            self.drop_table(k)
+        del self.datasets[key]
         return res
 
     def _create_view(self, project, stmt, cat, comp, dry_run, check):

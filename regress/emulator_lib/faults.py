@@ -16,6 +16,9 @@ Instructions (one string each):
   return-broken-stream-after-YK   send Y KiB of the body (downloads) or read Y KiB of it
                                   (uploads), then close the connection abruptly
   stall-for-Ts-after-YK           after Y KiB of the body, sleep T seconds, then go on
+                                  (on storage.objects.get, this and the other "after Y KiB"
+                                  faults with Y > 0 wait for a media download: metadata
+                                  requests pass them by)
   return-NNN-REASON               answer HTTP NNN with a Google error body whose errors[].reason
                                   is REASON, one of Google's reasons (_REASONS below), e.g.
                                   return-403-rateLimitExceeded,
@@ -186,10 +189,14 @@ class FaultRegistry:
 
     # -- consumption --
 
-    def take(self, operation, headers):
+    def take(self, operation, headers, accept=None):
         """The fault to apply to one request of `operation`, or None.
 
-        Raises ValueError for a malformed per-request instruction header.
+        accept, if given, says whether the next queued fault can apply to this
+        request; one that cannot stays queued for a later request (a fault
+        "after Y KiB of the body" waits for a download, past the metadata
+        requests of the same operation).  Raises ValueError for a malformed
+        per-request instruction header.
         """
         own = headers.get("x-goog-emulator-instructions")
         if own:
@@ -201,4 +208,6 @@ class FaultRegistry:
                 queue = test["queues"].get(operation) if test else None
             else:
                 queue = self._global.get(operation)
-            return queue.pop(0) if queue else None
+            if not queue or (accept is not None and not accept(queue[0])):
+                return None
+            return queue.pop(0)

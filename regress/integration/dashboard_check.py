@@ -25,6 +25,9 @@ Rendering (skipped with --no-render): Debian's chromium takes a
 1280x2000 headless screenshot of file://HTML_FILE; the PNG (decoded with
 zlib, standard library) must show at least 3 colours covering >= 0.05 %
 of the pixels each, and no colour may cover more than 99 % of them.
+Then, at each of --widths (default 1000,1280,1600), a copy of the page
+with a measuring script is rendered (--dump-dom) and no two <text>
+elements of one chart may have overlapping bounding boxes.
 Set CHROMIUM=/path/to/binary to choose the browser; install it with
 "apt-get install -y chromium".
 
@@ -281,6 +284,60 @@ def screenshot(browser, html_path, png_path):
     return time.perf_counter() - t0, err
 
 
+# Injected into a copy of the page only (the page itself has no script):
+# the bounding boxes of every chart's texts, and the pairs that overlap.
+MEASURE = r"""<script>
+(function () {
+  var out = [], overlaps = [];
+  var svgs = document.querySelectorAll('section > svg');
+  for (var c = 0; c < svgs.length; c++) {
+    var texts = svgs[c].querySelectorAll('text');
+    var boxes = [];
+    for (var i = 0; i < texts.length; i++) {
+      var r = texts[i].getBoundingClientRect();
+      boxes.push({t: texts[i].textContent, l: r.left, r: r.right, top: r.top, b: r.bottom});
+    }
+    for (var i = 0; i < boxes.length; i++)
+      for (var j = i + 1; j < boxes.length; j++) {
+        var a = boxes[i], b = boxes[j];
+        if (a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.top < b.b - 0.5 && b.top < a.b - 0.5)
+          overlaps.push([c + 1, a.t, b.t]);
+      }
+    out.push(boxes.length);
+  }
+  var pre = document.createElement('pre');
+  pre.id = 'luxe-measure';
+  pre.textContent = JSON.stringify({texts: out, overlaps: overlaps, width: window.innerWidth});
+  document.body.appendChild(pre);
+})();
+</script>"""
+
+
+def measure_overlaps(browser, html_path, width):
+    """Render a measuring copy at width px; (result dict or None, error)."""
+    tmp = tempfile.mkdtemp(prefix="luxe-measure-")
+    copy = os.path.join(tmp, "measure.html")
+    with open(html_path, encoding="utf-8") as f:
+        page = f.read()
+    with open(copy, "w", encoding="utf-8") as f:
+        f.write(page.replace("</body>", MEASURE + "</body>") if "</body>" in page else page + MEASURE)
+    profile = os.path.join(tmp, "profile")
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", "--user-data-dir=" + profile, "--window-size=%d,%d" % (width, HEIGHT),
+           "--dump-dom", pathlib.Path(copy).resolve().as_uri()]
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        m = re.search(r'<pre id="luxe-measure">(.*?)</pre>', p.stdout, re.S)
+        if not m:
+            return None, "no measurement in the DOM (exit %d)" % p.returncode
+        return json.loads(html.unescape(m.group(1))), None
+    except (subprocess.TimeoutExpired, OSError, ValueError) as e:
+        return None, str(e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------
 
 class Tap:
@@ -303,6 +360,8 @@ def main():
                     help="minimum number of top-level <svg> charts (default 4)")
     ap.add_argument("--no-render", action="store_true", help="static checks only")
     ap.add_argument("--screenshot", metavar="OUT.png", help="keep the screenshot here")
+    ap.add_argument("--widths", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 1280, 1600],
+                    help="window widths at which no two labels of a chart may overlap")
     a = ap.parse_args()
 
     tap = Tap()
@@ -363,6 +422,16 @@ def main():
                 except (ValueError, zlib.error, IndexError) as e:
                     tap.check(False, "screenshot decodes", str(e))
             shutil.rmtree(tmp, ignore_errors=True)
+            # no two labels of a chart overlap, from 1,000 to 1,600 px wide
+            for width in a.widths:
+                res, err = measure_overlaps(browser, a.html, width)
+                if err:
+                    tap.check(False, "labels measured at %d px" % width, err)
+                    continue
+                tap.check(not res["overlaps"] and sum(res["texts"]) > 0,
+                          "no overlapping labels at %d px (%d texts in %d charts)"
+                          % (width, sum(res["texts"]), len(res["texts"])),
+                          "; ".join("chart %d: %r / %r" % tuple(o) for o in res["overlaps"][:6]))
 
     print("dashboard: %d passed, %d failed" % (tap.n - tap.failed, tap.failed))
     return 1 if tap.failed else 0

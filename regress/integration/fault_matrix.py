@@ -252,7 +252,7 @@ class Refresh(GcsScan):
         self.before = self.insights()
 
     def act(self):
-        return psql("CALL luxe.refresh_pipeline(retries => 0)")
+        return psql("CALL luxe.refresh_pipeline(retries => 0, full => true)")
 
     def verify(self, out):
         return self.insights()

@@ -225,7 +225,10 @@ def main():
         assert "lacks foreign tables to publish to" in bad.stderr, bad.stderr
         psql("SELECT luxe.setup_pipeline('ibq_src', publish_to => 'pub')")
         for run in (1, 2):      # the second run replaces, never appends
-            psql("CALL luxe.refresh_pipeline()")
+            # (the first is a full reload: the publishing target is new)
+            psql("CALL luxe.refresh_pipeline(%s)" % ("" if run == 1 else "full => true"))
+            assert psql("SELECT status, full_reload FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1"
+                        ).stdout.strip() == "succeeded|t", run
             for obj in objects:
                 diff = psql("SELECT (SELECT count(*) FROM (SELECT * FROM luxe.%s EXCEPT ALL SELECT * FROM pub.%s) a), "
                             "(SELECT count(*) FROM (SELECT * FROM pub.%s EXCEPT ALL SELECT * FROM luxe.%s) b), "
@@ -238,7 +241,7 @@ def main():
         # a failing publish fails the run and leaves the previous local data
         before = psql("SELECT count(*) FROM luxe.listings").stdout.strip()
         faults({"bigquery.jobs.insert": ["return-400-invalid"]})
-        p = psql("CALL luxe.refresh_pipeline()", check=False)
+        p = psql("CALL luxe.refresh_pipeline(full => true)", check=False)
         faults_left()
         assert p.returncode != 0 and "refresh failed" in p.stderr, p.stderr
         err = psql("SELECT status || ': ' || error FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1").stdout

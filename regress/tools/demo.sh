@@ -38,13 +38,39 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER vestiaire_gcs OPTIONS (auth 'none');
 CREATE FOREIGN TABLE raw_listings ($COLDEFS
 ) SERVER vestiaire_gcs
   OPTIONS (uri 'gs://vestiaire/data/vestiaire.csv', skip_leading_rows '1');
+\o /dev/null
 SELECT luxe.setup_pipeline('raw_listings');
+\o
 SQL
 run_psql -c "EXPLAIN SELECT * FROM raw_listings" | sed 's/^/    /'
 
 luxe_log "refreshing the pipeline: GCS object -> luxe.listings -> four views"
 t_ref0=$(date +%s.%N)
-run_psql -c "CALL luxe.refresh_pipeline()"
+# the refresh in the background; its progress, as another session sees it
+# (luxe.pipeline_progress), on one line meanwhile
+run_psql -c "CALL luxe.refresh_pipeline()" &
+refresh=$!
+last=
+printed=0
+while kill -0 "$refresh" 2>/dev/null; do
+	line=$(run_psql -At -c "SELECT format('  %s: %s of %s MB, %s rows, %s s', phase,
+	                                       round(bytes_done / 1e6), coalesce(round(bytes_total / 1e6)::text, '?'),
+	                                       rows_done, round(extract(epoch FROM elapsed)::numeric, 1))
+	                          FROM luxe.pipeline_progress WHERE phase IS NOT NULL LIMIT 1" 2>/dev/null || true)
+	now=$(date +%s)
+	if [ -n "$line" ] && [ "$line" != "$last" ]; then
+		if [ -t 1 ]; then
+			printf '\r%-72s' "$line"	# one line, redrawn
+		elif [ "${line%%:*}" != "${last%%:*}" ] || [ $((now - printed)) -ge 2 ]; then
+			echo "$line"			# a log: each phase, then every 2 s
+			printed=$now
+		fi
+		last=$line
+	fi
+	sleep 0.2
+done
+if [ -t 1 ] && [ -n "$last" ]; then printf '\r%-72s\r' ""; fi
+wait "$refresh"
 t_ref1=$(date +%s.%N)
 
 echo

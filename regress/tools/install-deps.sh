@@ -10,6 +10,8 @@ pkgs=(
 	libcurl4-openssl-dev libjansson-dev libcsv-dev libssl-dev zlib1g-dev
 	python3 python3-pandas python3-google-auth python3-psycopg2 nodejs npm
 	curl chromium
+	default-jdk-headless libpostgresql-jdbc-java
+	clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -113,6 +113,10 @@ luxe_start_auth_emulator() {
 luxe_start_cluster() {
 	LUXE_PGDATA="$LUXE_TMP/pgdata"
 	local sock="$LUXE_TMP/sock"
+	# a free TCP port on loopback (JDBC clients need TCP; two clusters, such
+	# as a test run beside a benchmark, must not collide)
+	local port
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	install -d -o postgres -m 700 "$LUXE_PGDATA"
 	install -d -o postgres -m 755 "$sock"
 	install -d -o postgres -m 755 "$LUXE_TMP/log"
@@ -121,9 +125,9 @@ luxe_start_cluster() {
 		-E UTF8 --locale=C.UTF-8 --no-sync >"$LUXE_TMP/initdb.log" 2>&1 ||
 		{ cat "$LUXE_TMP/initdb.log" >&2; return 1; }
 	cat >>"$LUXE_PGDATA/postgresql.conf" <<CONF
-listen_addresses = ''
+listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sock'
-port = 5499
+port = $port
 $( [ -n "${LUXE_DURABLE:-}" ] || printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' )
 shared_buffers = 512MB
 work_mem = 64MB
@@ -144,16 +148,16 @@ CONF
 			>>"$LUXE_PGLOG" 2>&1 &
 		local i
 		for i in $(seq 1 600); do
-			runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p 5499 && break
+			runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p "$port" && break
 			sleep 0.5
 		done
-		runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p 5499 ||
+		runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$sock" -p "$port" ||
 			{ cat "$LUXE_PGLOG" >&2; return 1; }
 	else
 		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -l "$LUXE_PGLOG" \
 			-w -t 60 start >/dev/null || { cat "$LUXE_PGLOG" >&2; return 1; }
 	fi
-	export PGHOST="$sock" PGPORT=5499 PGUSER=postgres
+	export PGHOST="$sock" PGPORT="$port" PGUSER=postgres
 }
 
 # luxe_setup [ROOT_FILLER]: work dir, fixtures via the given command, both servers

@@ -33,7 +33,7 @@ run-tests.sh's own timeout (LUXE_SUITE_TIMEOUT, default 1200 s); the whole
 run of a mutant under max(1500, LUXE_SUITE_TIMEOUT * suites + 300) seconds.
 
 NB: this installs mutated builds of luxe_fdw into the PostgreSQL of this
-machine and uses run-tests.sh's private cluster (port 5499): nothing else
+machine and uses run-tests.sh's private cluster: nothing else
 may run tests or use the installed extension meanwhile.
 
 Python 3 standard library only.

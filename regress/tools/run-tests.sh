@@ -8,7 +8,10 @@
 # generator (the data generator's checks), integration and integration-bq
 # (generated data through the FDW compared with independent readings, faults,
 # the pipeline, the dashboard, pg_cron), faults (the fault matrix: every
-# operation under every fault).
+# operation under every fault), pipeline-ops (the pipeline unattended:
+# incremental refresh, skips, progress, alerts, timeouts, cancels, BI
+# listing), engine-bq (the pipeline run inside BigQuery, compared with the
+# local engine), fuzz (the libFuzzer harnesses of regress/fuzz, briefly).
 #
 # Every suite runs under a timeout (LUXE_SUITE_TIMEOUT seconds, default 1200):
 # one that hangs is killed and counted as a failure naming it, as is one that
@@ -114,8 +117,20 @@ if want faults; then
 	run_suite faults "$LUXE_TMP/faults.log" python3 "$LUXE_REPO/regress/integration/fault_matrix.py" \
 		${LUXE_FAULTS_ALL:+--all}
 fi
+if want pipeline-ops; then
+	# Debian's python3: psycopg2 comes from python3-psycopg2
+	run_suite pipeline-ops "$LUXE_TMP/pipeline_ops.log" /usr/bin/python3 "$LUXE_REPO/regress/integration/pipeline_ops.py"
+fi
 if want integration-bq; then
 	run_suite integration-bq "$LUXE_TMP/integration_bq.log" python3 "$LUXE_REPO/regress/integration/integration_bq.py"
+fi
+if want fuzz; then
+	# every known reproducer and the corpus replayed, then a short fuzzing
+	# run per target (make fuzz SECONDS=N: longer runs)
+	run_suite fuzz "$LUXE_TMP/fuzz.log" bash "$LUXE_REPO/regress/fuzz/run.sh" "${LUXE_FUZZ_SECONDS:-15}"
+fi
+if want engine-bq; then
+	run_suite engine-bq "$LUXE_TMP/engine_bq.log" /usr/bin/python3 "$LUXE_REPO/regress/integration/engine_bigquery.py"
 fi
 
 # the closing line: "N passed, M failed, K skipped" (a skip is never a pass)

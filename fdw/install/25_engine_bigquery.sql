@@ -1,0 +1,304 @@
+
+--
+-- The BigQuery engine of the pipeline: the source objects are loaded from
+-- GCS into BigQuery, cleaned and summarised there by jobs; only the four
+-- small results come back into the local insight buffers.  The cleaning
+-- and the insights are the ones of luxe.listing_columns() and
+-- luxe.insight_definitions(), in GoogleSQL.
+--
+-- Tables in the dataset: listings_raw (the load's staging table),
+-- listings__next and <insight>__next (built by each run), listings and
+-- <insight> (what the last successful run left).  A run builds every
+-- __next table first; only when all are built does one multi-statement
+-- transaction replace the five final tables' contents, so a failed job
+-- leaves the previous BigQuery tables, and the local results, intact.
+--
+
+-- A luxe_fdw BigQuery server's project option.
+CREATE FUNCTION luxe.bigquery_project(server name)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT option_value
+    FROM pg_foreign_server s, pg_options_to_table(s.srvoptions)
+   WHERE s.srvname = server AND option_name = 'project'
+$$;
+COMMENT ON FUNCTION luxe.bigquery_project(name) IS 'the project option of a BigQuery server; internal';
+
+-- `project.dataset.table`, quoted for GoogleSQL.
+CREATE FUNCTION luxe.bigquery_path(server name, dataset text, tbl text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '`' || luxe.bigquery_project(server) || '.' || dataset || '.' || tbl || '`' $$;
+COMMENT ON FUNCTION luxe.bigquery_path(name, text, text) IS 'a BigQuery table path for GoogleSQL; internal';
+
+/*
+ * What the BigQuery engine needs of a setup: a luxe_fdw BigQuery server, a
+ * dataset name, and a source it can load straight from GCS (a luxe_fdw GCS
+ * table read by position: a load job cannot map columns by header name).
+ */
+CREATE FUNCTION luxe.check_bigquery_engine(source regclass, server name, dataset text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  src record;
+BEGIN
+  IF server IS NULL OR dataset IS NULL THEN
+    RAISE EXCEPTION 'the bigquery engine needs bigquery_server and bigquery_dataset'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+                  WHERE s.srvname = server AND w.fdwname = 'luxe_fdw'
+                    AND 'service=bigquery' = ANY (s.srvoptions)) THEN
+    RAISE EXCEPTION 'server "%" is not a BigQuery server of luxe_fdw', server
+      USING ERRCODE = 'wrong_object_type',
+            HINT = 'CREATE SERVER bq FOREIGN DATA WRAPPER luxe_fdw OPTIONS (service ''bigquery'', project ''…'').';
+  END IF;
+  IF luxe.bigquery_project(server) IS NULL THEN
+    RAISE EXCEPTION 'BigQuery server "%" has no project option', server USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF dataset !~ '^[A-Za-z0-9_]+$' OR length(dataset) > 1024 THEN
+    RAISE EXCEPTION 'invalid BigQuery dataset name "%"', dataset
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits and underscores only.';
+  END IF;
+  SELECT * INTO src FROM luxe.source_info(source);
+  IF NOT src.is_gcs THEN
+    RAISE EXCEPTION 'the bigquery engine loads straight from GCS: % is not a luxe_fdw GCS foreign table', source
+      USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_foreign_table ft, pg_options_to_table(ft.ftoptions)
+              WHERE ft.ftrelid = source AND option_name = 'header_mapping' AND option_value = 'true')
+     OR EXISTS (SELECT 1 FROM pg_attribute a, pg_options_to_table(a.attfdwoptions)
+                 WHERE a.attrelid = source AND a.attnum > 0 AND option_name = 'column_name') THEN
+    RAISE EXCEPTION 'the bigquery engine loads CSV by position: % maps columns by header name', source
+      USING ERRCODE = 'feature_not_supported',
+            HINT = 'Declare the columns in file order, without column_name and header_mapping.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION luxe.check_bigquery_engine(regclass, name, text) IS 'what the BigQuery engine needs of a setup; internal';
+REVOKE ALL ON FUNCTION luxe.check_bigquery_engine(regclass, name, text) FROM PUBLIC;
+
+/*
+ * Create the dataset if missing, and the foreign tables the engine reads
+ * BigQuery through: luxe_store.bq_listings (what luxe.listings shows) and
+ * luxe_store.bq_<insight>_next (what a run fetches).
+ */
+CREATE FUNCTION luxe.setup_bigquery_engine(server name, dataset text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  d record;
+BEGIN
+  PERFORM luxe.bigquery_job(server,
+    jsonb_build_object('query', jsonb_build_object(
+      'query', format('CREATE SCHEMA IF NOT EXISTS `%s.%s`', luxe.bigquery_project(server), dataset),
+      'useLegacySql', false)), 'setup');
+  -- the cleaned table exists from the start (empty until the first run),
+  -- so luxe.listings can be queried, and planned, at once
+  PERFORM luxe.bigquery_job(server,
+    jsonb_build_object('query', jsonb_build_object(
+      'query', (SELECT format('CREATE TABLE IF NOT EXISTS %s (%s)', luxe.bigquery_path(server, dataset, 'listings'),
+                              string_agg(format('`%s` %s', name, luxe.bigquery_type(cleaned_type)), ', '
+                                         ORDER BY ord))
+                  FROM luxe.listing_columns()),
+      'useLegacySql', false)), 'setup');
+  IF to_regclass('luxe_store.bq_listings') IS NOT NULL THEN
+    DROP FOREIGN TABLE luxe_store.bq_listings;
+  END IF;
+  EXECUTE (SELECT format('CREATE FOREIGN TABLE luxe_store.bq_listings (%s) SERVER %I OPTIONS (dataset %L, table %L)',
+                         string_agg(format('%I %s', name, cleaned_type), ', ' ORDER BY ord), server, dataset, 'listings')
+             FROM luxe.listing_columns());
+  FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
+    IF to_regclass(format('luxe_store.%I', 'bq_' || d.name || '_next')) IS NOT NULL THEN
+      EXECUTE format('DROP FOREIGN TABLE luxe_store.%I', 'bq_' || d.name || '_next');
+    END IF;
+    EXECUTE (SELECT format('CREATE FOREIGN TABLE luxe_store.%I (%s) SERVER %I OPTIONS (dataset %L, table %L)',
+                           'bq_' || d.name || '_next',
+                           string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                                      ORDER BY a.attnum),
+                           server, dataset, d.name || '__next')
+               FROM pg_attribute a
+              WHERE a.attrelid = format('luxe_store.%I', d.name || '_a')::regclass
+                AND a.attnum > 0 AND NOT a.attisdropped);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION luxe.setup_bigquery_engine(name, text) IS 'create the dataset and the foreign tables of the BigQuery engine; internal';
+REVOKE ALL ON FUNCTION luxe.setup_bigquery_engine(name, text) FROM PUBLIC;
+
+/*
+ * The load job's configuration: the source's objects, its CSV options
+ * mapped to bq load's, and the explicit schema of its columns (no
+ * autodetect), WRITE_TRUNCATE into listings_raw.
+ */
+CREATE FUNCTION luxe.bigquery_load_configuration(source regclass, server name, dataset text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  opts jsonb;
+  conf jsonb;
+  uris jsonb;
+  fields jsonb;
+BEGIN
+  SELECT jsonb_object_agg(option_name, option_value) INTO opts
+    FROM pg_foreign_table ft, pg_options_to_table(ft.ftoptions) WHERE ft.ftrelid = source;
+  -- a load job takes URIs and wildcards, but no #generation
+  SELECT jsonb_agg(regexp_replace(btrim(u), '#[0-9]+$', '')) INTO uris
+    FROM unnest(string_to_array(opts->>'uri', ',')) u;
+  SELECT jsonb_agg(jsonb_build_object('name', a.attname,
+                                      'type', luxe.bigquery_type(format_type(a.atttypid, NULL)))
+                   ORDER BY a.attnum)
+    INTO fields
+    FROM pg_attribute a
+   WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+     AND NOT EXISTS (SELECT 1 FROM pg_options_to_table(a.attfdwoptions) WHERE option_name = 'metadata');
+  conf := jsonb_build_object(
+    'sourceUris', uris, 'sourceFormat', 'CSV',
+    'schema', jsonb_build_object('fields', fields),
+    'destinationTable', jsonb_build_object('projectId', luxe.bigquery_project(server),
+                                           'datasetId', dataset, 'tableId', 'listings_raw'),
+    'writeDisposition', 'WRITE_TRUNCATE', 'createDisposition', 'CREATE_IF_NEEDED',
+    'skipLeadingRows', coalesce((opts->>'skip_leading_rows')::integer, 0),
+    'allowQuotedNewlines', coalesce((opts->>'allow_quoted_newlines')::boolean, true),
+    'allowJaggedRows', coalesce((opts->>'allow_jagged_rows')::boolean, false),
+    'ignoreUnknownValues', coalesce((opts->>'ignore_unknown_values')::boolean, false),
+    'maxBadRecords', coalesce((opts->>'max_bad_records')::integer, 0),
+    'encoding', CASE upper(coalesce(opts->>'encoding', 'UTF-8'))
+                  WHEN 'LATIN1' THEN 'ISO-8859-1' WHEN 'ISO-8859-1' THEN 'ISO-8859-1' ELSE 'UTF-8' END,
+    'fieldDelimiter', CASE coalesce(opts->>'field_delimiter', ',') WHEN 'tab' THEN E'\t' WHEN '\t' THEN E'\t'
+                        ELSE coalesce(opts->>'field_delimiter', ',') END,
+    'quote', coalesce(opts->>'quote', '"'));
+  IF coalesce(opts->>'null_marker', '') <> '' THEN
+    conf := conf || jsonb_build_object('nullMarker', opts->>'null_marker');
+  END IF;
+  RETURN jsonb_build_object('load', conf);
+END
+$$;
+COMMENT ON FUNCTION luxe.bigquery_load_configuration(regclass, name, text) IS 'the load job of the BigQuery engine; internal';
+
+-- A query job's configuration, into a destination table or none (a script).
+CREATE FUNCTION luxe.bigquery_query_configuration(sql text, server name, dataset text, destination text,
+                                                  maximum_bytes_billed bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT jsonb_build_object('query',
+    jsonb_build_object('query', sql, 'useLegacySql', false)
+    || CASE WHEN destination IS NULL THEN '{}'::jsonb ELSE
+         jsonb_build_object('destinationTable',
+                            jsonb_build_object('projectId', luxe.bigquery_project(server),
+                                               'datasetId', dataset, 'tableId', destination),
+                            'writeDisposition', 'WRITE_TRUNCATE', 'createDisposition', 'CREATE_IF_NEEDED') END
+    || CASE WHEN maximum_bytes_billed IS NULL THEN '{}'::jsonb ELSE
+         jsonb_build_object('maximumBytesBilled', maximum_bytes_billed::text) END)
+$$;
+COMMENT ON FUNCTION luxe.bigquery_query_configuration(text, name, text, text, bigint) IS 'a query job of the BigQuery engine; internal';
+
+/*
+ * One attempt's work with the BigQuery engine: load, clean, the four
+ * insights (into __next tables), fetch the four results into the hidden
+ * local buffer, then replace the final BigQuery tables in one
+ * transaction.  Returns the buffer letter, for the caller to flip; sets
+ * *rows and *rejected from the load job.
+ */
+CREATE FUNCTION luxe.refresh_in_bigquery(run bigint, OUT buffer "char", OUT rows bigint, OUT rejected bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  cfg record;
+  d record;
+  job jsonb;
+  cols text;
+  script text := 'BEGIN TRANSACTION;';
+  t text;
+BEGIN
+  SELECT * INTO cfg FROM luxe.pipeline_config;
+  PERFORM luxe.progress_phase(5, 1, NULL);
+  job := luxe.bigquery_job(cfg.bigquery_server,
+                           luxe.bigquery_load_configuration(cfg.source, cfg.bigquery_server, cfg.bigquery_dataset),
+                           'load');
+  rows := coalesce((job #>> '{statistics,load,outputRows}')::bigint, 0);
+  rejected := coalesce((job #>> '{statistics,load,badRecords}')::bigint, 0);
+
+  PERFORM luxe.progress_phase(6, 5, NULL);
+  PERFORM luxe.bigquery_job(cfg.bigquery_server,
+    luxe.bigquery_query_configuration(
+      luxe.cleaning_select_bigquery(luxe.bigquery_project(cfg.bigquery_server) || '.' || cfg.bigquery_dataset
+                                    || '.listings_raw'),
+      cfg.bigquery_server, cfg.bigquery_dataset, 'listings__next', cfg.maximum_bytes_billed), 'clean');
+  FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
+    PERFORM luxe.bigquery_job(cfg.bigquery_server,
+      luxe.bigquery_query_configuration(
+        replace(d.bigquery_query, '{listings}',
+                luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, 'listings__next')),
+        cfg.bigquery_server, cfg.bigquery_dataset, d.name || '__next', cfg.maximum_bytes_billed), d.name);
+  END LOOP;
+
+  -- the four results into the buffer readers do not see
+  PERFORM luxe.progress_phase(7, 4, NULL);
+  SELECT CASE active WHEN 'a' THEN 'b' ELSE 'a' END INTO buffer FROM luxe_store.insight_state;
+  FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
+    SELECT string_agg(CASE WHEN a.atttypid = 'numeric'::regtype THEN format('round(%I, 12)', a.attname)
+                           ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum)
+      INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = format('luxe_store.%I', d.name || '_' || buffer::text)::regclass
+       AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_' || buffer::text);
+    EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I',
+                   d.name || '_' || buffer::text, cols, 'bq_' || d.name || '_next');
+    EXECUTE format('ANALYZE luxe_store.%I', d.name || '_' || buffer::text);
+  END LOOP;
+
+  -- all built: replace the final tables' contents at once
+  FOREACH t IN ARRAY ARRAY['listings'] || ARRAY(SELECT name FROM luxe.insight_definitions() ORDER BY ord) LOOP
+    PERFORM luxe.bigquery_job(cfg.bigquery_server,
+      luxe.bigquery_query_configuration(
+        format('CREATE TABLE IF NOT EXISTS %s AS SELECT * FROM %s WHERE FALSE',
+               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
+               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t || '__next')),
+        cfg.bigquery_server, cfg.bigquery_dataset, NULL, NULL), 'create ' || t);
+    script := script || format(' DELETE FROM %s WHERE TRUE; INSERT INTO %s SELECT * FROM %s;',
+                               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
+                               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
+                               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t || '__next'));
+  END LOOP;
+  PERFORM luxe.bigquery_job(cfg.bigquery_server,
+    luxe.bigquery_query_configuration(script || ' COMMIT TRANSACTION;', cfg.bigquery_server,
+                                      cfg.bigquery_dataset, NULL, cfg.maximum_bytes_billed), 'replace');
+END
+$$;
+COMMENT ON FUNCTION luxe.refresh_in_bigquery(bigint) IS 'one attempt''s jobs with the BigQuery engine; internal';
+REVOKE ALL ON FUNCTION luxe.refresh_in_bigquery(bigint) FROM PUBLIC;
+
+-- The BigQuery tables the engine made, dropped (luxe.drop_pipeline(drop_bigquery => true)).
+CREATE FUNCTION luxe.drop_bigquery_tables(server name, dataset text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t text;
+  script text := '';
+BEGIN
+  FOREACH t IN ARRAY ARRAY['listings_raw', 'listings', 'listings__next']
+                     || ARRAY(SELECT name FROM luxe.insight_definitions())
+                     || ARRAY(SELECT name || '__next' FROM luxe.insight_definitions()) LOOP
+    script := script || format('DROP TABLE IF EXISTS %s; ', luxe.bigquery_path(server, dataset, t));
+  END LOOP;
+  PERFORM luxe.bigquery_job(server, luxe.bigquery_query_configuration(script, server, dataset, NULL, NULL), 'drop');
+END
+$$;
+COMMENT ON FUNCTION luxe.drop_bigquery_tables(name, text) IS 'drop the BigQuery tables of the BigQuery engine; internal';
+REVOKE ALL ON FUNCTION luxe.drop_bigquery_tables(name, text) FROM PUBLIC;
