@@ -92,7 +92,8 @@ def main():
     def refresh():
         t = time.time()
         try:
-            psql("CALL luxe.refresh_pipeline()")
+            # (full: with nothing changed the refresh would be skipped)
+            psql("CALL luxe.refresh_pipeline(full => true)")
             result["ok"] = True
         except subprocess.CalledProcessError as e:
             result["ok"] = False

@@ -325,6 +325,25 @@ test('DDL and a multi-statement transaction through the client', async () => {
   assert.equal(gone, false);
 });
 
+test('CREATE SCHEMA IF NOT EXISTS and DROP SCHEMA CASCADE through the client', async () => {
+  const name = `${DS}_schema`;
+  const [job] = await bq.createQueryJob(`CREATE SCHEMA IF NOT EXISTS \`${PROJECT}.${name}\``);
+  await job.getQueryResults();
+  const [meta] = await job.getMetadata();
+  assert.equal(meta.statistics.query.statementType, 'CREATE_SCHEMA');
+  assert.equal(meta.statistics.query.ddlTargetDataset.datasetId, name);
+  const [exists] = await bq.dataset(name).exists();
+  assert.equal(exists, true);
+  // again: IF NOT EXISTS skips; without it, the dataset is a duplicate
+  await bq.query(`CREATE SCHEMA IF NOT EXISTS \`${PROJECT}.${name}\``);
+  await assert.rejects(bq.query(`CREATE SCHEMA \`${PROJECT}.${name}\``), /Already Exists/);
+  await bq.query(`CREATE TABLE \`${PROJECT}.${name}.t\` (x INT64)`);
+  await assert.rejects(bq.query(`DROP SCHEMA \`${PROJECT}.${name}\``), /still in use|CASCADE/);
+  await bq.query(`DROP SCHEMA \`${PROJECT}.${name}\` CASCADE`);
+  const [gone] = await bq.dataset(name).exists();
+  assert.equal(gone, false);
+});
+
 test('delete the table and the dataset', async () => {
   await dataset.delete({force: true});
   const [exists] = await bq.dataset(DS).exists();

@@ -48,7 +48,8 @@ import sys
 import time
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SUITES = ("pg_regress", "conformance", "generator", "integration", "integration-bq", "faults")
+SUITES = ("pg_regress", "conformance", "generator", "integration", "integration-bq", "faults", "pipeline-ops",
+          "engine-bq")
 WORKTREE_PREFIX = "/tmp/luxe-mutant-"
 SUITE_TIMEOUT = int(os.environ.get("LUXE_SUITE_TIMEOUT", "1200"))
 BUILD_TIMEOUT = 900
@@ -90,8 +91,8 @@ MUTANTS = [
         description="after a quote that proves bogus, reading resumes after the last line read inside "
                     "the quote instead of after its first line: the rows it swallowed are lost",
         file="fdw/csv.c",
-        old="\t\t\tif (r->rec_first_lf_end < 0)\n\t\t\t\tr->rec_first_lf_end = r->offset;\n",
-        new="\t\t\tr->rec_first_lf_end = r->offset;\n",
+        old="\t\t\tif (r->rec_first_lf_end < 0)\n\t\t\t{\n\t\t\t\tr->rec_first_lf_end = r->offset;\n",
+        new="\t\t\t{\n\t\t\t\tr->rec_first_lf_end = r->offset;\n",
         suites=["pg_regress"],
     ),
     dict(
@@ -99,8 +100,8 @@ MUTANTS = [
         description="after a quote that proves bogus, the rows read again are numbered one line too far "
                     "(bad rows and errors name the wrong line)",
         file="fdw/csv.c",
-        old="\t\t\t\tr->resume_offset = r->rec_first_lf_end;\n\t\t\t\tr->resume_line = start_line + 1;\n",
-        new="\t\t\t\tr->resume_offset = r->rec_first_lf_end;\n\t\t\t\tr->resume_line = start_line + 2;\n",
+        old="\t\t\t\tr->resume_offset = r->rec_first_lf_end;\n\t\t\t\tr->resume_line = r->rec_first_lf_line;\n",
+        new="\t\t\t\tr->resume_offset = r->rec_first_lf_end;\n\t\t\t\tr->resume_line = r->rec_first_lf_line + 1;\n",
         suites=["pg_regress"],
     ),
     # --- the GCS client ---------------------------------------------------
@@ -198,23 +199,12 @@ MUTANTS = [
     ),
     # --- BigQuery ---------------------------------------------------------
     dict(
-        id="bq-retry-new-job-id",
-        description="a query whose jobs.insert answer was lost is started again under a new job id "
-                    "(two jobs run) instead of following the duplicate",
+        id="bq-query-409-is-error",
+        description="a query whose jobs.insert answer was lost, and which is retried under the same job "
+                    "id, fails on BigQuery's 409 duplicate instead of following the job it started",
         file="fdw/bigquery.c",
-        old="\tjson_decref(body);\n\tif (status != 409)\n\t{\n",
-        new="\tif (status == 409)\n"
-            "\t{\n"
-            "\t\t/* a duplicate: start the query again under a fresh job id */\n"
-            "\t\tjson_decref(root);\n"
-            "\t\tq->job_id = new_request_id(\"luxe_query_\");\n"
-            "\t\tjson_object_set_new(json_object_get(body, \"jobReference\"), \"jobId\",\n"
-            "\t\t\t\t\t\t\tjson_string(q->job_id));\n"
-            "\t\troot = bq_call(client, \"POST\", psprintf(\"projects/%s/jobs\", "
-            "luxe_http_escape(client->project)),\n"
-            "\t\t\t\t\t   body, \"query\", sql, 409, &status);\n"
-            "\t}\n"
-            "\tjson_decref(body);\n\tif (status != 409)\n\t{\n",
+        old="\t\t\t\t   body, \"query\", sql, 409, &status);\n",
+        new="\t\t\t\t   body, \"query\", sql, 0, &status);\n",
         suites=["integration-bq"],
     ),
     dict(
@@ -286,8 +276,8 @@ MUTANTS = [
         id="cleaning-brand-unknown",
         description="the cleaning rule for a missing brand_name gives 'Unknown' instead of 'unknown'",
         file="fdw/install/20_pipeline.sql",
-        old="'coalesce(luxe.lower_trim(brand_name::text), ''unknown'')'",
-        new="'coalesce(luxe.lower_trim(brand_name::text), ''Unknown'')'",
+        old="format('coalesce(luxe.lower_trim(%s::text), ''unknown'')', x)",
+        new="format('coalesce(luxe.lower_trim(%s::text), ''Unknown'')', x)",
         suites=["integration"],
     ),
     dict(
@@ -295,9 +285,36 @@ MUTANTS = [
         description="seller_country, product_color and the other label columns are trimmed but no "
                     "longer lower-cased by the cleaning",
         file="fdw/install/20_pipeline.sql",
-        old="        THEN format('luxe.lower_trim(%I::text)', name)\n",
-        new="        THEN format('btrim(%I::text)', name)\n",
+        old="      WHEN 'lower_trim' THEN format('luxe.lower_trim(%s::text)', x)\n",
+        new="      WHEN 'lower_trim' THEN format('btrim(%s::text)', x)\n",
         suites=["pg_regress"],
+    ),
+    dict(
+        id="engine-bq-pct-9-decimals",
+        description="the BigQuery engine rounds product type percentages to 9 decimals (NUMERIC's) "
+                    "instead of the local engine's 12",
+        file="fdw/install/20_pipeline.sql",
+        old="SUM(COUNT(*)) OVER (PARTITION BY brand_name)), 12) AS pct",
+        new="SUM(COUNT(*)) OVER (PARTITION BY brand_name)), 9) AS pct",
+        suites=["engine-bq"],
+    ),
+    dict(
+        id="incremental-replaced-rows-kept",
+        description="an incremental refresh loads the new generation of a replaced object but keeps "
+                    "the rows of the old one: its rows are counted twice",
+        file="fdw/install/20_pipeline.sql",
+        old="           AND o.action IN ('replace', 'remove');\n        GET DIAGNOSTICS deleted = ROW_COUNT;",
+        new="           AND o.action IN ('remove');\n        GET DIAGNOSTICS deleted = ROW_COUNT;",
+        suites=["pipeline-ops"],
+    ),
+    dict(
+        id="skip-ignores-generation",
+        description="a replaced object (same name, new generation) is taken for unchanged: the run "
+                    "is skipped and the insights keep the old data",
+        file="fdw/install/20_pipeline.sql",
+        old="     WHERE full_reload OR m.uri IS NULL OR m.generation <> l.generation;",
+        new="     WHERE full_reload OR m.uri IS NULL;",
+        suites=["pipeline-ops"],
     ),
     dict(
         id="dashboard-reads-listings",
