@@ -27,6 +27,30 @@ CALL luxe.refresh_pipeline();                          -- ERROR
 CREATE TABLE not_listings (product_id bigint, brand_name text);
 SELECT luxe.setup_pipeline('not_listings');            -- ERROR
 
+-- what the BigQuery engine needs (regress/integration/engine_bigquery.py
+-- runs it against the emulator)
+CREATE SERVER regress_luxe_bq FOREIGN DATA WRAPPER luxe_fdw
+  OPTIONS (service 'bigquery', endpoint :'emulator_url', project 'regress-project');
+SELECT luxe.setup_pipeline('raw_listings', engine => 'spark');                     -- ERROR
+SELECT luxe.setup_pipeline('raw_listings', engine => 'bigquery');                   -- ERROR
+SELECT luxe.setup_pipeline('raw_listings', engine => 'bigquery', bigquery_server => 'regress_luxe_gcs',
+                           bigquery_dataset => 'luxe');                             -- ERROR
+SELECT luxe.setup_pipeline('raw_listings', engine => 'bigquery', bigquery_server => 'regress_luxe_bq',
+                           bigquery_dataset => 'not-a-dataset');                    -- ERROR
+SELECT luxe.setup_pipeline('raw_listings', engine => 'bigquery', bigquery_server => 'regress_luxe_bq',
+                           bigquery_dataset => 'luxe', publish_to => 'public');     -- ERROR
+SELECT count(*) AS configured FROM luxe.pipeline_config;
+-- the load job: the foreign table's options and columns, mapped
+SELECT jsonb_pretty(luxe.bigquery_load_configuration('raw_listings', 'regress_luxe_bq', 'luxe')
+                    #- '{load,schema}') AS load_job,
+       jsonb_array_length(luxe.bigquery_load_configuration('raw_listings', 'regress_luxe_bq', 'luxe')
+                          #> '{load,schema,fields}') AS schema_fields;
+-- each cleaning rule in both dialects, from one spelling
+SELECT rule, luxe.cleaning_expression('x', rule, 'bigint', 'postgres') AS postgres,
+       luxe.cleaning_expression('x', rule, 'bigint', 'bigquery') AS googlesql
+  FROM (SELECT DISTINCT rule FROM luxe.listing_columns()) r ORDER BY rule;
+DROP SERVER regress_luxe_bq;
+
 SELECT luxe.setup_pipeline('raw_listings');
 SELECT relnamespace::regnamespace, relname, relkind, relpersistence FROM pg_class
  WHERE relnamespace IN ('luxe'::regnamespace, 'luxe_store'::regnamespace) AND relkind IN ('r', 'v', 'm', 'f')

@@ -368,6 +368,10 @@ BEGIN
             HINT = 'The source needs the 36 columns of the listings file, by name.';
   END IF;
 
+  IF engine = 'bigquery' AND publish_to IS NOT NULL THEN
+    RAISE EXCEPTION 'publish_to has no use with the bigquery engine: its tables are in BigQuery already'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF publish_to IS NOT NULL THEN
     SELECT string_agg(t, ', ') INTO missing
       FROM unnest(luxe.published_objects()) t
@@ -392,10 +396,6 @@ BEGIN
   END IF;
   IF engine = 'bigquery' THEN
     PERFORM luxe.check_bigquery_engine(source, bigquery_server, bigquery_dataset);
-    IF publish_to IS NOT NULL THEN
-      RAISE EXCEPTION 'publish_to has no use with the bigquery engine: its tables are in BigQuery already'
-        USING ERRCODE = 'invalid_parameter_value';
-    END IF;
   END IF;
 
   -- a new source, engine, BigQuery dataset or publishing target: the next

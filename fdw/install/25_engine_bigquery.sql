@@ -61,6 +61,12 @@ BEGIN
   IF luxe.bigquery_project(server) IS NULL THEN
     RAISE EXCEPTION 'BigQuery server "%" has no project option', server USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  -- it is spliced into the jobs' GoogleSQL, between backquotes
+  IF luxe.bigquery_project(server) !~ '^[a-z0-9][a-z0-9.:-]*$' THEN
+    RAISE EXCEPTION 'invalid BigQuery project id "%" on server "%"', luxe.bigquery_project(server), server
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Project ids are lower-case letters, digits and hyphens (domain-scoped ones: example.com:project).';
+  END IF;
   IF dataset !~ '^[A-Za-z0-9_]+$' OR length(dataset) > 1024 THEN
     RAISE EXCEPTION 'invalid BigQuery dataset name "%"', dataset
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits and underscores only.';
