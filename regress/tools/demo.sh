@@ -53,9 +53,12 @@ refresh=$!
 last=
 printed=0
 while kill -0 "$refresh" 2>/dev/null; do
-	line=$(run_psql -At -c "SELECT format('  %s: %s of %s MB, %s rows, %s s', phase,
-	                                       round(bytes_done / 1e6), coalesce(round(bytes_total / 1e6)::text, '?'),
-	                                       rows_done, round(extract(epoch FROM elapsed)::numeric, 1))
+	line=$(run_psql -At -c "SELECT CASE WHEN bytes_total > 0
+	                                 THEN format('  %s: %s of %s MB, %s rows, %s s', phase, round(bytes_done / 1e6),
+	                                             round(bytes_total / 1e6), rows_done,
+	                                             round(extract(epoch FROM elapsed)::numeric, 1))
+	                                 ELSE format('  %s: %s s', phase, round(extract(epoch FROM elapsed)::numeric, 1))
+	                            END
 	                          FROM luxe.pipeline_progress WHERE phase IS NOT NULL LIMIT 1" 2>/dev/null || true)
 	now=$(date +%s)
 	if [ -n "$line" ] && [ "$line" != "$last" ]; then
