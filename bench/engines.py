@@ -23,37 +23,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from benchlib import COLDEFS, URL, Bars, psql  # noqa: E402
+import insight_results  # noqa: E402  (regress/tools, on the path benchlib sets)
+from insight_results import same_results  # noqa: E402
 import subprocess  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "900000"))
 SHAPE = os.environ.get("SHAPE", "default")
 PROJECT = "luxe-bench"
 
-VIEWS = {"sellers_by_country": ("seller_country", "sellers, listings, share_pct", ""),
-         "brand_prices": ("brand_name", "listings, min_price, max_price", "avg_price, p25, median, p75"),
-         "product_types_by_brand": ("brand_name, product_type", "listings, pct", ""),
-         "sales_by_ship_interval": ("usually_ships_within", "sold, share_pct, sell_through_pct, listings", "")}
 
 
 def snapshot():
-    out = {}
-    for view, (key, exact, floats) in VIEWS.items():
-        cols = ", ".join(c for c in (key, exact, floats) if c)
-        out[view] = json.loads(psql("SELECT coalesce(json_agg(json_build_array(%s) ORDER BY %s), '[]') FROM "
-                                    "(SELECT %s FROM luxe.%s) v"
-                                    % (", ".join("%s::text" % c.strip() for c in cols.split(",")), key, cols, view)))
-    return out
-
-
-def same(a, b):
-    for view, (key, exact, floats) in VIEWS.items():
-        nexact = len(key.split(",")) + len(exact.split(","))
-        assert len(a[view]) == len(b[view]), view
-        for x, y in zip(a[view], b[view]):
-            assert x[:nexact] == y[:nexact], (view, x, y)
-            for u, v in zip(x[nexact:], y[nexact:]):
-                assert (u is None and v is None) or abs(float(u) - float(v)) <= 1e-9 * max(abs(float(u)), 1e-300), \
-                    (view, x, y)
+    return insight_results.snapshot(lambda sql: psql(sql).strip())
 
 
 def refresh():
@@ -99,7 +80,7 @@ def main():
     for j in bq_r["bigquery_jobs"]:
         print("    %-28s %14s bytes processed%s" % (j["step"], j.get("total_bytes_processed", "-"),
                                                     ", %d rows" % j["output_rows"] if "output_rows" in j else ""))
-    same(local, snapshot())
+    same_results(local, snapshot())
     print("source object: %d bytes; the four results: %s rows" % (
         size, psql("SELECT (SELECT count(*) FROM luxe.sellers_by_country) + (SELECT count(*) FROM luxe.brand_prices)"
                    " + (SELECT count(*) FROM luxe.product_types_by_brand)"

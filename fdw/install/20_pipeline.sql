@@ -355,6 +355,7 @@ AS $$
 DECLARE
   missing text;
   d record;
+  listings_view text;
 BEGIN
   SELECT string_agg(quote_ident(c.name), ', ' ORDER BY c.ord) INTO missing
     FROM luxe.listing_columns() c
@@ -447,17 +448,16 @@ BEGIN
   END LOOP;
   -- luxe.listings: the local cleaned rows, or the BigQuery table of them
   -- (a foreign table, so queries on it push down to BigQuery)
+  SELECT 'CREATE OR REPLACE VIEW luxe.listings AS SELECT ' || string_agg(quote_ident(name), ', ' ORDER BY ord)
+         || ' FROM '
+    INTO listings_view
+    FROM luxe.listing_columns();
   IF engine = 'bigquery' THEN
     -- (the view leaves the engine's foreign tables while they are made again)
-    EXECUTE (SELECT 'CREATE OR REPLACE VIEW luxe.listings AS SELECT ' ||
-                    string_agg(quote_ident(name), ', ' ORDER BY ord) || ' FROM luxe_store.listings'
-               FROM luxe.listing_columns());
+    EXECUTE listings_view || 'luxe_store.listings';
     PERFORM luxe.setup_bigquery_engine(bigquery_server, bigquery_dataset);
   END IF;
-  EXECUTE (SELECT 'CREATE OR REPLACE VIEW luxe.listings AS SELECT ' ||
-                  string_agg(quote_ident(name), ', ' ORDER BY ord) || ' FROM ' ||
-                  CASE WHEN engine = 'bigquery' THEN 'luxe_store.bq_listings' ELSE 'luxe_store.listings' END
-             FROM luxe.listing_columns());
+  EXECUTE listings_view || CASE WHEN engine = 'bigquery' THEN 'luxe_store.bq_listings' ELSE 'luxe_store.listings' END;
   COMMENT ON VIEW luxe.listings IS 'the cleaned listings, kept up to date by luxe.refresh_pipeline()';
 
   COMMENT ON VIEW luxe.sellers_by_country

@@ -103,18 +103,17 @@ DECLARE
   d record;
 BEGIN
   PERFORM luxe.bigquery_job(server,
-    jsonb_build_object('query', jsonb_build_object(
-      'query', format('CREATE SCHEMA IF NOT EXISTS `%s.%s`', luxe.bigquery_project(server), dataset),
-      'useLegacySql', false)), 'setup');
+    luxe.bigquery_query_configuration(
+      format('CREATE SCHEMA IF NOT EXISTS `%s.%s`', luxe.bigquery_project(server), dataset),
+      server, dataset, NULL, NULL), 'setup');
   -- the cleaned table exists from the start (empty until the first run),
   -- so luxe.listings can be queried, and planned, at once
   PERFORM luxe.bigquery_job(server,
-    jsonb_build_object('query', jsonb_build_object(
-      'query', (SELECT format('CREATE TABLE IF NOT EXISTS %s (%s)', luxe.bigquery_path(server, dataset, 'listings'),
-                              string_agg(format('`%s` %s', name, luxe.bigquery_type(cleaned_type)), ', '
-                                         ORDER BY ord))
-                  FROM luxe.listing_columns()),
-      'useLegacySql', false)), 'setup');
+    luxe.bigquery_query_configuration(
+      (SELECT format('CREATE TABLE IF NOT EXISTS %s (%s)', luxe.bigquery_path(server, dataset, 'listings'),
+                     string_agg(format('`%s` %s', name, luxe.bigquery_type(cleaned_type)), ', ' ORDER BY ord))
+         FROM luxe.listing_columns()),
+      server, dataset, NULL, NULL), 'setup');
   IF to_regclass('luxe_store.bq_listings') IS NOT NULL THEN
     DROP FOREIGN TABLE luxe_store.bq_listings;
   END IF;

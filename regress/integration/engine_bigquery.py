@@ -26,6 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
 import pipeline_ops as po  # noqa: E402  (shared helpers; its main() does not run)
+import insight_results  # noqa: E402
+from insight_results import same_results  # noqa: E402
 from vestiaire_schema import COLDEFS  # noqa: E402
 
 PROJECT = "luxe-engine"
@@ -33,44 +35,13 @@ DATASET = "luxe_engine"
 po.PREFIX = "engine/parts/"
 po.PARTS = os.path.join(po.ROOT, "vestiaire", "engine", "parts")
 psql, one, test, api, results = po.psql, po.one, po.test, po.api, po.results
+faults, faults_left = po.faults, po.faults_left
 
-# the insights' columns, by kind: key columns, exact columns, float columns
-VIEWS = {
-    "sellers_by_country": (["seller_country"], ["sellers", "listings", "share_pct"], []),
-    "brand_prices": (["brand_name"], ["listings", "min_price", "max_price"],
-                     ["avg_price", "p25", "median", "p75"]),
-    "product_types_by_brand": (["brand_name", "product_type"], ["listings", "pct"], []),
-    "sales_by_ship_interval": (["usually_ships_within"],
-                               ["sold", "share_pct", "sell_through_pct", "listings"], []),
-}
 
 
 def snapshot():
     """The four views as text, exactly as a BI tool reads them, keyed."""
-    out = {}
-    for view, (key, exact, floats) in VIEWS.items():
-        cols = key + exact + floats
-        rows = json.loads(one("SELECT coalesce(json_agg(json_build_array(%s)), '[]') FROM luxe.%s"
-                              % (", ".join("%s::text" % c for c in cols), view)))
-        out[view] = {tuple(r[:len(key)]): r[len(key):] for r in rows}
-        assert len(out[view]) == len(rows), "%s: duplicate keys" % view
-    return out
-
-
-def same_results(a, b):
-    """Counts and 12-decimal percentages equal to the digit, floats to 1e-9."""
-    for view, (key, exact, floats) in VIEWS.items():
-        x, y = a[view], b[view]
-        assert x.keys() == y.keys(), "%s: keys differ: %r" % (view, sorted(x.keys() ^ y.keys())[:5])
-        for k in x:
-            for i, col in enumerate(exact + floats):
-                u, v = x[k][i], y[k][i]
-                if col in exact or u is None or v is None:
-                    assert u == v, "%s %r %s: %r != %r" % (view, k, col, u, v)
-                else:
-                    fu, fv = float(u), float(v)
-                    assert abs(fu - fv) <= 1e-9 * max(abs(fu), abs(fv), 1e-300), \
-                        "%s %r %s: %r != %r" % (view, k, col, u, v)
+    return insight_results.snapshot(one)
 
 
 def emulator_jobs():
@@ -91,12 +62,6 @@ class Row(dict):
 
 def run_row():
     return Row(json.loads(one("SELECT row_to_json(r) FROM luxe.pipeline_runs r ORDER BY run_id DESC LIMIT 1")))
-
-
-def faults_left():
-    left = api("GET", "/_emulator/faults")["instructions"]
-    api("DELETE", "/_emulator/faults")
-    return {k: v for k, v in left.items() if v}
 
 
 def main():
@@ -200,7 +165,7 @@ def main():
         """Fail the k-th job of a refresh; the run fails, nothing changes."""
         lst = one("SELECT count(*) FROM luxe.listings")
         tables = emulator_tables()
-        api("POST", "/_emulator/faults", {"instructions": {"bigquery.jobs.insert": ["pass"] * k + [instruction]}})
+        faults({"bigquery.jobs.insert": ["pass"] * k + [instruction]})
         try:
             p = psql("CALL luxe.refresh_pipeline(retries => 0, full => true)", check=False)
         finally:
@@ -246,7 +211,7 @@ def main():
 
     @test("statement_timeout during a BigQuery job cancels the job and fails the run")
     def _():
-        api("POST", "/_emulator/faults", {"instructions": {"bigquery.jobs.insert": ["pass", "job-slow-30s"]}})
+        faults({"bigquery.jobs.insert": ["pass", "job-slow-30s"]})
         n = len(api("GET", "/_emulator/bigquery/jobs")["jobs"])
         t0 = time.time()
         try:
@@ -265,7 +230,7 @@ def main():
 
     @test("the refresh's timeout cancels the running job; the attempt is failed and retried")
     def _():
-        api("POST", "/_emulator/faults", {"instructions": {"bigquery.jobs.insert": ["job-slow-30s"]}})
+        faults({"bigquery.jobs.insert": ["job-slow-30s"]})
         n = len(api("GET", "/_emulator/bigquery/jobs")["jobs"])
         try:
             psql("CALL luxe.refresh_pipeline(retries => 1, retry_delay => '0s', full => true, timeout => '2s')")
@@ -284,13 +249,7 @@ def main():
         assert one("SELECT count(*) FROM pg_class WHERE relname LIKE 'bq\\_%' "
                    "AND relnamespace = 'luxe_store'::regnamespace") in ("0", "")
 
-    n = 0
-    for ok, name, why in results:
-        n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, "" if ok else ": " + why))
-    failed = sum(1 for r in results if not r[0])
-    print("engine-bq: %d passed, %d failed, 0 skipped" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return po.report("engine-bq")
 
 
 if __name__ == "__main__":

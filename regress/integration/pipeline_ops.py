@@ -77,6 +77,13 @@ def faults(instructions):
     api("POST", "/_emulator/faults", {"instructions": instructions})
 
 
+def faults_left():
+    """The instructions no request used up (then cleared), by method."""
+    left = api("GET", "/_emulator/faults")["instructions"]
+    faults_clear()
+    return {k: v for k, v in left.items() if v}
+
+
 def faults_clear():
     api("DELETE", "/_emulator/faults")
 
@@ -158,6 +165,15 @@ def last_run():
 def part_rows(name):
     with open(os.path.join(PARTS, name), encoding="utf-8", newline="") as f:
         return sum(1 for _ in csv.reader(f)) - 1
+
+
+def report(label):
+    """Print the "ok N - name" lines and the summary; the exit status."""
+    for n, (ok, name, why) in enumerate(results, 1):
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, "" if ok else ": " + why))
+    failed = sum(1 for r in results if not r[0])
+    print("%s: %d passed, %d failed, 0 skipped" % (label, len(results) - failed, failed))
+    return 1 if failed else 0
 
 
 def main():
@@ -419,13 +435,7 @@ def main():
         assert seen == again, "the reader's snapshot changed under it: %r %r" % (seen, again)
         assert took < 60, took
 
-    n = 0
-    for ok, name, why in results:
-        n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, "" if ok else ": " + why))
-    failed = sum(1 for r in results if not r[0])
-    print("pipeline-ops: %d passed, %d failed, 0 skipped" % (len(results) - failed, failed))
-    return 1 if failed else 0
+    return report("pipeline-ops")
 
 
 if __name__ == "__main__":
