@@ -40,8 +40,6 @@
 #include "bigquery.h"
 #include "fuzz_common.h"
 
-#define SECRET_TOKEN "ya29.fuzz-secret-token"
-
 /*
  * Known bug 11 (bigquery.c): a request body built with json_pack leaks
  * when bq_call throws (luxe_bq_query_start, luxe_bq_insert_all,
@@ -187,7 +185,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char	   *control;
 	const char *script;
-	const char *auth;
 	const char *endpoint = "https://bigquery.googleapis.com";
 	LuxeServerOptions server;
 	LuxeHttpStats stats = {0};
@@ -201,15 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		input_secrets = no_secrets;
 	script = fuzz_split_control((const char *) data, size, &control);
 	fuzz_http_script(script, size - (script - (const char *) data));
-	auth = fuzz_word_value(control, "auth");
-	memset(&fuzz_auth_options, 0, sizeof(fuzz_auth_options));
-	fuzz_auth_options.mode = LUXE_AUTH_TOKEN;
-	fuzz_auth_options.token = SECRET_TOKEN;
-	if (auth && strcmp(auth, "none") == 0)
-		fuzz_auth_options.mode = LUXE_AUTH_NONE;
-	else if (auth && strcmp(auth, "metadata") == 0)
-		fuzz_auth_options.mode = LUXE_AUTH_METADATA;
-	luxe_auth_metadata_host = "127.0.0.1:8099";
+	fuzz_user_mapping(control);
 	fuzz_server_options(&server, LUXE_SERVICE_BIGQUERY, endpoint);
 	if (fuzz_has_word(control, "loc"))
 		server.location = "US";

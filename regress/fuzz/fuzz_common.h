@@ -101,7 +101,11 @@ extern void fuzz_server_options(LuxeServerOptions *server, LuxeService service,
 
 /* ---- fdw_auth.c ---- */
 
+/* the bearer token of fuzz_user_mapping: it must never reach an error or a log */
+#define SECRET_TOKEN "ya29.fuzz-secret-token"
+
 extern void fuzz_auth_reset(void);
+extern void fuzz_user_mapping(const char *control);
 
 /* ---- helpers of the harnesses ---- */
 

@@ -40,8 +40,6 @@
 #include "fuzz_common.h"
 #include "gcs.h"
 
-#define SECRET_TOKEN "ya29.fuzz-secret-token"
-
 /* the token is a secret unless the input itself holds it (a server echo) */
 static const char *secrets[] = {SECRET_TOKEN, NULL};
 static const char *no_secrets[] = {NULL};
@@ -183,7 +181,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *script;
 	const char *uri;
 	const char *endpoint;
-	const char *auth;
 	const char *v;
 	LuxeServerOptions server;
 	LuxeHttpStats stats = {0};
@@ -206,15 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	endpoint = fuzz_word_value(control, "endpoint");
 	if (endpoint == NULL)
 		endpoint = "https://storage.googleapis.com";
-	auth = fuzz_word_value(control, "auth");
-	memset(&fuzz_auth_options, 0, sizeof(fuzz_auth_options));
-	fuzz_auth_options.mode = LUXE_AUTH_TOKEN;
-	fuzz_auth_options.token = SECRET_TOKEN;
-	if (auth && strcmp(auth, "none") == 0)
-		fuzz_auth_options.mode = LUXE_AUTH_NONE;
-	else if (auth && strcmp(auth, "metadata") == 0)
-		fuzz_auth_options.mode = LUXE_AUTH_METADATA;
-	luxe_auth_metadata_host = "127.0.0.1:8099";
+	fuzz_user_mapping(control);
 	fuzz_server_options(&server, LUXE_SERVICE_GCS, endpoint);
 	fuzz_http_set_endpoint(endpoint);
 
