@@ -226,6 +226,7 @@ DECLARE
   job jsonb;
   cols text;
   script text := 'BEGIN TRANSACTION;';
+  create_script text := '';
   t text;
 BEGIN
   SELECT * INTO cfg FROM luxe.pipeline_config;
@@ -267,18 +268,20 @@ BEGIN
   END LOOP;
 
   -- all built: replace the final tables' contents at once
+  -- (the final tables first exist, empty, from one DDL script: a
+  -- transaction may hold DML only)
   FOREACH t IN ARRAY ARRAY['listings'] || ARRAY(SELECT name FROM luxe.insight_definitions() ORDER BY ord) LOOP
-    PERFORM luxe.bigquery_job(cfg.bigquery_server,
-      luxe.bigquery_query_configuration(
-        format('CREATE TABLE IF NOT EXISTS %s AS SELECT * FROM %s WHERE FALSE',
+    create_script := create_script || format('CREATE TABLE IF NOT EXISTS %s AS SELECT * FROM %s WHERE FALSE; ',
                luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
-               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t || '__next')),
-        cfg.bigquery_server, cfg.bigquery_dataset, NULL, NULL), 'create ' || t);
+               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t || '__next'));
     script := script || format(' DELETE FROM %s WHERE TRUE; INSERT INTO %s SELECT * FROM %s;',
                                luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
                                luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t),
                                luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, t || '__next'));
   END LOOP;
+  PERFORM luxe.bigquery_job(cfg.bigquery_server,
+    luxe.bigquery_query_configuration(create_script, cfg.bigquery_server, cfg.bigquery_dataset, NULL, NULL),
+    'create');
   PERFORM luxe.bigquery_job(cfg.bigquery_server,
     luxe.bigquery_query_configuration(script || ' COMMIT TRANSACTION;', cfg.bigquery_server,
                                       cfg.bigquery_dataset, NULL, cfg.maximum_bytes_billed), 'replace');

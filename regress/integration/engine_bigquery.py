@@ -181,7 +181,7 @@ def main():
 
     @test("a job refused at each step in turn fails the run and leaves BigQuery and the local results intact")
     def _():
-        njobs = len(state.get("steps", [])) or 13
+        njobs = len(state.get("steps", [])) or 8
         for k in range(njobs):
             p, r = failing_at(k, "return-400-invalid")
             assert "400" in r["error"] or "invalid" in r["error"].lower(), r["error"]
