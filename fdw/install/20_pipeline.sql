@@ -3,9 +3,11 @@
 -- The insights pipeline: cleaned listings, four insight relations, runs.
 --
 -- Storage: luxe_store holds what the pipeline builds (the cleaned rows
--- with the object each came from, two tables per insight, the scan of the
--- source); schema luxe shows it to users and BI tools as plain views:
--- luxe.listings and the four insights.  Each insight is double-buffered:
+-- with the object each came from, two tables per insight -- or, for a
+-- counted insight, its counts updated in place and two views over them --
+-- and the scan of the source); schema luxe shows it to users and BI tools
+-- as plain views: luxe.listings and the four insights.  Each insight is
+-- double-buffered:
 -- a refresh rebuilds the buffer readers do not read and then flips
 -- luxe_store.insight_state, in the transaction that commits the new rows.
 -- No DDL, no lock stronger than a row lock on what readers read: a reader
@@ -234,9 +236,21 @@ COMMENT ON FUNCTION luxe.cleaning_select_bigquery(text) IS 'the GoogleSQL SELECT
  * same rows (counts exactly, floats to 1e-9, percentages to the digit:
  * luxe.pct rounds half away from zero to 12 decimals, as ROUND on
  * BIGNUMERIC does).  The test suite compares both engines row by row.
+ *
+ * An insight with counted_by is not stored as its query's rows: only the
+ * count of listings per counted_by group is, in luxe_store.<name>_counts,
+ * maintained by difference on an incremental run (the rows of the objects
+ * added minus those of the objects replaced or removed), and the rest is
+ * computed when read, by buffer_query ({buffer}: the buffer letter of the
+ * other insights it joins).  A 10 % object touches most of the 400k brand x
+ * type pairs of a real marketplace, and each pair's percentage depends on
+ * its brand's total: stored, every one would be rewritten on each run.  The
+ * first counted_by column must never be NULL (brand_name is 'unknown' when
+ * missing): the counts are matched on it with "=", the others NULL-safely.
  */
 CREATE FUNCTION luxe.insight_definitions()
-RETURNS TABLE (ord integer, name text, query text, columns text, key text, bigquery_query text)
+RETURNS TABLE (ord integer, name text, query text, columns text, key text, bigquery_query text,
+               counted_by text, buffer_query text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -250,7 +264,8 @@ AS $$
      $q$SELECT seller_country, sellers, listings,
                ROUND(SAFE_DIVIDE(CAST(sellers AS BIGNUMERIC) * 100, SUM(sellers) OVER ()), 12) AS share_pct
           FROM (SELECT seller_country, COUNT(DISTINCT seller_id) AS sellers, COUNT(*) AS listings
-                  FROM {listings} GROUP BY seller_country)$q$),
+                  FROM {listings} GROUP BY seller_country)$q$,
+     NULL, NULL),
     (2, 'brand_prices',
      $q$SELECT brand_name, (s).listings, (s).mean AS avg_price, (s).p25, (s).median, (s).p75,
                (s).min AS min_price, (s).max AS max_price
@@ -265,7 +280,8 @@ AS $$
                PERCENTILE_CONT(price_usd, 0.75) OVER (PARTITION BY brand_name) AS p75,
                MIN(price_usd) OVER (PARTITION BY brand_name) AS min_price,
                MAX(price_usd) OVER (PARTITION BY brand_name) AS max_price
-          FROM {listings}$q$),
+          FROM {listings}$q$,
+     NULL, NULL),
     (3, 'product_types_by_brand',
      $q$SELECT brand_name, product_type, count(*) AS listings,
                luxe.pct(count(*), (sum(count(*)) OVER (PARTITION BY brand_name))::bigint) AS pct
@@ -274,7 +290,12 @@ AS $$
      $q$SELECT brand_name, product_type, COUNT(*) AS listings,
                ROUND(SAFE_DIVIDE(CAST(COUNT(*) AS BIGNUMERIC) * 100,
                                  SUM(COUNT(*)) OVER (PARTITION BY brand_name)), 12) AS pct
-          FROM {listings} GROUP BY brand_name, product_type$q$),
+          FROM {listings} GROUP BY brand_name, product_type$q$,
+     -- the brand's listings are those of brand_prices, in the same buffer
+     'brand_name, product_type',
+     $q$SELECT c.brand_name, c.product_type, c.listings, luxe.pct(c.listings, b.listings) AS pct
+          FROM luxe_store.product_types_by_brand_counts c
+          JOIN luxe_store.brand_prices_{buffer} b ON b.brand_name = c.brand_name$q$),
     (4, 'sales_by_ship_interval',
      $q$SELECT bucket AS usually_ships_within, sold,
                luxe.pct(sold, (sum(sold) OVER ())::bigint) AS share_pct,
@@ -297,16 +318,58 @@ AS $$
                        COUNTIF(sold) AS sold,
                        ROUND(SAFE_DIVIDE(CAST(COUNTIF(sold) AS BIGNUMERIC) * 100, COUNT(*)), 12) AS sell_through_pct,
                        COUNT(*) AS listings
-                  FROM {listings} GROUP BY 1)$q$)
-  ) AS v(ord, name, query, columns, key, bigquery_query)
+                  FROM {listings} GROUP BY 1)$q$,
+     NULL, NULL)
+  ) AS v(ord, name, query, columns, key, bigquery_query, counted_by, buffer_query)
 $$;
-COMMENT ON FUNCTION luxe.insight_definitions() IS 'the four insights: query over the cleaned rows, columns, key';
+COMMENT ON FUNCTION luxe.insight_definitions() IS 'the four insights: query over the cleaned rows, columns, key, and how the counted one is kept';
+
+/*
+ * The rows of query, computed by RETURN QUERY, which may use parallel
+ * workers where INSERT ... SELECT never does (PostgreSQL plans no parallel
+ * query for a statement that writes): the aggregates over all the listings
+ * take about half the time on two cores.
+ */
+CREATE FUNCTION luxe.parallel_rows(query text)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN QUERY EXECUTE query;
+END
+$$;
+COMMENT ON FUNCTION luxe.parallel_rows(text) IS 'the rows of a query, which may run with parallel workers; internal';
+REVOKE ALL ON FUNCTION luxe.parallel_rows(text) FROM PUBLIC;
+
+/*
+ * INSERT INTO table (a luxe_store table) the rows of query, computed with
+ * luxe.parallel_rows.
+ */
+CREATE FUNCTION luxe.insert_rows(tab text, query text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  EXECUTE format('INSERT INTO luxe_store.%I SELECT * FROM luxe.parallel_rows(%L) AS r(%s)', tab, query,
+                 (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                                    ORDER BY a.attnum)
+                    FROM pg_attribute a
+                   WHERE a.attrelid = format('luxe_store.%I', tab)::regclass AND a.attnum > 0
+                     AND NOT a.attisdropped));
+END
+$$;
+COMMENT ON FUNCTION luxe.insert_rows(text, text) IS 'insert the rows of a query, computed with parallel workers, into a luxe_store table; internal';
+REVOKE ALL ON FUNCTION luxe.insert_rows(text, text) FROM PUBLIC;
 
 /*
  * Build the four insights from luxe_store.listings into the buffer readers
- * do not see, and return its letter; luxe.flip_insights shows it.
+ * do not see, and return its letter; luxe.flip_insights shows it.  The
+ * counts of a counted insight are recounted, unless counted is true: the
+ * caller has kept them up to date with luxe.count_difference.
  */
-CREATE FUNCTION luxe.build_insights()
+CREATE FUNCTION luxe.build_insights(counted boolean DEFAULT false)
 RETURNS "char"
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -317,16 +380,80 @@ DECLARE
 BEGIN
   SELECT CASE active WHEN 'a' THEN 'b' ELSE 'a' END INTO target FROM luxe_store.insight_state;
   FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
+    IF d.counted_by IS NOT NULL THEN
+      -- (kept by difference, a few % of the counts change: autovacuum
+      -- analyzes them when enough have)
+      IF NOT counted THEN
+        EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_counts');
+        PERFORM luxe.insert_rows(d.name || '_counts',
+                                 format('SELECT %s, count(*) FROM luxe_store.listings GROUP BY %s',
+                                        d.counted_by, d.counted_by));
+        EXECUTE format('ANALYZE luxe_store.%I', d.name || '_counts');
+      END IF;
+      CONTINUE;
+    END IF;
     -- DELETE, not TRUNCATE: no lock a reader of the other buffer waits on
     EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_' || target::text);
-    EXECUTE format('INSERT INTO luxe_store.%I %s', d.name || '_' || target::text, d.query);
+    PERFORM luxe.insert_rows(d.name || '_' || target::text, d.query);
     EXECUTE format('ANALYZE luxe_store.%I', d.name || '_' || target::text);
   END LOOP;
   RETURN target;
 END
 $$;
-COMMENT ON FUNCTION luxe.build_insights() IS 'build the insights into the buffer readers do not see; internal';
-REVOKE ALL ON FUNCTION luxe.build_insights() FROM PUBLIC;
+COMMENT ON FUNCTION luxe.build_insights(boolean) IS 'build the insights into the buffer readers do not see; internal';
+REVOKE ALL ON FUNCTION luxe.build_insights(boolean) FROM PUBLIC;
+
+/*
+ * Add rows to the counts of each counted insight, times sign: +1 for rows
+ * just loaded, -1 for rows about to be deleted.  The rows are those of
+ * source (with a column source_object_id and the counted_by columns) from
+ * the manifest objects ids (all if NULL), each weighing weight (an
+ * expression: 1 for listings, n for an aggregate of them).  Groups are matched on the first counted_by
+ * column with "=" and NULL-safely on the others (text columns), by hash
+ * joins and aggregates (the planner cannot know how many groups come: an
+ * index probe per group is slow on a brand with hundreds of product types,
+ * a merge join sorts all the counts by collation); a group that
+ * reaches zero goes, a new one is added.  A count below zero (rows
+ * subtracted that were never counted) violates the table's check: the run
+ * fails rather than publish wrong percentages.
+ */
+CREATE FUNCTION luxe.count_difference(source text, weight text, ids integer[], sign integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off
+SET enable_mergejoin = off
+SET enable_sort = off
+AS $$
+DECLARE
+  d record;
+  keys text[];
+  match_c text;
+  match_u text;
+BEGIN
+  FOR d IN SELECT * FROM luxe.insight_definitions() WHERE counted_by IS NOT NULL LOOP
+    keys := regexp_split_to_array(d.counted_by, ',\s*');
+    SELECT string_agg(format(CASE WHEN i = 1 THEN '%1$s.%2$I = d.%2$I' ELSE m END, 'c', keys[i]), ' AND '),
+           string_agg(format(CASE WHEN i = 1 THEN '%1$s.%2$I = d.%2$I' ELSE m END, 'u', keys[i]), ' AND ')
+      INTO match_c, match_u
+      FROM generate_subscripts(keys, 1) i,
+           -- IS NOT DISTINCT FROM, written so that a hash join can use it
+           (VALUES ('coalesce(%1$s.%2$I, '''') = coalesce(d.%2$I, '''') '
+                    'AND (%1$s.%2$I IS NULL) = (d.%2$I IS NULL)')) v(m);
+    EXECUTE format('WITH d AS (SELECT %1$s, sum(%7$s)::bigint AS n FROM %8$s '
+                                'WHERE %2$L IS NULL OR source_object_id = ANY (%2$L) GROUP BY %1$s), '
+                   'u AS (UPDATE luxe_store.%3$I c SET listings = c.listings + %4$s * d.n FROM d WHERE %5$s '
+                         'RETURNING c.*) '
+                   'INSERT INTO luxe_store.%3$I SELECT %1$s, %4$s * d.n FROM d WHERE NOT EXISTS (SELECT 1 FROM u WHERE %6$s)',
+                   d.counted_by, ids, d.name || '_counts', sign, match_c, match_u, weight, source);
+    IF sign < 0 THEN
+      EXECUTE format('DELETE FROM luxe_store.%I WHERE listings = 0', d.name || '_counts');
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION luxe.count_difference(text, text, integer[], integer) IS 'add (or subtract) the rows of manifest objects to the counts of the counted insights; internal';
+REVOKE ALL ON FUNCTION luxe.count_difference(text, text, integer[], integer) FROM PUBLIC;
 
 -- Show the buffer built by luxe.build_insights (at commit).
 CREATE FUNCTION luxe.flip_insights(target "char")
@@ -433,11 +560,24 @@ BEGIN
     DELETE FROM luxe.pipeline_manifest;
   END IF;
   FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
-    IF to_regclass('luxe.' || d.name) IS NULL THEN
+    IF to_regclass('luxe.' || d.name) IS NULL AND d.counted_by IS NOT NULL THEN
+      -- updated in place (fillfactor: room for HOT updates); a hash index
+      -- for readers' lookups by key, cheaper to maintain than a btree
+      EXECUTE format('CREATE TABLE luxe_store.%I WITH (fillfactor = 80) AS '
+                     'SELECT %s, count(*) AS listings FROM luxe_store.listings GROUP BY %s WITH NO DATA',
+                     d.name || '_counts', d.counted_by, d.counted_by);
+      EXECUTE format('ALTER TABLE luxe_store.%I ALTER COLUMN %I SET NOT NULL, ADD CHECK (listings >= 0)',
+                     d.name || '_counts', split_part(d.counted_by, ',', 1));
+      EXECUTE format('CREATE INDEX ON luxe_store.%I USING hash (%s)', d.name || '_counts', d.key);
+      EXECUTE format('CREATE VIEW luxe_store.%I AS %s', d.name || '_a', replace(d.buffer_query, '{buffer}', 'a'));
+      EXECUTE format('CREATE VIEW luxe_store.%I AS %s', d.name || '_b', replace(d.buffer_query, '{buffer}', 'b'));
+    ELSIF to_regclass('luxe.' || d.name) IS NULL THEN
       EXECUTE format('CREATE TABLE luxe_store.%I AS %s WITH NO DATA', d.name || '_a', d.query);
       EXECUTE format('CREATE TABLE luxe_store.%I AS %s WITH NO DATA', d.name || '_b', d.query);
       EXECUTE format('CREATE INDEX ON luxe_store.%I (%s)', d.name || '_a', d.key);
       EXECUTE format('CREATE INDEX ON luxe_store.%I (%s)', d.name || '_b', d.key);
+    END IF;
+    IF to_regclass('luxe.' || d.name) IS NULL THEN
       -- the buffer not shown is skipped by a one-time filter, never scanned
       EXECUTE format('CREATE VIEW luxe.%I AS '
                      'SELECT %s FROM luxe_store.%I WHERE (SELECT active FROM luxe_store.insight_state) = ''a'' '
@@ -575,8 +715,12 @@ BEGIN
     UPDATE luxe.pipeline_runs SET full_reload = true, list_seconds = 0 WHERE run_id = run;
     RETURN true;
   END IF;
+  -- (an unlogged luxe_store.listings is empty after a crash: the manifest
+  -- no longer describes it)
   IF full_reload OR NOT cfg.incremental OR cfg.source_signature IS DISTINCT FROM src.signature
-     OR NOT EXISTS (SELECT 1 FROM luxe.pipeline_manifest) THEN
+     OR NOT EXISTS (SELECT 1 FROM luxe.pipeline_manifest)
+     OR (cfg.engine = 'local' AND NOT EXISTS (SELECT 1 FROM luxe_store.listings)
+         AND EXISTS (SELECT 1 FROM luxe.pipeline_manifest WHERE rows > 0)) THEN
     full_reload := true;
   END IF;
 
@@ -677,6 +821,9 @@ DECLARE
   nobj integer;
   bytes bigint;
   buffer "char";
+  counted boolean := false;     -- the counted insights kept by difference
+  ids integer[];
+  keys text;
   bq record;
   jobs jsonb;
   received0 bigint := luxe.bytes_received();
@@ -721,7 +868,13 @@ BEGIN
         TRUNCATE luxe_store.listings;
         DELETE FROM luxe.pipeline_manifest;
       ELSE
-        -- the rows of replaced and removed objects go
+        -- the rows of replaced and removed objects go, and their counts
+        counted := true;
+        ids := ARRAY(SELECT m.object_id FROM luxe.pipeline_manifest m JOIN luxe.pipeline_run_objects o ON o.uri = m.uri
+                      WHERE o.run_id = run AND o.action IN ('replace', 'remove'));
+        IF cardinality(ids) > 0 THEN
+          PERFORM luxe.count_difference('luxe_store.listings', '1', ids, -1);
+        END IF;
         DELETE FROM luxe_store.listings l
          USING luxe.pipeline_manifest m, luxe.pipeline_run_objects o
          WHERE l.source_object_id = m.object_id AND o.run_id = run AND o.uri = m.uri
@@ -736,27 +889,41 @@ BEGIN
           SELECT uri, generation, size, run FROM luxe.pipeline_run_objects
            WHERE run_id = run AND action IN ('add', 'replace');
         PERFORM luxe.prepare_source_scan(cfg.source, uris);
-        EXECUTE 'INSERT INTO luxe_store.listings SELECT '
+        -- the rows loaded, counted per object (and, when the counted
+        -- insights are kept by difference, per group of theirs) as they
+        -- are inserted: cheaper than a scan of all the rows
+        SELECT string_agg(DISTINCT quote_ident(k), ', ') INTO keys
+          FROM luxe.insight_definitions(), regexp_split_to_table(counted_by, ',\s*') k
+         WHERE counted;
+        keys := coalesce(', ' || keys, '');
+        EXECUTE format('CREATE TEMP TABLE luxe_loaded ON COMMIT DROP AS '
+                       'SELECT source_object_id%s, 0::bigint AS n FROM luxe_store.listings WITH NO DATA', keys);
+        EXECUTE 'WITH ins AS (INSERT INTO luxe_store.listings SELECT '
                 || (SELECT string_agg('c.' || quote_ident(name), ', ' ORDER BY ord) FROM luxe.listing_columns())
                 || ', m.object_id FROM ('
                 || replace(luxe.cleaning_select('luxe_store.source_scan'::regclass),
                            ' FROM luxe_store.source_scan',
                            ', source_object FROM luxe_store.source_scan')
-                || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object';
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+                || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object '
+                || 'RETURNING source_object_id' || keys || ') '
+                || 'INSERT INTO pg_temp.luxe_loaded SELECT source_object_id' || keys || ', count(*) FROM ins '
+                || 'GROUP BY source_object_id' || keys;
+        SELECT coalesce(sum(l.n), 0) INTO inserted FROM pg_temp.luxe_loaded l;
         SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
         UPDATE luxe.pipeline_manifest m SET rows = c.n
-          FROM (SELECT source_object_id, count(*) AS n FROM luxe_store.listings
-                 WHERE source_object_id IN (SELECT object_id FROM luxe.pipeline_manifest WHERE run_id = run)
-                 GROUP BY 1) c
+          FROM (SELECT source_object_id, sum(l.n) AS n FROM pg_temp.luxe_loaded l GROUP BY 1) c
          WHERE m.object_id = c.source_object_id;
+        IF counted THEN
+          PERFORM luxe.count_difference('pg_temp.luxe_loaded', 'n', NULL, 1);
+        END IF;
+        DROP TABLE pg_temp.luxe_loaded;
       END IF;
     END IF;
     t1 := clock_timestamp();
 
     IF cfg.engine <> 'bigquery' THEN
       PERFORM luxe.progress_phase(3, 4, NULL);
-      buffer := luxe.build_insights();
+      buffer := luxe.build_insights(counted);
     END IF;
     t2 := clock_timestamp();
     -- publishing to BigQuery is part of the run: if it fails, so does the run
@@ -1099,6 +1266,12 @@ BEGIN
   END IF;
   DROP VIEW IF EXISTS luxe.sellers_by_country, luxe.brand_prices,
     luxe.product_types_by_brand, luxe.sales_by_ship_interval, luxe.listings;
+  -- the buffers of a counted insight are views over its counts
+  FOR t IN SELECT c.oid::regclass FROM pg_class c
+            WHERE c.relnamespace = 'luxe_store'::regnamespace AND c.relkind = 'v'
+  LOOP
+    EXECUTE format('DROP VIEW %s', t);
+  END LOOP;
   FOR t IN SELECT c.oid::regclass FROM pg_class c
             WHERE c.relnamespace = 'luxe_store'::regnamespace AND c.relkind IN ('r', 'f')
               AND c.relname <> 'insight_state'          -- the extension's own

@@ -225,6 +225,7 @@ DECLARE
   d record;
   job jsonb;
   cols text;
+  dest text;
   script text := 'BEGIN TRANSACTION;';
   create_script text := '';
   t text;
@@ -255,16 +256,18 @@ BEGIN
   PERFORM luxe.progress_phase(7, 4, NULL);
   SELECT CASE active WHEN 'a' THEN 'b' ELSE 'a' END INTO buffer FROM luxe_store.insight_state;
   FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
+    -- (a counted insight: only its counts come back; the rest is
+    -- computed when read, as with the local engine)
+    dest := d.name || CASE WHEN d.counted_by IS NOT NULL THEN '_counts' ELSE '_' || buffer::text END;
     SELECT string_agg(CASE WHEN a.atttypid = 'numeric'::regtype THEN format('round(%I, 12)', a.attname)
                            ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum)
       INTO cols
       FROM pg_attribute a
-     WHERE a.attrelid = format('luxe_store.%I', d.name || '_' || buffer::text)::regclass
+     WHERE a.attrelid = format('luxe_store.%I', dest)::regclass
        AND a.attnum > 0 AND NOT a.attisdropped;
-    EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_' || buffer::text);
-    EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I',
-                   d.name || '_' || buffer::text, cols, 'bq_' || d.name || '_next');
-    EXECUTE format('ANALYZE luxe_store.%I', d.name || '_' || buffer::text);
+    EXECUTE format('DELETE FROM luxe_store.%I', dest);
+    EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I', dest, cols, 'bq_' || d.name || '_next');
+    EXECUTE format('ANALYZE luxe_store.%I', dest);
   END LOOP;
 
   -- all built: replace the final tables' contents at once

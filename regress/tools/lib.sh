@@ -140,6 +140,16 @@ cron.use_background_workers = on
 cron.max_running_jobs = 4
 log_min_messages = warning
 CONF
+	export LUXE_PGDATA LUXE_PGLOG
+	luxe_run_cluster
+}
+
+# luxe_run_cluster: start the cluster of luxe_start_cluster (again, as
+# after a crash: a test stops it with pg_ctl -m immediate)
+luxe_run_cluster() {
+	local sock="$LUXE_TMP/sock"
+	local port
+	port=$(sed -n 's/^port = //p' "$LUXE_PGDATA/postgresql.conf")
 	if [ -n "${LUXE_PG_WRAPPER:-}" ]; then
 		# make sanitize: the postmaster (and every backend it forks) runs
 		# under a wrapper such as valgrind; pg_ctl cannot start it so
