@@ -408,14 +408,14 @@ REVOKE ALL ON FUNCTION luxe.build_insights(boolean) FROM PUBLIC;
  * just loaded, -1 for rows about to be deleted.  The rows are those of
  * source (with a column source_object_id and the counted_by columns) from
  * the manifest objects ids (all if NULL), each weighing weight (an
- * expression: 1 for listings, n for an aggregate of them).  Groups are matched on the first counted_by
- * column with "=" and NULL-safely on the others (text columns), by hash
- * joins and aggregates (the planner cannot know how many groups come: an
- * index probe per group is slow on a brand with hundreds of product types,
- * a merge join sorts all the counts by collation); a group that
- * reaches zero goes, a new one is added.  A count below zero (rows
- * subtracted that were never counted) violates the table's check: the run
- * fails rather than publish wrong percentages.
+ * expression: 1 for listings, n for an aggregate of them).  Groups are
+ * matched on the first counted_by column with "=" and NULL-safely on the
+ * others (text columns), by hash joins and aggregates (the planner cannot
+ * know how many groups come: an index probe per group is slow on a brand
+ * with hundreds of product types, a merge join sorts all the counts by
+ * collation); a group that reaches zero goes, a new one is added.  A count
+ * below zero (rows subtracted that were never counted) violates the
+ * table's check: the run fails rather than publish wrong percentages.
  */
 CREATE FUNCTION luxe.count_difference(source text, weight text, ids integer[], sign integer)
 RETURNS void

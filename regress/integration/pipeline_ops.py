@@ -250,8 +250,9 @@ def main():
 
     @test("after a crash the unlogged cleaned rows are empty: the next run reloads all of them")
     def _():
-        subprocess.run(["bash", "-c", 'source "$1"; runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" '
-                        '-m immediate -w stop >/dev/null && luxe_run_cluster', "-", os.path.join(TOOLS, "lib.sh")],
+        subprocess.run(["bash", "-c", 'source "$1"; LUXE_PGDATA="$LUXE_TMP/pgdata"; '
+                        'runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -m immediate -w stop >/dev/null '
+                        '&& luxe_run_cluster', "-", os.path.join(TOOLS, "lib.sh")],
                        check=True, timeout=TIMEOUT)
         assert one("SELECT count(*) FROM luxe_store.listings") == "0"
         psql("CALL luxe.refresh_pipeline()")

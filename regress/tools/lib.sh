@@ -140,12 +140,14 @@ cron.use_background_workers = on
 cron.max_running_jobs = 4
 log_min_messages = warning
 CONF
-	export LUXE_PGDATA LUXE_PGLOG
+	# (LUXE_PGDATA is not exported: a child script that sources this file
+	# and runs luxe_setup would stop this cluster in its luxe_cleanup)
 	luxe_run_cluster
 }
 
 # luxe_run_cluster: start the cluster of luxe_start_cluster (again, as
-# after a crash: a test stops it with pg_ctl -m immediate)
+# after a crash: a test stops it with pg_ctl -m immediate); needs LUXE_TMP,
+# LUXE_PGDATA and LUXE_PGLOG
 luxe_run_cluster() {
 	local sock="$LUXE_TMP/sock"
 	local port
