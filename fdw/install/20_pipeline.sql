@@ -84,7 +84,8 @@ CREATE TABLE luxe.pipeline_manifest (
   generation bigint NOT NULL,
   size bigint NOT NULL,
   rows bigint,
-  run_id bigint
+  run_id bigint,
+  load_batch bigint             -- BigQuery engine: the run whose load job loaded it
 );
 COMMENT ON TABLE luxe.pipeline_manifest IS 'the source objects (and generations) the cleaned rows come from, as of the last successful run';
 SELECT pg_catalog.pg_extension_config_dump('luxe.pipeline_manifest', '');
@@ -849,13 +850,18 @@ BEGIN
       buffer := bq.buffer;
       inserted := bq.rows;
       rejected := bq.rejected;
+      deleted := bq.deleted;
       DELETE FROM luxe.pipeline_manifest m USING luxe.pipeline_run_objects o
        WHERE o.run_id = run AND o.uri = m.uri AND o.action IN ('replace', 'remove');
       IF r.full_reload THEN
         DELETE FROM luxe.pipeline_manifest;
       END IF;
-      INSERT INTO luxe.pipeline_manifest (uri, generation, size, run_id)
-        SELECT uri, generation, size, run FROM luxe.pipeline_run_objects
+      -- the objects loaded again with a replaced or removed one (or all,
+      -- after a local engine's run) are in this run's batch now
+      UPDATE luxe.pipeline_manifest SET load_batch = run
+       WHERE load_batch IS NULL OR load_batch <> ALL (bq.kept);
+      INSERT INTO luxe.pipeline_manifest (uri, generation, size, run_id, load_batch)
+        SELECT uri, generation, size, run, run FROM luxe.pipeline_run_objects
          WHERE run_id = run AND action IN ('add', 'replace');
     ELSIF NOT src.is_gcs THEN
       TRUNCATE luxe_store.listings;
@@ -935,7 +941,7 @@ BEGIN
     PERFORM luxe.flip_insights(buffer);
     UPDATE luxe.pipeline_config SET source_signature = src.signature;
     IF cfg.engine = 'bigquery' THEN
-      total := inserted;
+      total := bq.total;
     ELSE
       SELECT count(*) INTO total FROM luxe_store.listings;
     END IF;

@@ -13,6 +13,17 @@
 -- transaction replace the five final tables' contents, so a failed job
 -- leaves the previous BigQuery tables, and the local results, intact.
 --
+-- Incremental: every cleaned row carries load_batch, the run that loaded
+-- it, and the manifest says which batch each object went into.  A run
+-- loads only the objects added or replaced, plus the other objects of a
+-- batch that held a replaced or removed object (a load job cannot say
+-- which object a row came from, so a batch is the unit a row is deleted
+-- by); listings__next is the batches kept plus the new one.  The load job
+-- names the objects, and their generations are listed again after it: a
+-- load job cannot pin a generation, so an object that changed meanwhile
+-- fails the attempt (the retry plans again) instead of loading rows the
+-- manifest does not describe.
+--
 
 -- A luxe_fdw BigQuery server's project option.
 CREATE FUNCTION luxe.bigquery_project(server name)
@@ -110,7 +121,8 @@ BEGIN
   -- so luxe.listings can be queried, and planned, at once
   PERFORM luxe.bigquery_job(server,
     luxe.bigquery_query_configuration(
-      (SELECT format('CREATE TABLE IF NOT EXISTS %s (%s)', luxe.bigquery_path(server, dataset, 'listings'),
+      (SELECT format('CREATE TABLE IF NOT EXISTS %s (%s, load_batch INT64)',
+                     luxe.bigquery_path(server, dataset, 'listings'),
                      string_agg(format('`%s` %s', name, luxe.bigquery_type(cleaned_type)), ', ' ORDER BY ord))
          FROM luxe.listing_columns()),
       server, dataset, NULL, NULL), 'setup');
@@ -139,11 +151,13 @@ COMMENT ON FUNCTION luxe.setup_bigquery_engine(name, text) IS 'create the datase
 REVOKE ALL ON FUNCTION luxe.setup_bigquery_engine(name, text) FROM PUBLIC;
 
 /*
- * The load job's configuration: the source's objects, its CSV options
- * mapped to bq load's, and the explicit schema of its columns (no
- * autodetect), WRITE_TRUNCATE into listings_raw.
+ * The load job's configuration: the objects (gs:// URIs, or the source's
+ * uri option if NULL), the source's CSV options mapped to bq load's, and
+ * the explicit schema of its columns (no autodetect), WRITE_TRUNCATE into
+ * listings_raw.
  */
-CREATE FUNCTION luxe.bigquery_load_configuration(source regclass, server name, dataset text)
+CREATE FUNCTION luxe.bigquery_load_configuration(source regclass, server name, dataset text,
+                                                 objects text[] DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -158,7 +172,7 @@ BEGIN
     FROM pg_foreign_table ft, pg_options_to_table(ft.ftoptions) WHERE ft.ftrelid = source;
   -- a load job takes URIs and wildcards, but no #generation
   SELECT jsonb_agg(regexp_replace(btrim(u), '#[0-9]+$', '')) INTO uris
-    FROM unnest(string_to_array(opts->>'uri', ',')) u;
+    FROM unnest(coalesce(objects, string_to_array(opts->>'uri', ','))) u;
   SELECT jsonb_agg(jsonb_build_object('name', a.attname,
                                       'type', luxe.bigquery_type(format_type(a.atttypid, NULL)))
                    ORDER BY a.attnum)
@@ -188,11 +202,12 @@ BEGIN
   RETURN jsonb_build_object('load', conf);
 END
 $$;
-COMMENT ON FUNCTION luxe.bigquery_load_configuration(regclass, name, text) IS 'the load job of the BigQuery engine; internal';
+COMMENT ON FUNCTION luxe.bigquery_load_configuration(regclass, name, text, text[]) IS 'the load job of the BigQuery engine; internal';
 
 -- A query job's configuration, into a destination table or none (a script).
 CREATE FUNCTION luxe.bigquery_query_configuration(sql text, server name, dataset text, destination text,
-                                                  maximum_bytes_billed bigint)
+                                                  maximum_bytes_billed bigint,
+                                                  write_disposition text DEFAULT 'WRITE_TRUNCATE')
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -203,47 +218,115 @@ AS $$
          jsonb_build_object('destinationTable',
                             jsonb_build_object('projectId', luxe.bigquery_project(server),
                                                'datasetId', dataset, 'tableId', destination),
-                            'writeDisposition', 'WRITE_TRUNCATE', 'createDisposition', 'CREATE_IF_NEEDED') END
+                            'writeDisposition', write_disposition, 'createDisposition', 'CREATE_IF_NEEDED') END
     || CASE WHEN maximum_bytes_billed IS NULL THEN '{}'::jsonb ELSE
          jsonb_build_object('maximumBytesBilled', maximum_bytes_billed::text) END)
 $$;
-COMMENT ON FUNCTION luxe.bigquery_query_configuration(text, name, text, text, bigint) IS 'a query job of the BigQuery engine; internal';
+COMMENT ON FUNCTION luxe.bigquery_query_configuration(text, name, text, text, bigint, text) IS 'a query job of the BigQuery engine; internal';
 
 /*
- * One attempt's work with the BigQuery engine: load, clean, the four
- * insights (into __next tables), fetch the four results into the hidden
- * local buffer, then replace the final BigQuery tables in one
- * transaction.  Returns the buffer letter, for the caller to flip; sets
- * *rows and *rejected from the load job.
+ * One attempt's work with the BigQuery engine: load the objects to load
+ * (see the top of this file), clean them into listings__next with the
+ * batches kept, the four insights (into __next tables), fetch the four
+ * results into the hidden local buffer, then replace the final BigQuery
+ * tables in one transaction.  Returns the buffer letter, for the caller
+ * to flip; rows and rejected from the load job, total the cleaned rows
+ * after the run, deleted those of the batches not kept, kept the batches
+ * kept.
  */
-CREATE FUNCTION luxe.refresh_in_bigquery(run bigint, OUT buffer "char", OUT rows bigint, OUT rejected bigint)
+CREATE FUNCTION luxe.refresh_in_bigquery(run bigint, OUT buffer "char", OUT rows bigint, OUT rejected bigint,
+                                         OUT total bigint, OUT deleted bigint, OUT kept bigint[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   cfg record;
+  src record;
+  full_reload boolean;
   d record;
   job jsonb;
+  conf jsonb;
   cols text;
   dest text;
   script text := 'BEGIN TRANSACTION;';
   create_script text := '';
   t text;
+  affected bigint[];
+  chunk text[];
+  changed record;
+  before bigint;
 BEGIN
   SELECT * INTO cfg FROM luxe.pipeline_config;
-  PERFORM luxe.progress_phase(5, 1, NULL);
-  job := luxe.bigquery_job(cfg.bigquery_server,
-                           luxe.bigquery_load_configuration(cfg.source, cfg.bigquery_server, cfg.bigquery_dataset),
-                           'load');
-  rows := coalesce((job #>> '{statistics,load,outputRows}')::bigint, 0);
-  rejected := coalesce((job #>> '{statistics,load,badRecords}')::bigint, 0);
+  SELECT * INTO src FROM luxe.source_info(cfg.source);
+  SELECT r.full_reload INTO full_reload FROM luxe.pipeline_runs r WHERE r.run_id = run;
+  kept := '{}';
+  -- the batches that held a replaced or removed object are loaded again
+  -- (their other objects with them); the others are kept as they are
+  affected := ARRAY(SELECT DISTINCT m.load_batch FROM luxe.pipeline_manifest m
+                      JOIN luxe.pipeline_run_objects o ON o.uri = m.uri
+                     WHERE o.run_id = run AND o.action IN ('replace', 'remove'));
+  IF NOT full_reload AND NOT EXISTS (SELECT 1 FROM luxe.pipeline_manifest WHERE load_batch IS NULL) THEN
+    kept := ARRAY(SELECT DISTINCT load_batch FROM luxe.pipeline_manifest
+                   WHERE load_batch <> ALL (affected) ORDER BY 1);
+  END IF;
+  CREATE TEMP TABLE luxe_bq_loads ON COMMIT DROP AS
+    SELECT uri, generation FROM luxe.pipeline_run_objects WHERE run_id = run AND action IN ('add', 'replace')
+    UNION ALL
+    SELECT m.uri, m.generation FROM luxe.pipeline_manifest m
+     WHERE NOT full_reload AND (m.load_batch IS NULL OR m.load_batch <> ALL (kept))
+       AND NOT EXISTS (SELECT 1 FROM luxe.pipeline_run_objects o WHERE o.run_id = run AND o.uri = m.uri);
+  IF NOT EXISTS (SELECT 1 FROM luxe_bq_loads) AND cardinality(kept) = 0 THEN
+    RAISE EXCEPTION 'nothing to load into BigQuery for run %', run USING ERRCODE = 'internal_error';
+  END IF;
+
+  PERFORM luxe.progress_phase(5, (SELECT count(*) FROM luxe_bq_loads), NULL);
+  rows := 0;
+  rejected := 0;
+  -- named objects, 10,000 per load job (BigQuery's limit of source URIs)
+  FOR chunk IN SELECT array_agg(uri ORDER BY uri)
+                 FROM (SELECT uri, (row_number() OVER (ORDER BY uri) - 1) / 10000 AS k FROM luxe_bq_loads) l
+                GROUP BY k ORDER BY k LOOP
+    conf := luxe.bigquery_load_configuration(cfg.source, cfg.bigquery_server, cfg.bigquery_dataset, chunk);
+    IF job IS NOT NULL THEN
+      conf := jsonb_set(conf, '{load,writeDisposition}', '"WRITE_APPEND"');
+    END IF;
+    job := luxe.bigquery_job(cfg.bigquery_server, conf, 'load');
+    rows := rows + coalesce((job #>> '{statistics,load,outputRows}')::bigint, 0);
+    rejected := rejected + coalesce((job #>> '{statistics,load,badRecords}')::bigint, 0);
+  END LOOP;
+  -- a load job reads the live object: it must still be the listed one
+  SELECT l.uri, l.generation AS planned, o.generation AS now INTO changed
+    FROM luxe_bq_loads l
+    LEFT JOIN luxe.gcs_objects(src.uri, src.server) o ON 'gs://' || o.bucket || '/' || o.name = l.uri
+   WHERE o.generation IS DISTINCT FROM l.generation
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'source object "%" changed while BigQuery loaded it', changed.uri
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('Listed at generation %s, now %s.', changed.planned,
+                            coalesce(changed.now::text, 'gone')),
+            HINT = 'The next attempt plans the refresh again.';
+  END IF;
 
   PERFORM luxe.progress_phase(6, 5, NULL);
-  PERFORM luxe.bigquery_job(cfg.bigquery_server,
-    luxe.bigquery_query_configuration(
-      luxe.cleaning_select_bigquery(luxe.bigquery_project(cfg.bigquery_server) || '.' || cfg.bigquery_dataset
-                                    || '.listings_raw'),
-      cfg.bigquery_server, cfg.bigquery_dataset, 'listings__next', cfg.maximum_bytes_billed), 'clean');
+  IF job IS NOT NULL THEN
+    PERFORM luxe.bigquery_job(cfg.bigquery_server,
+      luxe.bigquery_query_configuration(
+        format('SELECT *, %s AS load_batch FROM (%s)', run,
+               luxe.cleaning_select_bigquery(luxe.bigquery_project(cfg.bigquery_server) || '.'
+                                             || cfg.bigquery_dataset || '.listings_raw')),
+        cfg.bigquery_server, cfg.bigquery_dataset, 'listings__next', cfg.maximum_bytes_billed), 'clean');
+  END IF;
+  IF cardinality(kept) > 0 THEN
+    PERFORM luxe.bigquery_job(cfg.bigquery_server,
+      luxe.bigquery_query_configuration(
+        format('SELECT * FROM %s WHERE load_batch IN (%s)',
+               luxe.bigquery_path(cfg.bigquery_server, cfg.bigquery_dataset, 'listings'),
+               array_to_string(kept, ', ')),
+        cfg.bigquery_server, cfg.bigquery_dataset, 'listings__next', cfg.maximum_bytes_billed,
+        CASE WHEN job IS NOT NULL THEN 'WRITE_APPEND' ELSE 'WRITE_TRUNCATE' END), 'keep');
+  END IF;
+  DROP TABLE luxe_bq_loads;
   FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
     PERFORM luxe.bigquery_job(cfg.bigquery_server,
       luxe.bigquery_query_configuration(
@@ -269,6 +352,14 @@ BEGIN
     EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I', dest, cols, 'bq_' || d.name || '_next');
     EXECUTE format('ANALYZE luxe_store.%I', dest);
   END LOOP;
+  -- the cleaned rows in BigQuery now and before: each is counted in one
+  -- shipping bucket of insight 4 (its own 'unknown' when missing)
+  EXECUTE format('SELECT coalesce(sum(listings), 0) FROM luxe_store.%I', 'sales_by_ship_interval_' || buffer::text)
+    INTO total;
+  EXECUTE format('SELECT coalesce(sum(listings), 0) FROM luxe_store.%I',
+                 'sales_by_ship_interval_' || CASE buffer WHEN 'a' THEN 'b' ELSE 'a' END)
+    INTO before;
+  deleted := CASE WHEN full_reload THEN 0 ELSE before + rows - total END;
 
   -- all built: replace the final tables' contents at once
   -- (the final tables first exist, empty, from one DDL script: a

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,6 +193,77 @@ def main():
         psql("CALL luxe.refresh_pipeline(full => true)")
         assert run_row()["status"] == "succeeded"
         same_results(snapshot(), state["bq"])
+
+    def loaded_and_steps():
+        """The objects the last run's load job named (sorted part names), and its steps."""
+        r = run_row()
+        uris = [u for j in r["bigquery_jobs"] if j["step"] == "load"
+                for u in api("GET", "/bigquery/v2/projects/%s/jobs/%s?location=%s"
+                             % (PROJECT, j["job_id"], j.get("location") or "US"))
+                ["configuration"]["load"]["sourceUris"]]
+        return r, sorted(u.rsplit("/", 1)[1] for u in uris), [j["step"] for j in r["bigquery_jobs"]]
+
+    @test("incremental inside BigQuery: an added object alone is loaded, the other batches kept")
+    def _():
+        total = int(one("SELECT count(*) FROM luxe.listings"))
+        po.put_part("part-5.csv", 300, 90)
+        psql("CALL luxe.refresh_pipeline()")
+        r, loaded, steps = loaded_and_steps()
+        assert (r["status"], r["full_reload"], loaded) == ("succeeded", False, ["part-5.csv"]), (r, loaded)
+        assert steps[:3] == ["load", "clean", "keep"], steps
+        assert (r["rows_inserted"], r["rows_deleted"], r["rows_read"]) == (300, 0, total + 300), r
+        assert int(one("SELECT count(*) FROM luxe.listings")) == total + 300
+        po.views_match_reference("engine-bq.json", per_object=False)
+
+    @test("incremental inside BigQuery: a replaced object's batch is loaded again, its old rows deleted")
+    def _():
+        total = int(one("SELECT count(*) FROM luxe.listings"))
+        po.put_part("part-5.csv", 200, 91)          # alone in its batch
+        psql("CALL luxe.refresh_pipeline()")
+        r, loaded, _ = loaded_and_steps()
+        assert (r["objects_replaced"], loaded, r["rows_deleted"], r["rows_inserted"], r["rows_read"]) == \
+            (1, ["part-5.csv"], 300, 200, total - 100), (r, loaded)
+        po.views_match_reference("engine-bq.json", per_object=False)
+        # part-1 was loaded with parts 0, 2 and 9 (the last full run): all four again
+        po.put_part("part-1.csv", 1000, 92)
+        psql("CALL luxe.refresh_pipeline()")
+        r, loaded, _ = loaded_and_steps()
+        assert loaded == ["part-0.csv", "part-1.csv", "part-2.csv", "part-9.csv"], loaded
+        assert (r["rows_deleted"], r["rows_inserted"], r["rows_read"]) == (7501, 6001, 6201), r
+        po.views_match_reference("engine-bq.json", per_object=False)
+
+    @test("incremental inside BigQuery: a removed object's rows go without any load")
+    def _():
+        po.remove_part("part-5.csv")
+        psql("CALL luxe.refresh_pipeline()")
+        r, loaded, steps = loaded_and_steps()
+        assert (r["objects_removed"], loaded, r["rows_deleted"], r["rows_read"]) == (1, [], 200, 6001), (r, loaded)
+        assert "load" not in steps and "clean" not in steps and steps[0] == "keep", steps
+        po.views_match_reference("engine-bq.json", per_object=False)
+        assert int(one("SELECT count(*) FROM luxe.listings")) == 6001
+
+    @test("an object replaced while BigQuery loads it fails the attempt; the retry loads the new generation")
+    def _():
+        po.put_part("part-6.csv", 400, 93)
+        faults({"bigquery.jobs.insert": ["job-slow-3s"]})          # the load job
+        done = {}
+
+        def refresh():
+            done["p"] = psql("CALL luxe.refresh_pipeline(retries => 1, retry_delay => '0s')", check=False)
+        th = threading.Thread(target=refresh)
+        th.start()
+        time.sleep(1.5)
+        po.put_part("part-6.csv", 500, 94)
+        th.join(120)
+        faults_left()
+        assert done["p"].returncode == 0, done["p"].stderr
+        rows = json.loads(one("SELECT json_agg(json_build_array(status, error, rows_inserted) ORDER BY run_id) "
+                              "FROM (SELECT * FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 2) r"))
+        assert rows[0][0] == "failed" and 'source object "gs://vestiaire/engine/parts/part-6.csv" changed ' \
+            "while BigQuery loaded it" in rows[0][1], rows
+        assert rows[1][0] == "succeeded" and rows[1][2] == 500, rows
+        po.views_match_reference("engine-bq.json", per_object=False)
+        state["bq"] = snapshot()
 
     @test("the cost guard: maximumBytesBilled on every job; a job over it fails the run naming the limit")
     def _():
