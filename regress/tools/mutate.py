@@ -308,6 +308,42 @@ MUTANTS = [
         suites=["pipeline-ops"],
     ),
     dict(
+        id="counts-deleted-rows-kept",
+        description="an incremental refresh deletes a replaced or removed object's rows but not their "
+                    "brand x type counts: product_types_by_brand counts them still",
+        file="fdw/install/20_pipeline.sql",
+        old="          PERFORM luxe.count_difference('luxe_store.listings', '1', ids, -1);",
+        new="          NULL;",
+        suites=["pipeline-ops"],
+    ),
+    dict(
+        id="counts-recounted-every-run",
+        description="the brand x type counts are rebuilt from all the rows on every run instead of by "
+                    "difference (right results, the cost issue 11 measured)",
+        file="fdw/install/20_pipeline.sql",
+        old="      buffer := luxe.build_insights(counted);",
+        new="      buffer := luxe.build_insights(false);",
+        suites=["pipeline-ops"],
+    ),
+    dict(
+        id="bq-batch-not-kept",
+        description="an incremental BigQuery-engine run loads only the new objects and keeps no earlier "
+                    "batch: the rows of the unchanged objects vanish from BigQuery",
+        file="fdw/install/25_engine_bigquery.sql",
+        old="  IF cardinality(kept) > 0 THEN\n    PERFORM luxe.bigquery_job(",
+        new="  IF false THEN\n    PERFORM luxe.bigquery_job(",
+        suites=["engine-bq"],
+    ),
+    dict(
+        id="bq-generation-unchecked",
+        description="the BigQuery engine does not list the loaded objects again: an object replaced during "
+                    "the load job is recorded at the generation it was listed at, with other rows",
+        file="fdw/install/25_engine_bigquery.sql",
+        old="  IF FOUND THEN\n    RAISE EXCEPTION 'source object \"%\" changed while BigQuery loaded it'",
+        new="  IF false THEN\n    RAISE EXCEPTION 'source object \"%\" changed while BigQuery loaded it'",
+        suites=["engine-bq"],
+    ),
+    dict(
         id="skip-ignores-generation",
         description="a replaced object (same name, new generation) is taken for unchanged: the run "
                     "is skipped and the insights keep the old data",
