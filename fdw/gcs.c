@@ -52,6 +52,7 @@ struct LuxeGcsReader
 	LuxeGcsClient *client;
 	LuxeGcsObject *object;
 	LuxeHttpStream *stream;
+	LuxeHttpStream *prefetched; /* the first request, started ahead */
 	int64		offset;			/* stored bytes received so far */
 	int			attempt;		/* retries since the last progress */
 	bool		transcoded;		/* body is not the stored bytes */
@@ -436,33 +437,62 @@ list_one_uri(LuxeGcsClient *client, const char *uri, bool missing_ok)
  */
 static void reader_reset_callback(void *arg);
 
+/*
+ * Start the media download of an object, pinned to its generation, from
+ * stored byte offset; the answer is awaited by luxe_http_stream_wait.
+ */
+static LuxeHttpStream *
+start_media_request(LuxeGcsClient *client, LuxeGcsObject *o, int64 offset)
+{
+	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?alt=media&generation=" INT64_FORMAT,
+							   client->google.endpoint, luxe_http_escape(o->bucket),
+							   luxe_http_escape(o->name), o->generation);
+	List	   *headers = luxe_google_auth_headers(&client->google);
+
+	/*
+	 * Ask for the stored bytes: their CRC32C is the one GCS keeps, and
+	 * byte offsets of a resumed transfer refer to them.  A gzip object is
+	 * inflated here.
+	 */
+	headers = lappend(headers, "Accept-Encoding: gzip");
+	if (offset > 0)
+		headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", offset));
+	return luxe_http_stream_start(&client->google.http, client->google.stats, url, headers);
+}
+
+/*
+ * luxe_gcs_prefetch
+ *		Start reading an object's content from its first byte now, for
+ *		luxe_gcs_open_stream to take over later: many small objects are
+ *		then not read one round trip after another.  The request lives in
+ *		the current memory context.  Can throw.
+ */
+LuxeHttpStream *
+luxe_gcs_prefetch(LuxeGcsClient *client, LuxeGcsObject *object)
+{
+	return start_media_request(client, object, 0);
+}
+
 static void
 open_at_offset(LuxeGcsReader *r)
 {
 	LuxeGcsClient *client = r->client;
 	LuxeGcsObject *o = r->object;
 	char	   *uri = luxe_gcs_object_uri(o);
-	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?alt=media&generation=" INT64_FORMAT,
-							   client->google.endpoint, luxe_http_escape(o->bucket),
-							   luxe_http_escape(o->name), o->generation);
-
 	bool		refreshed = false;
 
 	for (;;)
 	{
-		List	   *headers = luxe_google_auth_headers(&client->google);
 		long		status;
 		const char *transport;
 
-		/*
-		 * Ask for the stored bytes: their CRC32C is the one GCS keeps, and
-		 * byte offsets of a resumed transfer refer to them.  A gzip object
-		 * is inflated here.
-		 */
-		headers = lappend(headers, "Accept-Encoding: gzip");
-		if (r->offset > 0)
-			headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", r->offset));
-		r->stream = luxe_http_stream_open(&client->google.http, client->google.stats, url, headers);
+		/* the first attempt may have been started ahead (a prefetch) */
+		if (r->prefetched && r->offset == 0)
+			r->stream = r->prefetched;
+		else
+			r->stream = start_media_request(client, o, r->offset);
+		r->prefetched = NULL;
+		luxe_http_stream_wait(r->stream);
 		status = luxe_http_stream_status(r->stream);
 		transport = luxe_http_stream_transport_error(r->stream);
 
@@ -547,11 +577,25 @@ LuxeGcsReader *
 luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object,
 					 int64 content_offset)
 {
+	return luxe_gcs_open_prefetched(client, object, content_offset, NULL);
+}
+
+/*
+ * luxe_gcs_open_prefetched
+ *		luxe_gcs_open_stream, whose first request is prefetched (from
+ *		luxe_gcs_prefetch of this object; NULL: none).  A prefetched request
+ *		that fails is retried like any first attempt.
+ */
+LuxeGcsReader *
+luxe_gcs_open_prefetched(LuxeGcsClient *client, LuxeGcsObject *object,
+						 int64 content_offset, LuxeHttpStream *prefetched)
+{
 	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
 	size_t		nlen = strlen(object->name);
 
 	r->client = client;
 	r->object = object;
+	r->prefetched = prefetched;
 	INIT_CRC32C(r->crc);
 	r->gzip = (object->content_encoding && strcmp(object->content_encoding, "gzip") == 0) ||
 		(nlen > 3 && strcmp(object->name + nlen - 3, ".gz") == 0);

@@ -46,6 +46,11 @@ extern List *luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri,
 extern LuxeGcsReader *luxe_gcs_open_stream(LuxeGcsClient *client,
 										   LuxeGcsObject *object,
 										   int64 content_offset);
+extern LuxeHttpStream *luxe_gcs_prefetch(LuxeGcsClient *client, LuxeGcsObject *object);
+extern LuxeGcsReader *luxe_gcs_open_prefetched(LuxeGcsClient *client,
+											   LuxeGcsObject *object,
+											   int64 content_offset,
+											   LuxeHttpStream *prefetched);
 extern ssize_t luxe_gcs_read(LuxeGcsReader *reader, const char **data);
 extern void luxe_gcs_close_stream(LuxeGcsReader *reader);
 extern char *luxe_gcs_object_uri(const LuxeGcsObject *object);

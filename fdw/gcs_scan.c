@@ -83,6 +83,9 @@ typedef struct LuxeGcsParallelShared
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeGcsParallelShared;
 
+/* most requests_in_flight allows (option.c) */
+#define LUXE_MAX_IN_FLIGHT	64
+
 /* Executor state of a GCS CSV scan. */
 typedef struct LuxeGcsScanState
 {
@@ -116,6 +119,19 @@ typedef struct LuxeGcsScanState
 	List	   *objects;
 	bool		listed;
 	int			cur_object;		/* index into objects, -1 before start */
+	int			next_claim;		/* serial scan: the next object to claim */
+	bool		claims_done;	/* every object is claimed */
+
+	/*
+	 * Objects claimed ahead of the current one, in reading order, with
+	 * their first request started if they are small (requests_in_flight);
+	 * each in a context of its own, deleted once its object is read.
+	 */
+	int			nahead;
+	int			ahead_object[LUXE_MAX_IN_FLIGHT];
+	LuxeHttpStream *ahead_stream[LUXE_MAX_IN_FLIGHT];
+	MemoryContext ahead_cxt[LUXE_MAX_IN_FLIGHT];
+	MemoryContext cur_ahead_cxt;	/* the current object's, or NULL */
 	bool		object_done;
 	LuxeGcsReader *reader;
 	LuxeCsvReader *csvr;
@@ -385,6 +401,82 @@ ensure_listed(LuxeGcsScanState *st)
 }
 
 /*
+ * Claim the next object: the next in the listing, or in a parallel scan
+ * the next no process has claimed.  Returns its index, or -1 when all are
+ * claimed.
+ */
+static int
+claim_object(LuxeGcsScanState *st)
+{
+	int			i;
+
+	if (st->claims_done)
+		return -1;
+	if (st->shared)
+		i = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
+	else
+		i = st->next_claim++;
+	if (i >= list_length(st->objects))
+	{
+		st->claims_done = true;
+		return -1;
+	}
+	return i;
+}
+
+/*
+ * Keep requests_in_flight reads going: claim the objects after the
+ * current one and start their first requests now, so that their round
+ * trips overlap the parsing of the current one instead of following it.
+ * Only small objects (whose body fits the stream buffer, so a request
+ * started ahead completes instead of pausing) are read ahead; claiming
+ * stops at a large one, which is read in its turn as before.  Memory
+ * stays bounded: requests_in_flight x LUXE_HTTP_STREAM_BUFFER.
+ */
+static void
+claim_ahead(LuxeGcsScanState *st)
+{
+	while (st->nahead < st->server.requests_in_flight - 1)
+	{
+		int			i;
+		LuxeGcsObject *o;
+		MemoryContext old;
+
+		if (st->nahead > 0 && st->ahead_stream[st->nahead - 1] == NULL)
+			break;				/* a large object waits: claim no further */
+		i = claim_object(st);
+		if (i < 0)
+			break;
+		o = list_nth(st->objects, i);
+		st->ahead_object[st->nahead] = i;
+		st->ahead_stream[st->nahead] = NULL;
+		st->ahead_cxt[st->nahead] = AllocSetContextCreate(st->scan_cxt, "luxe_fdw read ahead",
+														  ALLOCSET_SMALL_SIZES);
+		st->nahead++;
+		if (o->size <= LUXE_HTTP_STREAM_BUFFER)
+		{
+			old = MemoryContextSwitchTo(st->ahead_cxt[st->nahead - 1]);
+			st->ahead_stream[st->nahead - 1] = luxe_gcs_prefetch(&st->client, o);
+			MemoryContextSwitchTo(old);
+		}
+	}
+}
+
+/* Forget the objects claimed ahead (a rescan claims from the start). */
+static void
+drop_ahead(LuxeGcsScanState *st)
+{
+	int			i;
+
+	for (i = 0; i < st->nahead; i++)
+		MemoryContextDelete(st->ahead_cxt[i]);
+	st->nahead = 0;
+	if (st->cur_ahead_cxt)
+		MemoryContextDelete(st->cur_ahead_cxt);
+	st->cur_ahead_cxt = NULL;
+}
+
+/*
  * Move to the next object (the next one claimed, in a parallel scan) and
  * open a stream.  Returns false when there are no more objects.  Runs in
  * the scan context; can throw.
@@ -393,6 +485,7 @@ static bool
 next_object(LuxeGcsScanState *st)
 {
 	LuxeGcsObject *o;
+	LuxeHttpStream *ahead = NULL;
 
 	ensure_listed(st);
 	if (st->reader)
@@ -401,12 +494,29 @@ next_object(LuxeGcsScanState *st)
 	st->cur_uri = NULL;
 	/* the last object's stream and decompressor go, whatever the count */
 	MemoryContextReset(st->object_cxt);
-	if (st->shared)
-		st->cur_object = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
+	if (st->cur_ahead_cxt)
+		MemoryContextDelete(st->cur_ahead_cxt);
+	st->cur_ahead_cxt = NULL;
+	if (st->nahead > 0)
+	{
+		st->cur_object = st->ahead_object[0];
+		ahead = st->ahead_stream[0];
+		st->cur_ahead_cxt = st->ahead_cxt[0];
+		st->nahead--;
+		memmove(st->ahead_object, st->ahead_object + 1, st->nahead * sizeof(int));
+		memmove(st->ahead_stream, st->ahead_stream + 1, st->nahead * sizeof(LuxeHttpStream *));
+		memmove(st->ahead_cxt, st->ahead_cxt + 1, st->nahead * sizeof(MemoryContext));
+	}
 	else
-		st->cur_object++;
-	if (st->cur_object >= list_length(st->objects))
-		return false;
+	{
+		st->cur_object = claim_object(st);
+		if (st->cur_object < 0)
+		{
+			st->cur_object = list_length(st->objects);
+			return false;
+		}
+	}
+	claim_ahead(st);
 
 	o = list_nth(st->objects, st->cur_object);
 	MemoryContextSwitchTo(st->object_cxt);
@@ -417,7 +527,7 @@ next_object(LuxeGcsScanState *st)
 		luxe_csv_set_slots(st->csvr, NULL, 0);
 	else
 		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
-	st->reader = luxe_gcs_open_stream(&st->client, o, 0);
+	st->reader = luxe_gcs_open_prefetched(&st->client, o, 0, ahead);
 	MemoryContextSwitchTo(st->scan_cxt);
 	luxe_progress_scan_object(st->cur_object + 1);
 	st->pending_len = 0;
@@ -882,6 +992,9 @@ luxe_gcs_scan_rescan(ForeignScanState *node, void *state)
 	st->reader = NULL;
 	st->pending_len = 0;
 	st->cur_object = -1;
+	st->next_claim = 0;
+	st->claims_done = false;
+	drop_ahead(st);
 	st->object_done = true;
 	luxe_csv_begin_object(st->csvr, false, NULL, NULL);
 }

@@ -51,7 +51,6 @@
 #define LUXE_HTTP_MAX_ERROR_BODY	((size_t) 64 * 1024)
 #define LUXE_HTTP_MAX_HEADERS		((size_t) 64 * 1024)
 #define LUXE_HTTP_POLL_MS			100
-#define LUXE_HTTP_STREAM_BUFFER		(512 * 1024)
 #define LUXE_HTTP_STALL_SECONDS		60
 #define LUXE_HTTP_MAX_RETRY_AFTER	300 /* seconds of a Retry-After honoured */
 #define LUXE_HTTP_EXCERPT			200 /* longest remote text in a message */
@@ -88,6 +87,7 @@ typedef struct Transfer
 	bool		headers_done;
 	bool		finished;
 	CURLcode	result;
+	bool		shared_multi;	/* multi is stream_multi: not ours to free */
 	char		errbuf[CURL_ERROR_SIZE];
 } Transfer;
 
@@ -95,12 +95,20 @@ struct LuxeHttpStream
 {
 	Transfer	t;				/* t.body: bytes received and not yet read */
 	long		status;
+	bool		opened;			/* the headers are in (or the transfer ended) */
 	bool		consumed;		/* body.data handed to the reader */
 	LuxeHttpStats *stats;
 	MemoryContextCallback cb;
 };
 
 static CURLSH *luxe_share = NULL;
+
+/*
+ * The one multi handle every stream of this backend is driven through:
+ * driving the stream being read also moves the requests started ahead of
+ * it (luxe_http_stream_start), so their round trips overlap.
+ */
+static CURLM *stream_multi = NULL;
 static bool luxe_http_initialized = false;
 
 static bool
@@ -695,10 +703,24 @@ drive(CURLM *multi, CURL *easy, bool *finished, CURLcode *result,
 					 errdetail_internal("%s", curl_multi_strerror(mc))));
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 		{
-			if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			if (msg->easy_handle == easy)
 			{
 				*finished = true;
 				*result = msg->data.result;
+			}
+			else
+			{
+				/* another stream's transfer ended (a shared multi) */
+				Transfer   *other = NULL;
+
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &other);
+				if (other)
+				{
+					other->finished = true;
+					other->result = msg->data.result;
+				}
 			}
 		}
 		if (*finished || (pred && pred(arg)))
@@ -723,7 +745,7 @@ transfer_release(Transfer *t)
 		curl_multi_remove_handle(t->multi, t->easy);
 	if (t->easy)
 		curl_easy_cleanup(t->easy);
-	if (t->multi)
+	if (t->multi && !t->shared_multi)
 		curl_multi_cleanup(t->multi);
 	if (t->slist)
 		curl_slist_free_all(t->slist);
@@ -752,6 +774,7 @@ transfer_init(Transfer *t, HeaderSink *sink, const LuxeHttpConfig *cfg,
 	set_common_options(t->easy, cfg, t->errbuf);
 	sink->buf = &t->headers;
 	sink->done = &t->headers_done;
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *) t);
 	curl_easy_setopt(t->easy, CURLOPT_URL, url);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->slist);
 	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
@@ -991,24 +1014,33 @@ have_data_pred(void *arg)
 }
 
 /*
- * luxe_http_stream_open
- *		Start a GET and wait until the response headers are in.
- *
- * The stream is palloc'd in the current memory context and its curl
- * resources are released when that context is reset or deleted, so an
- * ERROR cannot leak them.  If the status is not 2xx the (capped) body is
- * read completely and available from luxe_http_stream_error_body.  A
- * transport failure before the headers leaves status 0 and the reason in
- * luxe_http_stream_transport_error.  Can throw (interrupts, OOM).
+ * luxe_http_stream_start
+ *		Start a GET without waiting for its answer: the request is on its
+ *		way, and every later wait on any stream of this backend moves it
+ *		on.  luxe_http_stream_wait (or the first read) waits for the
+ *		headers.  The stream is palloc'd in the current memory context and
+ *		its curl resources are released when that context is reset or
+ *		deleted, so an ERROR cannot leak them.  At most
+ *		LUXE_HTTP_STREAM_BUFFER bytes of its body are held before the
+ *		transfer pauses.  Can throw (interrupts, OOM).
  */
 LuxeHttpStream *
-luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
-					  const char *url, List *headers)
+luxe_http_stream_start(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+					   const char *url, List *headers)
 {
 	LuxeHttpStream *s = palloc0(sizeof(LuxeHttpStream));
 	HeaderSink *sink = palloc(sizeof(HeaderSink));
+	int			running;
 
 	luxe_http_init();
+	if (stream_multi == NULL)
+	{
+		stream_multi = curl_multi_init();
+		if (stream_multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
 	s->stats = stats;
 	s->t.body.limit = (size_t) 64 * 1024 * 1024;
 	s->t.headers.limit = LUXE_HTTP_MAX_HEADERS;
@@ -1017,6 +1049,10 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
 
 	transfer_init(&s->t, sink, cfg, url, headers);
+	/* driven with every other stream, through stream_multi */
+	curl_multi_cleanup(s->t.multi);
+	s->t.multi = stream_multi;
+	s->t.shared_multi = true;
 	s->t.body.pause_at = LUXE_HTTP_STREAM_BUFFER;
 	curl_easy_setopt(s->t.easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(s->t.easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);
@@ -1029,8 +1065,27 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	curl_multi_add_handle(s->t.multi, s->t.easy);
 	stats->requests++;
 	elog(DEBUG1, "luxe_fdw: GET %s (stream)", loggable_url(url));
+	/* connect and send as far as that goes without waiting */
+	curl_multi_perform(s->t.multi, &running);
+	return s;
+}
 
-	drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, headers_done_pred, s);
+/*
+ * luxe_http_stream_wait
+ *		Wait until a started stream's response headers are in.  If the
+ *		status is not 2xx the (capped) body is read completely and available
+ *		from luxe_http_stream_error_body.  A transport failure before the
+ *		headers leaves status 0 and the reason in
+ *		luxe_http_stream_transport_error.  Can throw (interrupts).
+ */
+void
+luxe_http_stream_wait(LuxeHttpStream *s)
+{
+	if (s->opened)
+		return;
+	s->opened = true;
+	if (!s->t.headers_done && !s->t.finished)
+		drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, headers_done_pred, s);
 	if (s->t.headers_done || (s->t.finished && s->t.result == CURLE_OK))
 		curl_easy_getinfo(s->t.easy, CURLINFO_RESPONSE_CODE, &s->status);
 
@@ -1048,6 +1103,20 @@ luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 			drive(s->t.multi, s->t.easy, &s->t.finished, &s->t.result, NULL, NULL);
 	}
 	elog(DEBUG1, "luxe_fdw: HTTP %ld (stream)", s->status);
+}
+
+/*
+ * luxe_http_stream_open
+ *		Start a GET and wait until the response headers are in (see
+ *		luxe_http_stream_start and luxe_http_stream_wait).
+ */
+LuxeHttpStream *
+luxe_http_stream_open(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+					  const char *url, List *headers)
+{
+	LuxeHttpStream *s = luxe_http_stream_start(cfg, stats, url, headers);
+
+	luxe_http_stream_wait(s);
 	return s;
 }
 
@@ -1090,6 +1159,7 @@ luxe_http_stream_transport_error(LuxeHttpStream *stream)
 ssize_t
 luxe_http_stream_read(LuxeHttpStream *s, const char **data)
 {
+	luxe_http_stream_wait(s);
 	if (s->consumed)
 	{
 		s->t.body.len = 0;

@@ -45,6 +45,9 @@ typedef struct LuxeHttpResponse
 
 typedef struct LuxeHttpStream LuxeHttpStream;
 
+/* body bytes a stream holds before its transfer pauses */
+#define LUXE_HTTP_STREAM_BUFFER		(512 * 1024)
+
 /* in http.c */
 extern void luxe_http_init(void);
 extern LuxeHttpResponse *luxe_http_request(const LuxeHttpConfig *cfg,
@@ -70,6 +73,10 @@ extern LuxeHttpResponse *luxe_http_request_brief(const LuxeHttpConfig *cfg,
 extern void luxe_http_report_transport_error(const LuxeHttpConfig *cfg,
 											 const char *transport_error,
 											 int attempts) pg_attribute_noreturn();
+extern LuxeHttpStream *luxe_http_stream_start(const LuxeHttpConfig *cfg,
+											  LuxeHttpStats *stats,
+											  const char *url, List *headers);
+extern void luxe_http_stream_wait(LuxeHttpStream *stream);
 extern LuxeHttpStream *luxe_http_stream_open(const LuxeHttpConfig *cfg,
 											 LuxeHttpStats *stats,
 											 const char *url, List *headers);

@@ -25,6 +25,7 @@
 #define OPT_RETRY_INITIAL_DELAY		"retry_initial_delay"
 #define OPT_CONNECT_TIMEOUT			"connect_timeout"
 #define OPT_REQUEST_TIMEOUT			"request_timeout"
+#define OPT_REQUESTS_IN_FLIGHT		"requests_in_flight"
 #define OPT_AUTH					"auth"
 #define OPT_TOKEN					"token"
 #define OPT_KEY_JSON				"key_json"
@@ -101,6 +102,8 @@ typedef struct LuxeServerOptions
 	int			retry_initial_delay_ms;
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
+	/* GCS only */
+	int			requests_in_flight; /* object reads started ahead, plus one */
 	/* BigQuery only */
 	char	   *project;
 	char	   *location;

@@ -21,6 +21,12 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 RESET parallel_leader_participation;
 SELECT part, count(*), sum(n) FROM parts GROUP BY part ORDER BY part;
 SELECT count(*), count(DISTINCT n), sum(n) FROM parts;
+-- one read at a time gives the same rows as the default 16 in flight
+ALTER SERVER regress_luxe_gcs OPTIONS (ADD requests_in_flight '1');
+SELECT part, count(*), sum(n) FROM parts GROUP BY part ORDER BY part;
+ALTER SERVER regress_luxe_gcs OPTIONS (SET requests_in_flight '0');    -- ERROR
+ALTER SERVER regress_luxe_gcs OPTIONS (SET requests_in_flight '65');   -- ERROR
+ALTER SERVER regress_luxe_gcs OPTIONS (DROP requests_in_flight);
 -- one object has nothing to share: no parallel scan
 EXPLAIN (COSTS OFF) SELECT count(*) FROM newlines;
 -- a correlated subquery rescans the foreign scan for every outer row

@@ -453,6 +453,20 @@ check_open(LuxeHttpStream *s, const char *what)
 		fuzz_fail("%s on a closed stream", what);
 }
 
+/* a started request takes its canned response at once, in request order */
+LuxeHttpStream *
+luxe_http_stream_start(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
+					   const char *url, List *headers)
+{
+	return luxe_http_stream_open(cfg, stats, url, headers);
+}
+
+void
+luxe_http_stream_wait(LuxeHttpStream *s)
+{
+	check_open(s, "luxe_http_stream_wait");
+}
+
 long
 luxe_http_stream_status(LuxeHttpStream *s)
 {
