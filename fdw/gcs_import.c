@@ -215,13 +215,14 @@ sample_header(void *arg, int nfields, char **names)
 }
 
 /*
- * Read the header and up to sample_rows rows of one object; fills sm.
+ * Read the header and up to sample_rows rows of one object (its first
+ * request maybe started ahead: ahead); fills sm.
  * Returns false, with sm->ncols set, when the object has more columns than
  * a table can have.
  */
 static bool
-sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv,
-			  int sample_rows, Sampler *sm)
+sample_object(LuxeGcsClient *client, LuxeGcsObject *o, LuxeHttpStream *ahead,
+			  const LuxeCsvOptions *csv, int sample_rows, Sampler *sm)
 {
 	LuxeCsvOptions opts = *csv;
 	LuxeCsvReader *r;
@@ -236,7 +237,7 @@ sample_object(LuxeGcsClient *client, LuxeGcsObject *o, const LuxeCsvOptions *csv
 	sm->reader = r;
 	luxe_csv_begin_object(r, true, sample_header, sm);
 	luxe_csv_set_slots(r, NULL, 0);
-	g = luxe_gcs_open_stream(client, o, 0);
+	g = luxe_gcs_open_prefetched(client, o, 0, ahead);
 	for (;;)
 	{
 		const char *data;
@@ -350,6 +351,8 @@ typedef struct ImportTable
 	char	   *name;
 	char	   *uri;
 	LuxeGcsObject *sample;
+	bool		skip;			/* a duplicate name, or excluded */
+	LuxeHttpStream *ahead;		/* the sample's read, started ahead */
 } ImportTable;
 
 /*
@@ -429,14 +432,14 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 			}
 			if (grouped)
 				continue;
-			t = palloc(sizeof(ImportTable));
+			t = palloc0(sizeof(ImportTable));
 			t->name = table_ident(strip_suffixes(dbase));
 			t->uri = uri;
 			t->sample = o;
 		}
 		else
 		{
-			t = palloc(sizeof(ImportTable));
+			t = palloc0(sizeof(ImportTable));
 			t->name = table_ident(strip_suffixes(base));
 			t->uri = luxe_gcs_object_uri(o);
 			t->sample = o;
@@ -444,15 +447,11 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 		tables = lappend(tables, t);
 	}
 
+	/* which tables are sampled: not a duplicate name, not excluded */
 	foreach(lc, tables)
 	{
 		ImportTable *t = lfirst(lc);
-		Sampler		sm;
-		StringInfoData sql;
 		ListCell   *prev;
-		bool		dup = false;
-		bool		positional;
-		int			i;
 
 		/* two objects mapping to one name: keep the first */
 		foreach(prev, tables)
@@ -460,20 +459,51 @@ luxe_gcs_import_schema(ImportForeignSchemaStmt *stmt, Oid serverid)
 			if (lfirst(prev) == t)
 				break;
 			if (strcmp(((ImportTable *) lfirst(prev))->name, t->name) == 0)
-				dup = true;
+			{
+				ereport(NOTICE,
+						(errmsg("skipping \"%s\": table name \"%s\" is already imported from another object",
+								t->uri, t->name)));
+				t->skip = true;
+				break;
+			}
 		}
-		if (dup)
+		if (!t->skip && !IsImportableForeignTable(t->name, stmt))
+			t->skip = true;
+	}
+
+	foreach(lc, tables)
+	{
+		ImportTable *t = lfirst(lc);
+		Sampler		sm;
+		StringInfoData sql;
+		bool		positional;
+		int			i;
+
+		if (t->skip)
+			continue;
+		/*
+		 * the samples' first requests go requests_in_flight at a time: each
+		 * reads at most a stream buffer before it pauses
+		 */
 		{
-			ereport(NOTICE,
-					(errmsg("skipping \"%s\": table name \"%s\" is already imported from another object",
-							t->uri, t->name)));
-			continue;
+			int			ahead = 0;
+			ListCell   *ahead_lc;
+
+			for_each_cell(ahead_lc, tables, lc)
+			{
+				ImportTable *u = lfirst(ahead_lc);
+
+				if (u->skip)
+					continue;
+				if (++ahead > server->requests_in_flight)
+					break;
+				if (u->ahead == NULL)
+					u->ahead = luxe_gcs_prefetch(client, u->sample);
+			}
 		}
-		if (!IsImportableForeignTable(t->name, stmt))
-			continue;
 
 		memset(&sm, 0, sizeof(sm));
-		if (!sample_object(client, t->sample, &csv, import.sample_rows, &sm))
+		if (!sample_object(client, t->sample, t->ahead, &csv, import.sample_rows, &sm))
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_TOO_MANY_COLUMNS),

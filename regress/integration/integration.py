@@ -299,6 +299,34 @@ def main():
             in_flight(16)
         assert min(t[16]) < 0.4 * min(t[1]), t
 
+    @test("IMPORT FOREIGN SCHEMA samples 40 objects with 16 requests in flight: same tables, under 60 % of the time")
+    def _():
+        for i in range(40):
+            src = os.path.join(ROOT, "vestiaire", "it", "small", "part-%05d.csv" % i)
+            dst = os.path.join(ROOT, "vestiaire", "it", "imp", "listing-%02d.csv" % i)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+        emulator("GET", "/storage/v1/b/vestiaire/o?prefix=it/imp/")       # (hashes, outside the timing)
+        emulator("POST", "/_emulator/latency", {"ms": 30})
+        got, t = {}, {}
+        try:
+            for n in (1, 16, 1, 16):
+                in_flight(n)
+                t0 = time.perf_counter()
+                psql("DROP SCHEMA IF EXISTS it_imp CASCADE; CREATE SCHEMA it_imp; "
+                     "IMPORT FOREIGN SCHEMA \"gs://vestiaire/it/imp/\" FROM SERVER itest INTO it_imp")
+                t.setdefault(n, []).append(time.perf_counter() - t0)
+                got[n] = psql("SELECT string_agg(c.relname || ':' || a.attname || ':' || format_type(a.atttypid, NULL), "
+                              "',' ORDER BY c.relname, a.attnum) FROM pg_class c JOIN pg_attribute a "
+                              "ON a.attrelid = c.oid AND a.attnum > 0 "
+                              "WHERE c.relnamespace = 'it_imp'::regnamespace").stdout
+        finally:
+            emulator("POST", "/_emulator/latency", {"ms": 0})
+            in_flight(16)
+            psql("DROP SCHEMA IF EXISTS it_imp CASCADE")
+        assert got[1] == got[16] and got[1].count("listing_") >= 40, (got[1][:300], got[16][:300])
+        assert min(t[16]) < 0.6 * min(t[1]), t
+
     @test("EXPLAIN ANALYZE counts the objects, bytes and requests, serial and parallel")
     def _():
         # serial: in a parallel scan each process counts its own transfers
