@@ -94,8 +94,9 @@ def luxe_pipeline(tmp):
     sampler.done.set()
     sampler.join()
     phases = psql("SELECT round(list_seconds::numeric, 2) || ' s listing, ' || round(load_seconds::numeric, 2) "
-                  "|| ' s load, ' || round(refresh_seconds::numeric, 2) || ' s insights' "
-                  "FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1").strip()
+                  "|| ' s load [' || (SELECT string_agg(replace(key, '_seconds', '') || ' ' || value || ' s', ', ') "
+                  "FROM jsonb_each_text(load_phases)) || '], ' || round(refresh_seconds::numeric, 2) "
+                  "|| ' s insights' FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1").strip()
     got = os.path.join(tmp, "luxe.json")
     with open(got, "w", encoding="utf-8") as f:
         f.write(psql(reference("sql")))

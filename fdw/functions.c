@@ -48,6 +48,7 @@
 PG_FUNCTION_INFO_V1(luxe_fdw_version);
 PG_FUNCTION_INFO_V1(luxe_gcs_objects);
 PG_FUNCTION_INFO_V1(luxe_last_scan_rejects);
+PG_FUNCTION_INFO_V1(luxe_last_scan_timings);
 PG_FUNCTION_INFO_V1(luxe_bigquery_flush);
 PG_FUNCTION_INFO_V1(luxe_bigquery_job);
 PG_FUNCTION_INFO_V1(luxe_bigquery_jobs_take);
@@ -205,6 +206,34 @@ luxe_last_scan_rejects(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * luxe_last_scan_timings
+ *		luxe.last_scan_timings(): where the last GCS scan this session
+ *		finished spent its time (seconds): fetching, parsing, converting;
+ *		no row if there was none.
+ */
+Datum
+luxe_last_scan_timings(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false};
+	int64		fetch_us,
+				parse_us,
+				convert_us,
+				rows;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!luxe_gcs_last_scan_timings(&fetch_us, &parse_us, &convert_us, &rows))
+		PG_RETURN_NULL();
+	values[0] = Float8GetDatum(fetch_us / 1e6);
+	values[1] = Float8GetDatum(parse_us / 1e6);
+	values[2] = Float8GetDatum(convert_us / 1e6);
+	values[3] = Int64GetDatum(rows);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
 /*

@@ -40,6 +40,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
+#include "portability/instr_time.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -67,6 +68,23 @@
 int			luxe_gcs_parse_chunk_size = 0;
 
 /*
+ * Where a scan's time goes, measured around the calls: waiting for and
+ * receiving bytes (including opening each object), parsing them into
+ * records, and converting fields to column values.  What a query does with
+ * the rows (an INSERT's cleaning and heap writes) is the rest of its time.
+ */
+#define LUXE_SCAN_FETCH		0
+#define LUXE_SCAN_PARSE		1
+#define LUXE_SCAN_CONVERT	2
+#define LUXE_SCAN_NTIMERS	3
+
+static const char *const scan_timer_names[LUXE_SCAN_NTIMERS] = {"Fetch", "Parse", "Convert"};
+
+/* the last finished scan's, for luxe.last_scan_timings() */
+static int64 last_scan_us[LUXE_SCAN_NTIMERS];
+static int64 last_scan_rows = -1;
+
+/*
  * Shared state of a parallel scan: the leader's listing (so every process
  * reads the same objects at the same generations), the next object to
  * claim, and the workers' transfer counters, which the leader adds to its
@@ -79,6 +97,7 @@ typedef struct LuxeGcsParallelShared
 	pg_atomic_uint64 worker_requests;
 	pg_atomic_uint64 worker_retries;
 	pg_atomic_uint64 worker_rows;
+	pg_atomic_uint64 worker_us[LUXE_SCAN_NTIMERS];
 	Size		len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeGcsParallelShared;
@@ -148,6 +167,7 @@ typedef struct LuxeGcsScanState
 	int64		rejected;
 
 	/* EXPLAIN ANALYZE */
+	int64		scan_us[LUXE_SCAN_NTIMERS];
 	int64		rows_produced;
 	int64		bytes_listed;
 } LuxeGcsScanState;
@@ -198,6 +218,15 @@ luxe_gcs_scan_explain(ForeignScanState *node, void *state, ExplainState *es)
 		ExplainPropertyInteger("Requests", NULL, st->stats.requests, es);
 		ExplainPropertyInteger("Retries", NULL, st->stats.retries, es);
 		ExplainPropertyInteger("Rows Produced", NULL, st->rows_produced, es);
+		if (es->timing)
+		{
+			int			i;
+
+			/* (summed over the processes of a parallel scan) */
+			for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
+				ExplainPropertyFloat(psprintf("%s Time", scan_timer_names[i]), "ms",
+									 (double) st->scan_us[i] / 1000.0, 3, es);
+		}
 	}
 }
 
@@ -876,6 +905,34 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
  * caller's per-row context; network and parsing work happens in the scan
  * context.  Can throw, with object, line and column in the error context.
  */
+/* Add the time since start to a scan timer. */
+static inline void
+timer_add(LuxeGcsScanState *st, int timer, instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	st->scan_us[timer] += INSTR_TIME_GET_MICROSEC(now);
+}
+
+/*
+ * luxe_gcs_last_scan_timings
+ *		The timers (microseconds) and rows of the last GCS scan this backend
+ *		finished (in a parallel scan, the leader's own share); false if none.
+ */
+bool
+luxe_gcs_last_scan_timings(int64 *fetch_us, int64 *parse_us, int64 *convert_us, int64 *rows)
+{
+	if (last_scan_rows < 0)
+		return false;
+	*fetch_us = last_scan_us[LUXE_SCAN_FETCH];
+	*parse_us = last_scan_us[LUXE_SCAN_PARSE];
+	*convert_us = last_scan_us[LUXE_SCAN_CONVERT];
+	*rows = last_scan_rows;
+	return true;
+}
+
 static TupleTableSlot *
 scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 {
@@ -895,7 +952,13 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 
 		if (rec)
 		{
-			if (!store_record(st, rec, slot))
+			instr_time	t0;
+			bool		stored;
+
+			INSTR_TIME_SET_CURRENT(t0);
+			stored = store_record(st, rec, slot);
+			timer_add(st, LUXE_SCAN_CONVERT, t0);
+			if (!stored)
 				continue;
 			ExecStoreVirtualTuple(slot);
 			st->rows_produced++;
@@ -927,13 +990,20 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 		{
 			size_t		take;
 
+			instr_time	t0;
+
 			if (st->pending_len == 0)
 			{
-				ssize_t		n = luxe_gcs_read(st->reader, &st->pending);
+				ssize_t		n;
 
+				INSTR_TIME_SET_CURRENT(t0);
+				n = luxe_gcs_read(st->reader, &st->pending);
+				timer_add(st, LUXE_SCAN_FETCH, t0);
 				if (n <= 0)
 				{
+					INSTR_TIME_SET_CURRENT(t0);
 					luxe_csv_finish(st->csvr);
+					timer_add(st, LUXE_SCAN_PARSE, t0);
 					st->object_done = true;
 					MemoryContextSwitchTo(old);
 					continue;
@@ -944,19 +1014,31 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 			take = st->pending_len;
 			if (luxe_gcs_parse_chunk_size > 0 && take > (size_t) luxe_gcs_parse_chunk_size)
 				take = luxe_gcs_parse_chunk_size;
+			INSTR_TIME_SET_CURRENT(t0);
 			luxe_csv_feed(st->csvr, st->pending, take);
+			timer_add(st, LUXE_SCAN_PARSE, t0);
 			st->pending += take;
 			st->pending_len -= take;
 			MemoryContextSwitchTo(old);
 			continue;
 		}
-		if (!next_object(st))
 		{
-			MemoryContextSwitchTo(old);
-			error_context_stack = errcb.previous;
-			luxe_progress_scan_done(list_length(st->objects));
-			report_rejects(st);
-			return slot;
+			instr_time	t0;
+			bool		more;
+
+			INSTR_TIME_SET_CURRENT(t0);
+			more = next_object(st);
+			timer_add(st, LUXE_SCAN_FETCH, t0);
+			if (!more)
+			{
+				MemoryContextSwitchTo(old);
+				error_context_stack = errcb.previous;
+				luxe_progress_scan_done(list_length(st->objects));
+				report_rejects(st);
+				memcpy(last_scan_us, st->scan_us, sizeof(last_scan_us));
+				last_scan_rows = st->rows_produced;
+				return slot;
+			}
 		}
 		MemoryContextSwitchTo(old);
 	}
@@ -1007,6 +1089,7 @@ void
 luxe_gcs_scan_end(ForeignScanState *node, void *state)
 {
 	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+	int			i;
 
 	if (st)
 	{
@@ -1017,6 +1100,8 @@ luxe_gcs_scan_end(ForeignScanState *node, void *state)
 			pg_atomic_fetch_add_u64(&st->shared->worker_requests, (uint64) st->stats.requests);
 			pg_atomic_fetch_add_u64(&st->shared->worker_retries, (uint64) st->stats.retries);
 			pg_atomic_fetch_add_u64(&st->shared->worker_rows, (uint64) st->rows_produced);
+			for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
+				pg_atomic_fetch_add_u64(&st->shared->worker_us[i], (uint64) st->scan_us[i]);
 		}
 		scan_state_end(st);
 	}
@@ -1032,6 +1117,7 @@ void
 luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 {
 	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
+	int			i;
 
 	if (st == NULL || st->shared == NULL || IsParallelWorker())
 		return;
@@ -1039,6 +1125,8 @@ luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 	st->stats.requests += (int64) pg_atomic_exchange_u64(&st->shared->worker_requests, 0);
 	st->stats.retries += (int64) pg_atomic_exchange_u64(&st->shared->worker_retries, 0);
 	st->rows_produced += (int64) pg_atomic_exchange_u64(&st->shared->worker_rows, 0);
+	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
+		st->scan_us[i] += (int64) pg_atomic_exchange_u64(&st->shared->worker_us[i], 0);
 	st->shared = NULL;
 }
 
@@ -1248,12 +1336,15 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 {
 	LuxeGcsScanState *st = (LuxeGcsScanState *) state;
 	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
+	int			i;
 
 	pg_atomic_init_u32(&shared->next_object, 0);
 	pg_atomic_init_u64(&shared->worker_bytes, 0);
 	pg_atomic_init_u64(&shared->worker_requests, 0);
 	pg_atomic_init_u64(&shared->worker_retries, 0);
 	pg_atomic_init_u64(&shared->worker_rows, 0);
+	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
+		pg_atomic_init_u64(&shared->worker_us[i], 0);
 	shared->len = st->serialized_len;
 	memcpy(shared->data, st->serialized, st->serialized_len);
 	st->shared = shared;

@@ -43,6 +43,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION luxe.last_scan_rejects()
 IS 'the rows the last luxe_fdw scan in this session skipped under max_bad_records (up to 10,000)';
 
+CREATE FUNCTION luxe.last_scan_timings(OUT fetch_seconds double precision, OUT parse_seconds double precision,
+                                       OUT convert_seconds double precision, OUT rows bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'luxe_last_scan_timings'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION luxe.last_scan_timings()
+IS 'where the last GCS scan this session finished spent its time: fetching, parsing, converting fields (seconds; a parallel scan''s leader share), and its rows';
+
 CREATE FUNCTION luxe.squish(text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'luxe_squish'

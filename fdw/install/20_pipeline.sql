@@ -70,7 +70,8 @@ CREATE TABLE luxe.pipeline_runs (
   engine text,
   bigquery_jobs jsonb,          -- engine bigquery: each job's step, id, bytes
   bytes_processed bigint,       -- engine bigquery: totalBytesProcessed, summed
-  bytes_into_postgres bigint    -- response bytes the run brought into PostgreSQL
+  bytes_into_postgres bigint,   -- response bytes the run brought into PostgreSQL
+  load_phases jsonb             -- local engine, GCS source: where the load's time went
 );
 COMMENT ON TABLE luxe.pipeline_runs IS 'history of pipeline refreshes: one row per attempt';
 CREATE INDEX ON luxe.pipeline_runs (started_at);
@@ -823,6 +824,9 @@ DECLARE
   bytes bigint;
   buffer "char";
   counted boolean := false;     -- the counted insights kept by difference
+  t_ins timestamptz;
+  t_ins_end timestamptz;
+  phases jsonb;
   ids integer[];
   keys text;
   bq record;
@@ -904,6 +908,7 @@ BEGIN
         keys := coalesce(', ' || keys, '');
         EXECUTE format('CREATE TEMP TABLE luxe_loaded ON COMMIT DROP AS '
                        'SELECT source_object_id%s, 0::bigint AS n FROM luxe_store.listings WITH NO DATA', keys);
+        t_ins := clock_timestamp();
         EXECUTE 'WITH ins AS (INSERT INTO luxe_store.listings SELECT '
                 || (SELECT string_agg('c.' || quote_ident(name), ', ' ORDER BY ord) FROM luxe.listing_columns())
                 || ', m.object_id FROM ('
@@ -914,6 +919,18 @@ BEGIN
                 || 'RETURNING source_object_id' || keys || ') '
                 || 'INSERT INTO pg_temp.luxe_loaded SELECT source_object_id' || keys || ', count(*) FROM ins '
                 || 'GROUP BY source_object_id' || keys;
+        t_ins_end := clock_timestamp();
+        -- where the INSERT's time went: the scan's own timers, and the
+        -- rest (cleaning expressions, heap and WAL writes)
+        SELECT jsonb_build_object(
+                 'fetch_seconds', round(t.fetch_seconds::numeric, 3),
+                 'parse_seconds', round(t.parse_seconds::numeric, 3),
+                 'convert_seconds', round(t.convert_seconds::numeric, 3),
+                 'clean_and_write_seconds',
+                 round((extract(epoch FROM t_ins_end - t_ins)
+                        - t.fetch_seconds - t.parse_seconds - t.convert_seconds)::numeric, 3))
+          INTO phases
+          FROM luxe.last_scan_timings() t;
         SELECT coalesce(sum(l.n), 0) INTO inserted FROM pg_temp.luxe_loaded l;
         SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
         UPDATE luxe.pipeline_manifest m SET rows = c.n
@@ -956,6 +973,9 @@ BEGIN
        SET status = 'succeeded', finished_at = clock_timestamp(), rows_read = total,
            rows_rejected = rejected, rows_inserted = inserted, rows_deleted = deleted,
            load_seconds = extract(epoch FROM t1 - t0),
+           -- (other: deleting replaced rows, the counts, the manifest)
+           load_phases = phases || jsonb_build_object('other_seconds',
+             round((extract(epoch FROM t1 - t0) - extract(epoch FROM t_ins_end - t_ins))::numeric, 3)),
            refresh_seconds = extract(epoch FROM (t2 - t1) + (clock_timestamp() - t3)),
            publish_seconds = CASE WHEN cfg.publish_to IS NOT NULL THEN extract(epoch FROM t3 - t2) END
      WHERE run_id = run;
