@@ -212,16 +212,20 @@ def main():
     with open(big, newline="", encoding="utf-8") as f:
         lines = list(csv.reader(f))
     header, body = lines[0], lines[1:]
-    k = len(body) // 4 + 1
-    for i in range(4):
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(body[i * k:(i + 1) * k])
-        path = os.path.join(ROOT, "vestiaire", "it", "parts.csv", "part-%05d.csv" % i)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as out:
-            out.write(buf.getvalue())
+
+    def write_parts(folder, nparts, per_part):
+        """nparts part objects of per_part rows of body each, with the header."""
+        for i in range(nparts):
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(body[i * per_part:(i + 1) * per_part])
+            path = os.path.join(ROOT, "vestiaire", "it", folder, "part-%05d.csv" % i)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                out.write(buf.getvalue())
+
+    write_parts("parts.csv", 4, len(body) // 4 + 1)
     psql("CREATE FOREIGN TABLE it_parts (%s) SERVER itest OPTIONS "
          "(uri 'gs://vestiaire/it/parts.csv/*.csv', skip_leading_rows '1')" % COLDEFS)
 
@@ -242,15 +246,7 @@ def main():
 
     # the first 2400 rows again, as 80 small part objects (~17 KB each):
     # their reads are started ahead of the parsing (requests_in_flight)
-    for i in range(80):
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(body[i * 30:(i + 1) * 30])
-        path = os.path.join(ROOT, "vestiaire", "it", "small", "part-%05d.csv" % i)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as out:
-            out.write(buf.getvalue())
+    write_parts("small", 80, 30)
     psql("CREATE FOREIGN TABLE it_small (%s) SERVER itest OPTIONS "
          "(uri 'gs://vestiaire/it/small/*.csv', skip_leading_rows '1')" % COLDEFS)
     small_sum = ("SET max_parallel_workers_per_gather = 0; SELECT count(*), sum(price_usd)::numeric(20,2), "
