@@ -758,13 +758,16 @@ transfer_release(Transfer *t)
 
 /*
  * Create the handles of a transfer with the common options, the given
- * headers, and the body and header sinks.  Can throw (out of memory).
+ * headers, and the body and header sinks; it is driven through multi (a
+ * multi handle it does not own), or a multi handle of its own if NULL.
+ * Can throw (out of memory).
  */
 static void
 transfer_init(Transfer *t, HeaderSink *sink, const LuxeHttpConfig *cfg,
-			  const char *url, List *headers)
+			  const char *url, List *headers, CURLM *multi)
 {
-	t->multi = curl_multi_init();
+	t->shared_multi = (multi != NULL);
+	t->multi = multi ? multi : curl_multi_init();
 	t->easy = curl_easy_init();
 	if (t->multi == NULL || t->easy == NULL)
 		ereport(ERROR,
@@ -810,7 +813,7 @@ luxe_http_request_once(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	{
 		HeaderSink	sink;
 
-		transfer_init(ap, &sink, cfg, url, headers);
+		transfer_init(ap, &sink, cfg, url, headers, NULL);
 		curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS, (long) cfg->request_timeout_ms);
 		curl_easy_setopt(ap->easy, CURLOPT_ACCEPT_ENCODING, "");
 		if (strcmp(method, "GET") == 0)
@@ -1048,11 +1051,8 @@ luxe_http_stream_start(const LuxeHttpConfig *cfg, LuxeHttpStats *stats,
 	s->cb.arg = s;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cb);
 
-	transfer_init(&s->t, sink, cfg, url, headers);
 	/* driven with every other stream, through stream_multi */
-	curl_multi_cleanup(s->t.multi);
-	s->t.multi = stream_multi;
-	s->t.shared_multi = true;
+	transfer_init(&s->t, sink, cfg, url, headers, stream_multi);
 	s->t.body.pause_at = LUXE_HTTP_STREAM_BUFFER;
 	curl_easy_setopt(s->t.easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(s->t.easy, CURLOPT_BUFFERSIZE, (long) LUXE_HTTP_STREAM_BUFFER);

@@ -344,6 +344,18 @@ $$;
 COMMENT ON FUNCTION luxe.parallel_rows(text) IS 'the rows of a query, which may run with parallel workers; internal';
 REVOKE ALL ON FUNCTION luxe.parallel_rows(text) FROM PUBLIC;
 
+-- A relation's columns as a column definition list: "name type, ...".
+CREATE FUNCTION luxe.column_definitions(rel regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+    FROM pg_attribute a
+   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+COMMENT ON FUNCTION luxe.column_definitions(regclass) IS 'a relation''s columns as a column definition list; internal';
+
 /*
  * INSERT INTO table (a luxe_store table) the rows of query, computed with
  * luxe.parallel_rows.
@@ -355,11 +367,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   EXECUTE format('INSERT INTO luxe_store.%I SELECT * FROM luxe.parallel_rows(%L) AS r(%s)', tab, query,
-                 (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
-                                    ORDER BY a.attnum)
-                    FROM pg_attribute a
-                   WHERE a.attrelid = format('luxe_store.%I', tab)::regclass AND a.attnum > 0
-                     AND NOT a.attisdropped));
+                 luxe.column_definitions(format('luxe_store.%I', tab)::regclass));
 END
 $$;
 COMMENT ON FUNCTION luxe.insert_rows(text, text) IS 'insert the rows of a query, computed with parallel workers, into a luxe_store table; internal';

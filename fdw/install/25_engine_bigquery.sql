@@ -136,14 +136,10 @@ BEGIN
     IF to_regclass(format('luxe_store.%I', 'bq_' || d.name || '_next')) IS NOT NULL THEN
       EXECUTE format('DROP FOREIGN TABLE luxe_store.%I', 'bq_' || d.name || '_next');
     END IF;
-    EXECUTE (SELECT format('CREATE FOREIGN TABLE luxe_store.%I (%s) SERVER %I OPTIONS (dataset %L, table %L)',
-                           'bq_' || d.name || '_next',
-                           string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
-                                      ORDER BY a.attnum),
-                           server, dataset, d.name || '__next')
-               FROM pg_attribute a
-              WHERE a.attrelid = format('luxe_store.%I', d.name || '_a')::regclass
-                AND a.attnum > 0 AND NOT a.attisdropped);
+    EXECUTE format('CREATE FOREIGN TABLE luxe_store.%I (%s) SERVER %I OPTIONS (dataset %L, table %L)',
+                   'bq_' || d.name || '_next',
+                   luxe.column_definitions(format('luxe_store.%I', d.name || '_a')::regclass),
+                   server, dataset, d.name || '__next');
   END LOOP;
 END
 $$;
@@ -153,11 +149,12 @@ REVOKE ALL ON FUNCTION luxe.setup_bigquery_engine(name, text) FROM PUBLIC;
 /*
  * The load job's configuration: the objects (gs:// URIs, or the source's
  * uri option if NULL), the source's CSV options mapped to bq load's, and
- * the explicit schema of its columns (no autodetect), WRITE_TRUNCATE into
- * listings_raw.
+ * the explicit schema of its columns (no autodetect), into listings_raw
+ * (WRITE_TRUNCATE unless write_disposition says otherwise).
  */
 CREATE FUNCTION luxe.bigquery_load_configuration(source regclass, server name, dataset text,
-                                                 objects text[] DEFAULT NULL)
+                                                 objects text[] DEFAULT NULL,
+                                                 write_disposition text DEFAULT 'WRITE_TRUNCATE')
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -185,7 +182,7 @@ BEGIN
     'schema', jsonb_build_object('fields', fields),
     'destinationTable', jsonb_build_object('projectId', luxe.bigquery_project(server),
                                            'datasetId', dataset, 'tableId', 'listings_raw'),
-    'writeDisposition', 'WRITE_TRUNCATE', 'createDisposition', 'CREATE_IF_NEEDED',
+    'writeDisposition', write_disposition, 'createDisposition', 'CREATE_IF_NEEDED',
     'skipLeadingRows', coalesce((opts->>'skip_leading_rows')::integer, 0),
     'allowQuotedNewlines', coalesce((opts->>'allow_quoted_newlines')::boolean, true),
     'allowJaggedRows', coalesce((opts->>'allow_jagged_rows')::boolean, false),
@@ -202,7 +199,7 @@ BEGIN
   RETURN jsonb_build_object('load', conf);
 END
 $$;
-COMMENT ON FUNCTION luxe.bigquery_load_configuration(regclass, name, text, text[]) IS 'the load job of the BigQuery engine; internal';
+COMMENT ON FUNCTION luxe.bigquery_load_configuration(regclass, name, text, text[], text) IS 'the load job of the BigQuery engine; internal';
 
 -- A query job's configuration, into a destination table or none (a script).
 CREATE FUNCTION luxe.bigquery_query_configuration(sql text, server name, dataset text, destination text,
@@ -245,7 +242,6 @@ DECLARE
   full_reload boolean;
   d record;
   job jsonb;
-  conf jsonb;
   cols text;
   dest text;
   script text := 'BEGIN TRANSACTION;';
@@ -286,11 +282,11 @@ BEGIN
   FOR chunk IN SELECT array_agg(uri ORDER BY uri)
                  FROM (SELECT uri, (row_number() OVER (ORDER BY uri) - 1) / 10000 AS k FROM luxe_bq_loads) l
                 GROUP BY k ORDER BY k LOOP
-    conf := luxe.bigquery_load_configuration(cfg.source, cfg.bigquery_server, cfg.bigquery_dataset, chunk);
-    IF job IS NOT NULL THEN
-      conf := jsonb_set(conf, '{load,writeDisposition}', '"WRITE_APPEND"');
-    END IF;
-    job := luxe.bigquery_job(cfg.bigquery_server, conf, 'load');
+    job := luxe.bigquery_job(cfg.bigquery_server,
+                             luxe.bigquery_load_configuration(cfg.source, cfg.bigquery_server, cfg.bigquery_dataset,
+                                                              chunk, CASE WHEN job IS NULL THEN 'WRITE_TRUNCATE'
+                                                                          ELSE 'WRITE_APPEND' END),
+                             'load');
     rows := rows + coalesce((job #>> '{statistics,load,outputRows}')::bigint, 0);
     rejected := rejected + coalesce((job #>> '{statistics,load,badRecords}')::bigint, 0);
   END LOOP;
