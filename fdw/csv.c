@@ -104,6 +104,12 @@ struct LuxeCsvReader
 	int64		resume_line;
 	bool		halted;			/* input ignored until luxe_csv_restart */
 
+	/* stopping at a record boundary (parallel ranges, see luxe_csv_set_stop) */
+	bool		at_line_start;	/* the next byte fed starts a line */
+	int64		stop_at;		/* >= 0: stop at the first boundary here or later */
+	bool		stopped;
+	int64		stopped_at;
+
 	/* the batch: records of the last chunk */
 	LuxeCsvRecord *recs;
 	int			nrecs;
@@ -235,6 +241,9 @@ luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
 	r->rec_first_lf_end = -1;
 	r->resume_offset = -1;
 	r->halted = false;
+	r->at_line_start = true;
+	r->stop_at = -1;
+	r->stopped = false;
 }
 
 /*
@@ -276,6 +285,39 @@ luxe_csv_restart(LuxeCsvReader *r, int64 offset, int64 line)
 	r->rec_first_lf_end = -1;
 	r->resume_offset = -1;
 	r->halted = false;
+	r->at_line_start = true;
+	r->stop_at = -1;
+	r->stopped = false;
+}
+
+/*
+ * luxe_csv_set_stop
+ *		Stop consuming input at the first record boundary at content offset
+ *		offset or later (-1: never): a line start with no record open,
+ *		past the header rows.  luxe_csv_feed then returns the bytes it
+ *		consumed, and luxe_csv_stopped says where it stopped.
+ */
+void
+luxe_csv_set_stop(LuxeCsvReader *r, int64 offset)
+{
+	r->stop_at = offset;
+	r->stopped = false;
+}
+
+bool
+luxe_csv_stopped(LuxeCsvReader *r, int64 *offset)
+{
+	if (!r->stopped)
+		return false;
+	*offset = r->stopped_at;
+	return true;
+}
+
+/* The header rows are read (or there are none to read). */
+bool
+luxe_csv_header_done(LuxeCsvReader *r)
+{
+	return !r->want_header;
 }
 
 void
@@ -523,14 +565,16 @@ parse_error_reason(LuxeCsvReader *r)
  *		precede it, or, in recovery mode, becomes a malformed record.  Can
  *		throw (out of memory, header callback).
  */
-void
+size_t
 luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 {
+	const char *orig = data;
+	size_t		orig_len = len;
 	size_t		done;
 
 	begin_batch(r);
-	if (r->error || r->halted)
-		return;
+	if (r->error || r->halted || r->stopped)
+		return orig_len;
 	if (r->no_quote && memchr(data, '\0', len) != NULL)
 	{
 		/*
@@ -541,14 +585,19 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 
 		/* the records before it come first, as they would chunk by chunk */
 		if (nul > data)
-			luxe_csv_feed(r, data, nul - data);
+		{
+			size_t		taken = luxe_csv_feed(r, data, nul - data);
+
+			if (r->stopped)
+				return taken;
+		}
 		if (!r->error && !r->halted)
 		{
 			r->error = true;
 			r->error_line = r->line + 1;
 			r->error_reason = "the data holds a NUL byte, which a field cannot hold";
 		}
-		return;
+		return orig_len;
 	}
 	if (r->check_bom)
 	{
@@ -575,8 +624,10 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 				r->error = true;
 				r->error_line = r->line + 1;
 				r->error_reason = parse_error_reason(r);
-				return;
+				return orig_len;
 			}
+			if (r->bom_matched > 0)
+				r->at_line_start = false;
 		}
 	}
 
@@ -592,6 +643,16 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 		size_t		n = nl ? (size_t) (nl - p) + 1 : len - done;
 		size_t		parsed;
 
+		if (r->stop_at >= 0 && r->at_line_start && r->offset >= r->stop_at &&
+			!r->skip_to_lf && r->parser.pstate == LUXE_LIBCSV_ROW_NOT_BEGUN &&
+			r->cur_field == 0 && r->rec_index >= r->skip_rows)
+		{
+			/* a record boundary at or past the stop: consume no further */
+			r->stopped = true;
+			r->stopped_at = r->offset;
+			return (data + done) - orig;
+		}
+		r->at_line_start = (nl != NULL);
 		if (r->skip_to_lf)
 		{
 			/* the rest of a malformed record's last line */
@@ -617,7 +678,7 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 				r->error = true;
 				r->error_line = r->line + 1;
 				r->error_reason = parse_error_reason(r);
-				return;
+				return orig_len;
 			}
 			if (r->next_start_line <= r->line && r->rec_first_lf_end >= 0)
 			{
@@ -630,7 +691,7 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 				r->resume_offset = r->rec_first_lf_end;
 				r->resume_line = r->rec_first_lf_line;
 				r->halted = true;
-				return;
+				return orig_len;
 			}
 			/* a bad record up to the end of this line; a fresh start after */
 			replace_by_malformed(r, parse_error_reason(r));
@@ -657,6 +718,7 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 			}
 		}
 	}
+	return orig_len;
 }
 
 /*
@@ -754,6 +816,215 @@ void
 luxe_csv_destroy(LuxeCsvReader *r)
 {
 	MemoryContextDelete(r->cxt);
+}
+
+/*
+ * Range summaries for a parallel scan that splits one object.
+ *
+ * A range starts at a line start.  There the reader is either between
+ * records (libcsv's ROW_NOT_BEGUN: a line break ends a record in every
+ * other state) or inside a quoted field, which a line break does not end.
+ * Which one depends on everything before the range, so a range is run from
+ * both, with a model of the reader's parser: strict libcsv (a quote inside
+ * an unquoted field, or anything but a delimiter, a line break or a second
+ * quote after a closing quote, is an error), CR and LF both ending a
+ * record, no space trimming.  A run that meets an error says UNKNOWN: the
+ * reader meets the same error and the scan fails there.  Recovery mode is
+ * not modelled: tables with a bad-record budget are never scanned in
+ * parallel (their rows are converted in subtransactions).
+ *
+ * A record boundary is a line start between records, past the header
+ * rows.  From a boundary on, the reader's parse does not depend on what
+ * came before, so a process may parse from there with a fresh parser
+ * (luxe_csv_restart) and stop at the next range's first boundary
+ * (luxe_csv_set_stop): every record is parsed once, by the process whose
+ * range it starts in, exactly as a serial scan parses it.
+ */
+#define SPLIT_ROW		0		/* between records */
+#define SPLIT_FIELD		1		/* after a delimiter */
+#define SPLIT_UNQUOTED	2
+#define SPLIT_QUOTED	3
+#define SPLIT_MAYBE_END 4		/* a quote inside a quoted field */
+#define SPLIT_ERROR		5
+
+#define CLASS_DATA		0
+#define CLASS_DELIM		1
+#define CLASS_QUOTE		2
+#define CLASS_NEWLINE	3
+#define CLASS_BAD		4		/* NUL with quoting off: the reader refuses it */
+
+/*
+ * Run the parser model over d[from, len) from state, with skip header
+ * records still to end before boundaries count.  Returns the state at len.
+ * With stop_first, returns at the first boundary after from (state
+ * SPLIT_ROW, *first set).  *at_watch tells whether watch is a boundary.
+ */
+static int
+split_run(const uint8 *cls, const unsigned char *d, size_t from, size_t len,
+		  int state, int skip, unsigned char quote, bool stop_first,
+		  int64 *first, int64 watch, bool *at_watch)
+{
+	size_t		i = from;
+	int			records = 0;
+
+	while (i < len)
+	{
+		int			c;
+
+		if (state == SPLIT_UNQUOTED)
+		{
+			while (i < len && cls[d[i]] == CLASS_DATA)
+				i++;
+			if (i == len)
+				break;
+		}
+		else if (state == SPLIT_QUOTED)
+		{
+			const unsigned char *q = memchr(d + i, quote, len - i);
+
+			if (q == NULL)
+				break;
+			i = q - d;
+		}
+		c = cls[d[i]];
+		if (c == CLASS_BAD)
+			return SPLIT_ERROR;
+		switch (state)
+		{
+			case SPLIT_ROW:
+			case SPLIT_FIELD:
+				if (c == CLASS_NEWLINE)
+				{
+					if (state == SPLIT_FIELD)
+						records++;
+					state = SPLIT_ROW;
+				}
+				else
+					state = c == CLASS_DELIM ? SPLIT_FIELD :
+						c == CLASS_QUOTE ? SPLIT_QUOTED : SPLIT_UNQUOTED;
+				break;
+			case SPLIT_UNQUOTED:
+				if (c == CLASS_QUOTE)
+					return SPLIT_ERROR;
+				if (c == CLASS_NEWLINE)
+				{
+					records++;
+					state = SPLIT_ROW;
+				}
+				else
+					state = SPLIT_FIELD;
+				break;
+			case SPLIT_QUOTED:
+				state = SPLIT_MAYBE_END;
+				break;
+			case SPLIT_MAYBE_END:
+				if (c == CLASS_DATA)
+					return SPLIT_ERROR;
+				if (c == CLASS_NEWLINE)
+				{
+					records++;
+					state = SPLIT_ROW;
+				}
+				else
+					state = c == CLASS_DELIM ? SPLIT_FIELD : SPLIT_QUOTED;
+				break;
+		}
+		i++;
+		if (d[i - 1] == '\n' && state == SPLIT_ROW && records >= skip)
+		{
+			if (stop_first)
+			{
+				*first = (int64) i;
+				return SPLIT_ROW;
+			}
+			if ((int64) i == watch)
+				*at_watch = true;
+		}
+	}
+	if (records < skip)
+		return SPLIT_ERROR;		/* still in the header rows */
+	return state;
+}
+
+static LuxeCsvSplitState
+split_state(int state)
+{
+	return state == SPLIT_ROW ? LUXE_CSV_SPLIT_ROW :
+		state == SPLIT_QUOTED ? LUXE_CSV_SPLIT_QUOTED : LUXE_CSV_SPLIT_UNKNOWN;
+}
+
+/*
+ * luxe_csv_summarize_range
+ *		Summarize the bytes of one range of an object for a parallel scan:
+ *		its line breaks, and the reader's state at its end from either state
+ *		at its start (from the object's start, with its byte order mark and
+ *		header rows, if object_start).  data must end right after an LF,
+ *		unless it ends the object.
+ */
+void
+luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
+						 bool object_start, LuxeCsvRangeSummary *out)
+{
+	const unsigned char *d = (const unsigned char *) data;
+	uint8		cls[256];
+	unsigned char quote = r->parser.quote_char;
+	const char *p = data;
+	const char *end = data + len;
+	bool		at_first = false;
+
+	memset(cls, CLASS_DATA, sizeof(cls));
+	cls['\r'] = cls['\n'] = CLASS_NEWLINE;
+	cls[(unsigned char) r->parser.delim_char] = CLASS_DELIM;
+	cls[quote] = r->no_quote ? CLASS_BAD : CLASS_QUOTE;
+
+	out->lfs = 0;
+	while (p < end && (p = memchr(p, '\n', end - p)) != NULL)
+	{
+		out->lfs++;
+		p++;
+	}
+	out->quoted_first = -1;
+	out->quoted_first_lfs = 0;
+	if (object_start)
+	{
+		size_t		from = 0;
+
+		if (r->encoding == PG_UTF8 && len >= 3 &&
+			memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+			from = 3;
+		out->after_row = split_state(split_run(cls, d, from, len, SPLIT_ROW,
+											   r->skip_rows, quote, false,
+											   NULL, -1, &at_first));
+		out->after_quoted = LUXE_CSV_SPLIT_UNKNOWN;
+		return;
+	}
+
+	/* from inside a quoted field: up to the first boundary, if any */
+	out->after_quoted = split_state(split_run(cls, d, 0, len, r->no_quote ? SPLIT_ROW : SPLIT_QUOTED,
+											  0, quote, true, &out->quoted_first,
+											  -1, &at_first));
+	if (r->no_quote)
+	{
+		/* no quoted fields: the range starts between records */
+		out->quoted_first = 0;
+	}
+	/* from between records, noting whether that first boundary is one too */
+	out->after_row = split_state(split_run(cls, d, 0, len, SPLIT_ROW, 0, quote,
+										   false, NULL, out->quoted_first,
+										   &at_first));
+	if (out->quoted_first >= 0)
+	{
+		/* from a boundary on, both runs are the same run */
+		if (at_first || out->quoted_first == 0)
+			out->after_quoted = out->after_row;
+		else
+			out->after_quoted = split_state(split_run(cls, d, out->quoted_first, len,
+													  SPLIT_ROW, 0, quote, false,
+													  NULL, -1, &at_first));
+		for (p = data; p < data + out->quoted_first &&
+			 (p = memchr(p, '\n', data + out->quoted_first - p)) != NULL; p++)
+			out->quoted_first_lfs++;
+	}
 }
 
 /*

@@ -51,6 +51,28 @@ typedef void (*LuxeCsvHeaderCallback) (void *arg, int nfields, char **names);
 
 typedef struct LuxeCsvReader LuxeCsvReader;
 
+/* The reader's state at a line start of an object (parallel ranges) */
+typedef enum LuxeCsvSplitState
+{
+	LUXE_CSV_SPLIT_UNKNOWN,		/* a parse error comes first, or still in
+								 * the header rows */
+	LUXE_CSV_SPLIT_ROW,			/* between records */
+	LUXE_CSV_SPLIT_QUOTED		/* inside a quoted field */
+} LuxeCsvSplitState;
+
+/* What a range of an object does to the reader, from either start state */
+typedef struct LuxeCsvRangeSummary
+{
+	int64		lfs;			/* LF bytes in the range */
+	LuxeCsvSplitState after_row;	/* state at its end, starting between
+									 * records (or at the object's start) */
+	LuxeCsvSplitState after_quoted; /* ... starting inside a quoted field */
+	int64		quoted_first;	/* starting inside a quoted field: offset in
+								 * the range of its first record boundary,
+								 * -1 if none */
+	int64		quoted_first_lfs;	/* LF bytes before that boundary */
+} LuxeCsvRangeSummary;
+
 /* in csv.c */
 extern LuxeCsvReader *luxe_csv_create(const LuxeCsvOptions *opts, int nslots);
 extern void luxe_csv_set_recovery(LuxeCsvReader *r, bool recover);
@@ -58,7 +80,12 @@ extern void luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,
 								  LuxeCsvHeaderCallback cb, void *cb_arg);
 extern void luxe_csv_set_slots(LuxeCsvReader *r, const int *field_slot,
 							   int nmapped);
-extern void luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len);
+extern size_t luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len);
+extern void luxe_csv_set_stop(LuxeCsvReader *r, int64 offset);
+extern bool luxe_csv_stopped(LuxeCsvReader *r, int64 *offset);
+extern bool luxe_csv_header_done(LuxeCsvReader *r);
+extern void luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
+									 bool object_start, LuxeCsvRangeSummary *out);
 extern void luxe_csv_finish(LuxeCsvReader *r);
 extern LuxeCsvRecord *luxe_csv_next(LuxeCsvReader *r);
 extern const char *luxe_csv_data(LuxeCsvReader *r);

@@ -54,6 +54,8 @@ struct LuxeGcsReader
 	LuxeHttpStream *stream;
 	LuxeHttpStream *prefetched; /* the first request, started ahead */
 	int64		offset;			/* stored bytes received so far */
+	int64		limit;			/* requests ask for bytes before this */
+	int64		window;			/* > 0: ask for this many at a time */
 	int			attempt;		/* retries since the last progress */
 	bool		transcoded;		/* body is not the stored bytes */
 	bool		partial;		/* started past byte 0: no CRC32C check */
@@ -442,7 +444,7 @@ static void reader_reset_callback(void *arg);
  * stored byte offset; the answer is awaited by luxe_http_stream_wait.
  */
 static LuxeHttpStream *
-start_media_request(LuxeGcsClient *client, LuxeGcsObject *o, int64 offset)
+start_media_request(LuxeGcsClient *client, LuxeGcsObject *o, int64 offset, int64 limit)
 {
 	char	   *url = psprintf("%s/storage/v1/b/%s/o/%s?alt=media&generation=" INT64_FORMAT,
 							   client->google.endpoint, luxe_http_escape(o->bucket),
@@ -455,7 +457,10 @@ start_media_request(LuxeGcsClient *client, LuxeGcsObject *o, int64 offset)
 	 * inflated here.
 	 */
 	headers = lappend(headers, "Accept-Encoding: gzip");
-	if (offset > 0)
+	if (limit < o->size)
+		headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-" INT64_FORMAT,
+											offset, limit - 1));
+	else if (offset > 0)
 		headers = lappend(headers, psprintf("Range: bytes=" INT64_FORMAT "-", offset));
 	return luxe_http_stream_start(&client->google.http, client->google.stats, url, headers);
 }
@@ -470,7 +475,7 @@ start_media_request(LuxeGcsClient *client, LuxeGcsObject *o, int64 offset)
 LuxeHttpStream *
 luxe_gcs_prefetch(LuxeGcsClient *client, LuxeGcsObject *object)
 {
-	return start_media_request(client, object, 0);
+	return start_media_request(client, object, 0, object->size);
 }
 
 static void
@@ -490,7 +495,7 @@ open_at_offset(LuxeGcsReader *r)
 		if (r->prefetched && r->offset == 0)
 			r->stream = r->prefetched;
 		else
-			r->stream = start_media_request(client, o, r->offset);
+			r->stream = start_media_request(client, o, r->offset, r->limit);
 		r->prefetched = NULL;
 		luxe_http_stream_wait(r->stream);
 		status = luxe_http_stream_status(r->stream);
@@ -564,6 +569,37 @@ open_at_offset(LuxeGcsReader *r)
 }
 
 /*
+ * luxe_gcs_object_gzip
+ *		Whether an object is read through the inflater: stored with
+ *		Content-Encoding gzip, or named *.gz.
+ */
+bool
+luxe_gcs_object_gzip(const LuxeGcsObject *o)
+{
+	size_t		nlen = strlen(o->name);
+
+	return (o->content_encoding && strcmp(o->content_encoding, "gzip") == 0) ||
+		(nlen > 3 && strcmp(o->name + nlen - 3, ".gz") == 0);
+}
+
+/*
+ * luxe_gcs_object_ranges
+ *		Into how many byte ranges of range_size a parallel scan splits an
+ *		object: 1 for a small one, and for a gzip one, which can only be
+ *		inflated from its start.
+ */
+int
+luxe_gcs_object_ranges(const LuxeGcsObject *o, int64 range_size)
+{
+	int64		n;
+
+	if (range_size <= 0 || o->size <= range_size || luxe_gcs_object_gzip(o))
+		return 1;
+	n = (o->size + range_size - 1) / range_size;
+	return (int) Min(n, (int64) INT_MAX / 2);
+}
+
+/*
  * luxe_gcs_open_stream
  *		Start reading an object's content, pinned to its listed generation,
  *		from content byte content_offset (0: the whole object).  An
@@ -581,6 +617,33 @@ luxe_gcs_open_stream(LuxeGcsClient *client, LuxeGcsObject *object,
 }
 
 /*
+ * luxe_gcs_open_window
+ *		luxe_gcs_open_stream of an identity object from offset whose first
+ *		request asks for the bytes before limit only, and each later one
+ *		for twice as many as the one before (64 kB first), up to the end of
+ *		the object: a reader that stops somewhere after limit (a range of a
+ *		parallel scan) fetches little more than it reads.  No CRC32C check.
+ *		Can throw.
+ */
+LuxeGcsReader *
+luxe_gcs_open_window(LuxeGcsClient *client, LuxeGcsObject *object,
+					 int64 offset, int64 limit)
+{
+	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
+
+	Assert(!luxe_gcs_object_gzip(object));
+	r->client = client;
+	r->object = object;
+	INIT_CRC32C(r->crc);
+	r->offset = offset;
+	r->partial = true;
+	r->window = 32 * 1024;
+	r->limit = Min(object->size, Max(limit, offset + 1));
+	open_at_offset(r);
+	return r;
+}
+
+/*
  * luxe_gcs_open_prefetched
  *		luxe_gcs_open_stream, whose first request is prefetched (from
  *		luxe_gcs_prefetch of this object; NULL: none).  A prefetched request
@@ -591,14 +654,13 @@ luxe_gcs_open_prefetched(LuxeGcsClient *client, LuxeGcsObject *object,
 						 int64 content_offset, LuxeHttpStream *prefetched)
 {
 	LuxeGcsReader *r = palloc0(sizeof(LuxeGcsReader));
-	size_t		nlen = strlen(object->name);
 
 	r->client = client;
 	r->object = object;
 	r->prefetched = prefetched;
+	r->limit = object->size;
 	INIT_CRC32C(r->crc);
-	r->gzip = (object->content_encoding && strcmp(object->content_encoding, "gzip") == 0) ||
-		(nlen > 3 && strcmp(object->name + nlen - 3, ".gz") == 0);
+	r->gzip = luxe_gcs_object_gzip(object);
 	if (content_offset > 0 && !r->gzip)
 	{
 		r->offset = content_offset;
@@ -700,6 +762,16 @@ read_stored(LuxeGcsReader *r, const char **data)
 			r->offset += n;
 			r->attempt = 0;
 			return n;
+		}
+		if (n == 0 && !r->transcoded && r->offset >= r->limit && r->limit < r->object->size)
+		{
+			/* the end of a window: ask for the next, twice as large */
+			luxe_http_stream_close(r->stream);
+			r->stream = NULL;
+			r->window *= 2;
+			r->limit = Min(r->object->size, r->offset + r->window);
+			open_at_offset(r);
+			continue;
 		}
 		if (n == 0 && (r->transcoded || r->offset >= r->object->size))
 		{

@@ -37,6 +37,8 @@ typedef struct LuxeGcsReader LuxeGcsReader;
 typedef struct LuxeGcsUpload LuxeGcsUpload;
 
 /* in gcs.c */
+extern bool luxe_gcs_object_gzip(const LuxeGcsObject *o);
+extern int	luxe_gcs_object_ranges(const LuxeGcsObject *o, int64 range_size);
 extern void luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
 								 const LuxeServerOptions *server, Oid serverid,
 								 Oid userid);
@@ -46,6 +48,8 @@ extern List *luxe_gcs_list_uri(LuxeGcsClient *client, const char *uri,
 extern LuxeGcsReader *luxe_gcs_open_stream(LuxeGcsClient *client,
 										   LuxeGcsObject *object,
 										   int64 content_offset);
+extern LuxeGcsReader *luxe_gcs_open_window(LuxeGcsClient *client, LuxeGcsObject *object,
+										   int64 offset, int64 limit);
 extern LuxeHttpStream *luxe_gcs_prefetch(LuxeGcsClient *client, LuxeGcsObject *object);
 extern LuxeGcsReader *luxe_gcs_open_prefetched(LuxeGcsClient *client,
 											   LuxeGcsObject *object,

@@ -46,6 +46,7 @@ extern bool luxe_gcs_plan_parallel_safe(PlannerInfo *root, RelOptInfo *rel,
 
 /* in gcs_scan.c */
 extern int	luxe_gcs_parse_chunk_size;
+extern int	luxe_gcs_parallel_range_size;
 extern bool luxe_gcs_last_scan_timings(int64 *fetch_us, int64 *parse_us, int64 *convert_us,
 									   int64 *rows);
 extern void *luxe_gcs_scan_begin(ForeignScanState *node, int eflags);

@@ -12,8 +12,11 @@
  * - Nothing is pushed down: a CSV object has no query engine.  Only the
  *   columns the query references (target list and restriction clauses) are
  *   converted by the scan, so the cost per tuple grows with their number.
- * - Several objects can be shared among parallel workers, which claim
- *   whole objects.
+ * - Parallel workers share the objects, and split the large ones into
+ *   byte ranges of luxe_fdw.parallel_range_size (not gzip ones, which can
+ *   only be inflated from their start; gcs_scan.c says how record
+ *   boundaries are agreed): a parallel path exists when there are two
+ *   ranges or more.
  * - All functions run in the planner's memory context and may ereport
  *   (catalog lookups, option parsing, the listing).
  *
@@ -57,6 +60,10 @@ typedef struct LuxeGcsPlanState
 	LuxeCsvOptions csv;
 	int			nobjects;
 	int64		total_bytes;
+	int64		range_size;		/* luxe_fdw.parallel_range_size, bytes */
+	int			nranges;		/* objects and ranges a parallel scan shares */
+	int			nsplit;			/* objects split into ranges */
+	int			ngzip_large;	/* gzip objects too large for one range */
 	List	   *attnums;		/* columns the query needs */
 } LuxeGcsPlanState;
 
@@ -125,11 +132,18 @@ luxe_gcs_plan_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 
 	luxe_gcs_client_init(&client, &stats, &ps->server, table->serverid, userid);
 	objects = luxe_gcs_list_uri(&client, ps->csv.uri, false);
+	ps->range_size = luxe_gcs_parallel_range_size;
 	foreach(lc, objects)
 	{
 		LuxeGcsObject *o = lfirst(lc);
+		int			n = luxe_gcs_object_ranges(o, ps->range_size);
 
 		ps->total_bytes += o->size;
+		ps->nranges += n;
+		if (n > 1)
+			ps->nsplit++;
+		else if (o->size > ps->range_size && luxe_gcs_object_gzip(o))
+			ps->ngzip_large++;
 	}
 	ps->nobjects = list_length(objects);
 
@@ -182,12 +196,12 @@ luxe_gcs_plan_paths(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 									 NIL, NULL, NULL, NIL));
 
 	/*
-	 * Several objects can be shared among parallel workers, each reading
-	 * whole objects it claims from a shared counter.
+	 * Objects and ranges of large objects can be shared among parallel
+	 * workers, which claim them from a shared counter.
 	 */
-	if (baserel->consider_parallel && ps->nobjects > 1)
+	if (baserel->consider_parallel && ps->nranges > 1)
 	{
-		int			workers = Min(ps->nobjects - 1, max_parallel_workers_per_gather);
+		int			workers = Min(ps->nranges - 1, max_parallel_workers_per_gather);
 
 		if (workers > 0)
 		{
@@ -224,6 +238,10 @@ luxe_gcs_plan_plan(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 							 makeInteger(ps->nobjects),
 							 makeString(psprintf(INT64_FORMAT, ps->total_bytes)),
 							 ps->attnums);
+	fdw_private = lappend(fdw_private, makeString(psprintf(INT64_FORMAT, ps->range_size)));
+	fdw_private = lappend(fdw_private, list_make3(makeInteger(ps->nranges),
+												  makeInteger(ps->nsplit),
+												  makeInteger(ps->ngzip_large)));
 	return make_foreignscan(tlist, scan_clauses, baserel->relid, NIL,
 							fdw_private, NIL, NIL, outer_plan);
 }

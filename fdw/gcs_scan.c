@@ -18,10 +18,11 @@
  *   checks permissions as; they never reach the plan.
  * - IterateForeignScan runs in the per-tuple memory context: network and
  *   parser work switches to the scan context explicitly.
- * - Parallel scans share objects, not byte ranges: a CSV record boundary
- *   cannot be found safely from the middle of an object when quoted line
- *   breaks are allowed.  The leader lists once and shares the listing, so
- *   workers never list again and all read the pinned generations.
+ * - Parallel scans share units: whole objects, and the byte ranges a large
+ *   object (not gzip) is split into.  The leader lists once and shares the
+ *   listing, so workers never list again and all read the pinned
+ *   generations.  Record boundaries between ranges are agreed exactly (see
+ *   "Parallel scans" below).
  * - The rows skipped under max_bad_records are kept per backend for
  *   luxe.last_scan_rejects(), reset when a scan starts, capped.
  *
@@ -50,7 +51,9 @@
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -66,6 +69,9 @@
 
 /* GUC luxe_fdw.parse_chunk_size: feed the parser at most this many bytes */
 int			luxe_gcs_parse_chunk_size = 0;
+
+/* GUC luxe_fdw.parallel_range_size (bytes): ranges of a split object */
+int			luxe_gcs_parallel_range_size = 8 * 1024 * 1024;
 
 /*
  * Where a scan's time goes, measured around the calls: waiting for and
@@ -90,9 +96,21 @@ static int64 last_scan_rows = -1;
  * claim, and the workers' transfer counters, which the leader adds to its
  * own for EXPLAIN ANALYZE.
  */
+typedef struct LuxeGcsRangeSlot
+{
+	pg_atomic_uint32 done;		/* the summary below is published */
+	int64		start;			/* first byte: a line start (or the end) */
+	int64		end;			/* the next range's start */
+	LuxeCsvRangeSummary summary;
+} LuxeGcsRangeSlot;
+
 typedef struct LuxeGcsParallelShared
 {
-	pg_atomic_uint32 next_object;
+	pg_atomic_uint32 next_unit;
+	ConditionVariable range_cv; /* a range slot was published */
+	int64		range_size;
+	int			nunits;
+	Size		slots_offset;	/* LuxeGcsRangeSlot[nunits], one per unit */
 	pg_atomic_uint64 worker_bytes;
 	pg_atomic_uint64 worker_requests;
 	pg_atomic_uint64 worker_retries;
@@ -101,6 +119,17 @@ typedef struct LuxeGcsParallelShared
 	Size		len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeGcsParallelShared;
+
+#define range_slots(shared) \
+	((LuxeGcsRangeSlot *) ((char *) (shared) + (shared)->slots_offset))
+
+/* What a scan claims: a whole object, or range chunk of nchunks of one */
+typedef struct LuxeGcsUnit
+{
+	int			object;
+	int			chunk;
+	int			nchunks;
+} LuxeGcsUnit;
 
 /* most requests_in_flight allows (option.c) */
 #define LUXE_MAX_IN_FLIGHT	64
@@ -137,8 +166,12 @@ typedef struct LuxeGcsScanState
 	Size		serialized_len;
 	List	   *objects;
 	bool		listed;
+	int64		range_size;		/* parallel scans split objects larger */
+	LuxeGcsUnit *units;			/* claimed in order */
+	int			nunits;
+	int			cur_unit;
 	int			cur_object;		/* index into objects, -1 before start */
-	int			next_claim;		/* serial scan: the next object to claim */
+	int			next_claim;		/* serial scan: the next unit to claim */
 	bool		claims_done;	/* every object is claimed */
 
 	/*
@@ -147,7 +180,7 @@ typedef struct LuxeGcsScanState
 	 * each in a context of its own, deleted once its object is read.
 	 */
 	int			nahead;
-	int			ahead_object[LUXE_MAX_IN_FLIGHT];
+	int			ahead_unit[LUXE_MAX_IN_FLIGHT];
 	LuxeHttpStream *ahead_stream[LUXE_MAX_IN_FLIGHT];
 	MemoryContext ahead_cxt[LUXE_MAX_IN_FLIGHT];
 	MemoryContext cur_ahead_cxt;	/* the current object's, or NULL */
@@ -156,6 +189,20 @@ typedef struct LuxeGcsScanState
 	LuxeCsvReader *csvr;
 	const char *pending;		/* network bytes not yet parsed */
 	size_t		pending_len;
+
+	/*
+	 * The range being parsed, of a split object: its bytes as read to
+	 * agree on boundaries (then the stream goes on after them), where the
+	 * reader must stop, and whether exactly there.
+	 */
+	char	   *range_buf;		/* object bytes from range_start */
+	size_t		range_len;
+	size_t		range_pos;		/* next byte to feed */
+	int64		range_start;
+	int64		range_end;
+	bool		range_stop_exact;
+	int			header_object;	/* the object header_map belongs to, or -1 */
+	int			header_nfields;
 
 	/* error context */
 	const char *cur_uri;
@@ -179,6 +226,9 @@ static void scan_state_end(LuxeGcsScanState *st);
 static TupleTableSlot *scan_next(LuxeGcsScanState *st, TupleTableSlot *slot);
 static void scan_error_callback(void *arg);
 static void ensure_listed(LuxeGcsScanState *st);
+static void build_units(LuxeGcsScanState *st, bool split);
+static bool open_range(LuxeGcsScanState *st, int unit);
+static void raise_csv_error(LuxeGcsScanState *st);
 static bool next_object(LuxeGcsScanState *st);
 static bool resume_object(LuxeGcsScanState *st);
 static void header_callback(void *arg, int nfields, char **names);
@@ -194,6 +244,17 @@ static void reset_rejects(void);
 static int	acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
 								int targrows, double *totalrows,
 								double *totaldeadrows);
+
+/* A range size as EXPLAIN shows it: in MB or kB when it is whole ones. */
+static char *
+range_size_text(int64 bytes)
+{
+	if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0)
+		return psprintf(INT64_FORMAT " MB", bytes / (1024 * 1024));
+	if (bytes >= 1024 && bytes % 1024 == 0)
+		return psprintf(INT64_FORMAT " kB", bytes / 1024);
+	return psprintf(INT64_FORMAT " bytes", bytes);
+}
 
 /*
  * luxe_gcs_scan_explain
@@ -212,6 +273,28 @@ luxe_gcs_scan_explain(ForeignScanState *node, void *state, ExplainState *es)
 	ExplainPropertyInteger("GCS Bytes", NULL,
 						   strtoll(strVal(list_nth(fdw_private, GCS_PRIV_TOTAL_BYTES)), NULL, 10),
 						   es);
+	if (node->ss.ps.plan->parallel_aware ||
+		intVal(list_nth((List *) list_nth(fdw_private, GCS_PRIV_SPLIT), 2)) > 0)
+	{
+		/* a parallel scan splits objects; any scan says why gzip is not */
+		List	   *split = (List *) list_nth(fdw_private, GCS_PRIV_SPLIT);
+		int64		range_size = strtoll(strVal(list_nth(fdw_private, GCS_PRIV_RANGE_SIZE)), NULL, 10);
+		int			nsplit = node->ss.ps.plan->parallel_aware ? intVal(list_nth(split, 1)) : 0;
+		int			ngzip = intVal(list_nth(split, 2));
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		if (nsplit == 0)
+			appendStringInfoString(&buf, "none");
+		else
+			appendStringInfo(&buf, "%d of %d objects in ranges of %s, %d units",
+							 nsplit, intVal(list_nth(fdw_private, GCS_PRIV_NOBJECTS)),
+							 range_size_text(range_size), intVal(list_nth(split, 0)));
+		if (ngzip > 0)
+			appendStringInfo(&buf, "; %d gzip object%s read whole (not splittable)",
+							 ngzip, ngzip > 1 ? "s" : "");
+		ExplainPropertyText("GCS Split", buf.data, es);
+	}
 	if (es->analyze && st)
 	{
 		ExplainPropertyInteger("Bytes Fetched", NULL, st->stats.bytes, es);
@@ -255,10 +338,16 @@ luxe_gcs_scan_begin(ForeignScanState *node, int eflags)
 	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	List	   *attnums = (List *) list_nth(luxe_plan_private(plan), GCS_PRIV_ATTNUMS);
 
+	LuxeGcsScanState *st;
+
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return NULL;
-	return scan_state_create(rel, table->serverid, userid, attnums,
-							 estate->es_query_cxt);
+	st = scan_state_create(rel, table->serverid, userid, attnums,
+						   estate->es_query_cxt);
+	/* used by a parallel scan only */
+	st->range_size = strtoll(strVal(list_nth(luxe_plan_private(plan), GCS_PRIV_RANGE_SIZE)),
+							 NULL, 10);
+	return st;
 }
 
 /*
@@ -354,6 +443,8 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	luxe_csv_set_recovery(st->csvr, st->csv.max_bad_records > 0);
 	reset_rejects();			/* luxe.last_scan_rejects() is per scan */
 	st->cur_object = -1;
+	st->cur_unit = -1;
+	st->header_object = -1;
 	st->object_done = true;
 	MemoryContextSwitchTo(old);
 	return st;
@@ -408,6 +499,8 @@ header_callback(void *arg, int nfields, char **names)
 				st->header_map[found] = s;
 	}
 	st->expected_fields = nfields;
+	st->header_object = st->cur_object;
+	st->header_nfields = nfields;
 	luxe_csv_set_slots(st->csvr, st->header_map, nfields);
 	MemoryContextSwitchTo(old);
 }
@@ -427,30 +520,83 @@ ensure_listed(LuxeGcsScanState *st)
 	foreach(lc, st->objects)
 		st->bytes_listed += ((LuxeGcsObject *) lfirst(lc))->size;
 	st->listed = true;
+	build_units(st, false);
 }
 
 /*
- * Claim the next object: the next in the listing, or in a parallel scan
- * the next no process has claimed.  Returns its index, or -1 when all are
- * claimed.
+ * The units the scan claims, in order: each object whole, or with split
+ * (a parallel scan) the ranges of the objects larger than range_size.
+ * Every process of a parallel scan builds the same list from the same
+ * listing.  Runs in the scan context.
+ */
+static void
+build_units(LuxeGcsScanState *st, bool split)
+{
+	ListCell   *lc;
+	int			n = 0;
+	int			i = 0;
+
+	foreach(lc, st->objects)
+		n += split ? luxe_gcs_object_ranges(lfirst(lc), st->range_size) : 1;
+	st->units = palloc(sizeof(LuxeGcsUnit) * Max(n, 1));
+	st->nunits = n;
+	n = 0;
+	foreach(lc, st->objects)
+	{
+		int			k;
+		int			chunks = split ? luxe_gcs_object_ranges(lfirst(lc), st->range_size) : 1;
+
+		for (k = 0; k < chunks; k++)
+		{
+			st->units[n].object = i;
+			st->units[n].chunk = k;
+			st->units[n].nchunks = chunks;
+			n++;
+		}
+		i++;
+	}
+}
+
+/*
+ * Claim the next unit: the next in order, or in a parallel scan the next
+ * no process has claimed.  Returns its index, or -1 when all are claimed
+ * (or, with whole_only, when the next is a range of a split object: a
+ * range is claimed only by a process about to read it, see open_range).
  */
 static int
-claim_object(LuxeGcsScanState *st)
+claim_unit(LuxeGcsScanState *st, bool whole_only)
 {
-	int			i;
+	uint32		i;
 
 	if (st->claims_done)
 		return -1;
-	if (st->shared)
-		i = (int) pg_atomic_fetch_add_u32(&st->shared->next_object, 1);
+	if (st->shared == NULL)
+	{
+		i = st->next_claim;
+		if (i < st->nunits && whole_only && st->units[i].nchunks > 1)
+			return -1;
+		st->next_claim++;
+	}
 	else
-		i = st->next_claim++;
-	if (i >= list_length(st->objects))
+	{
+		i = pg_atomic_read_u32(&st->shared->next_unit);
+		for (;;)
+		{
+			if (i >= st->nunits)
+				break;
+			if (whole_only && st->units[i].nchunks > 1)
+				return -1;
+			/* on failure, i is reread */
+			if (pg_atomic_compare_exchange_u32(&st->shared->next_unit, &i, i + 1))
+				break;
+		}
+	}
+	if (i >= st->nunits)
 	{
 		st->claims_done = true;
 		return -1;
 	}
-	return i;
+	return (int) i;
 }
 
 /*
@@ -473,11 +619,11 @@ claim_ahead(LuxeGcsScanState *st)
 
 		if (st->nahead > 0 && st->ahead_stream[st->nahead - 1] == NULL)
 			break;				/* a large object waits: claim no further */
-		i = claim_object(st);
+		i = claim_unit(st, true);
 		if (i < 0)
 			break;
-		o = list_nth(st->objects, i);
-		st->ahead_object[st->nahead] = i;
+		o = list_nth(st->objects, st->units[i].object);
+		st->ahead_unit[st->nahead] = i;
 		st->ahead_stream[st->nahead] = NULL;
 		st->ahead_cxt[st->nahead] = AllocSetContextCreate(st->scan_cxt, "luxe_fdw read ahead",
 														  ALLOCSET_SMALL_SIZES);
@@ -523,29 +669,33 @@ next_object(LuxeGcsScanState *st)
 	st->cur_uri = NULL;
 	/* the last object's stream and decompressor go, whatever the count */
 	MemoryContextReset(st->object_cxt);
+	st->range_buf = NULL;
 	if (st->cur_ahead_cxt)
 		MemoryContextDelete(st->cur_ahead_cxt);
 	st->cur_ahead_cxt = NULL;
 	if (st->nahead > 0)
 	{
-		st->cur_object = st->ahead_object[0];
+		st->cur_unit = st->ahead_unit[0];
 		ahead = st->ahead_stream[0];
 		st->cur_ahead_cxt = st->ahead_cxt[0];
 		st->nahead--;
-		memmove(st->ahead_object, st->ahead_object + 1, st->nahead * sizeof(int));
+		memmove(st->ahead_unit, st->ahead_unit + 1, st->nahead * sizeof(int));
 		memmove(st->ahead_stream, st->ahead_stream + 1, st->nahead * sizeof(LuxeHttpStream *));
 		memmove(st->ahead_cxt, st->ahead_cxt + 1, st->nahead * sizeof(MemoryContext));
 	}
 	else
 	{
-		st->cur_object = claim_object(st);
-		if (st->cur_object < 0)
+		st->cur_unit = claim_unit(st, false);
+		if (st->cur_unit < 0)
 		{
 			st->cur_object = list_length(st->objects);
 			return false;
 		}
 	}
-	claim_ahead(st);
+	st->cur_object = st->units[st->cur_unit].object;
+	/* a range is read at once (others wait for its summary): no read ahead */
+	if (st->units[st->cur_unit].nchunks == 1)
+		claim_ahead(st);
 
 	o = list_nth(st->objects, st->cur_object);
 	MemoryContextSwitchTo(st->object_cxt);
@@ -556,11 +706,17 @@ next_object(LuxeGcsScanState *st)
 		luxe_csv_set_slots(st->csvr, NULL, 0);
 	else
 		luxe_csv_set_slots(st->csvr, st->positional_map, st->ncolumns);
-	st->reader = luxe_gcs_open_prefetched(&st->client, o, 0, ahead);
-	MemoryContextSwitchTo(st->scan_cxt);
-	luxe_progress_scan_object(st->cur_object + 1);
 	st->pending_len = 0;
 	st->object_done = false;
+	if (st->units[st->cur_unit].nchunks > 1)
+	{
+		/* no record may start in the range: then it is done already */
+		st->object_done = !open_range(st, st->cur_unit);
+	}
+	else
+		st->reader = luxe_gcs_open_prefetched(&st->client, o, 0, ahead);
+	MemoryContextSwitchTo(st->scan_cxt);
+	luxe_progress_scan_object(st->cur_object + 1);
 	return true;
 }
 
@@ -580,6 +736,7 @@ resume_object(LuxeGcsScanState *st)
 	if (st->reader)
 		luxe_gcs_close_stream(st->reader);
 	st->reader = NULL;
+	st->range_buf = NULL;
 	{
 		/* the object's context also holds cur_uri: keep it, drop the reader */
 		MemoryContext old = MemoryContextSwitchTo(st->object_cxt);
@@ -933,6 +1090,23 @@ luxe_gcs_last_scan_timings(int64 *fetch_us, int64 *parse_us, int64 *convert_us, 
 	return true;
 }
 
+/* Raise the reader's parse error, if it has one (line in the context). */
+static void
+raise_csv_error(LuxeGcsScanState *st)
+{
+	int64		line;
+	const char *reason;
+
+	if (luxe_csv_error(st->csvr, &line, &reason))
+	{
+		st->cur_line = line;
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("malformed CSV row"),
+				 errdetail("At or after the start of the row, %s.", reason)));
+	}
+}
+
 static TupleTableSlot *
 scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 {
@@ -968,19 +1142,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 
 		st->cur_line = 0;
 		old = MemoryContextSwitchTo(st->scan_cxt);
-		{
-			int64		line;
-			const char *reason;
-
-			if (luxe_csv_error(st->csvr, &line, &reason))
-			{
-				st->cur_line = line;
-				ereport(ERROR,
-						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-						 errmsg("malformed CSV row"),
-						 errdetail("At or after the start of the row, %s.", reason)));
-			}
-		}
+		raise_csv_error(st);
 		if (resume_object(st))
 		{
 			MemoryContextSwitchTo(old);
@@ -992,6 +1154,13 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 
 			instr_time	t0;
 
+			if (st->pending_len == 0 && st->range_buf && st->range_pos < st->range_len)
+			{
+				/* a range's bytes, read already */
+				st->pending = st->range_buf + st->range_pos;
+				st->pending_len = st->range_len - st->range_pos;
+				st->range_pos = st->range_len;
+			}
 			if (st->pending_len == 0)
 			{
 				ssize_t		n;
@@ -1015,10 +1184,26 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 			if (luxe_gcs_parse_chunk_size > 0 && take > (size_t) luxe_gcs_parse_chunk_size)
 				take = luxe_gcs_parse_chunk_size;
 			INSTR_TIME_SET_CURRENT(t0);
-			luxe_csv_feed(st->csvr, st->pending, take);
+			take = luxe_csv_feed(st->csvr, st->pending, take);
 			timer_add(st, LUXE_SCAN_PARSE, t0);
 			st->pending += take;
 			st->pending_len -= take;
+			{
+				int64		at;
+
+				if (luxe_csv_stopped(st->csvr, &at))
+				{
+					/* the next range's first record: this range is done */
+					if ((at == st->range_end) != st->range_stop_exact)
+						ereport(ERROR,
+								(errcode(ERRCODE_INTERNAL_ERROR),
+								 errmsg("parallel ranges of GCS object \"%s\" disagree on the record boundary after byte " INT64_FORMAT,
+										st->cur_uri, st->range_end),
+								 errdetail("The range's reader stopped at byte " INT64_FORMAT ".", at)));
+					st->object_done = true;
+					st->pending_len = 0;
+				}
+			}
 			MemoryContextSwitchTo(old);
 			continue;
 		}
@@ -1074,6 +1259,8 @@ luxe_gcs_scan_rescan(ForeignScanState *node, void *state)
 	st->reader = NULL;
 	st->pending_len = 0;
 	st->cur_object = -1;
+	st->cur_unit = -1;
+	st->range_buf = NULL;
 	st->next_claim = 0;
 	st->claims_done = false;
 	drop_ahead(st);
@@ -1255,11 +1442,246 @@ acquire_sample_rows(Relation onerel, int elevel, HeapTuple *rows,
 
 
 /*
- * Parallel scans.  Objects, not byte ranges, are the unit of work: a CSV
- * record boundary cannot be found safely from the middle of an object when
- * quoted line breaks are allowed.  The leader lists once and shares the
- * listing, so workers never list again and all read the pinned generations.
+ * Parallel scans.  The units are whole objects and the byte ranges of the
+ * objects larger than luxe_fdw.parallel_range_size (gzip objects are read
+ * whole: they inflate only from their start).  The leader lists once and
+ * shares the listing, so workers never list again and all read the pinned
+ * generations.
+ *
+ * A split object's ranges agree on record boundaries exactly, whatever the
+ * quoting (no guess from quote parity, no row dropped, doubled or parsed
+ * from the middle of a quoted field):
+ * - Range k covers [c_k, c_k+1), c_k being the line start after the first
+ *   LF at or after byte k * range_size - 1 (c_0 = 0).  The process that
+ *   claims it reads those bytes (HTTP Range, pinned generation), finds
+ *   both ends itself, and publishes a summary (luxe_csv_summarize_range):
+ *   its LF count and the reader's state at c_k+1 if the range starts
+ *   between records or inside a quoted field.  A line start can only be
+ *   one of the two.
+ * - Ranges are claimed in order and summarized before their process waits
+ *   for anything, so a process waits only for the summaries of the ranges
+ *   before its own, which are on their way: the chain from the object's
+ *   start gives the true state at c_k and the LF count before it.
+ * - The process then parses from the first record boundary at or after
+ *   c_k with a fresh parser and exact line numbers (luxe_csv_restart),
+ *   reading on past c_k+1 until the first boundary there, where the next
+ *   range's process starts (luxe_csv_set_stop).  Where it stops must be
+ *   where the summaries said (an internal error otherwise).
+ * - A parse error makes the state after it unknown: the process whose
+ *   range holds the error parses on and raises it, and the later ranges
+ *   emit nothing.  The same holds for header rows longer than the first
+ *   range.
  */
+
+/* Wait for the summary of unit u (a range claimed already, see above). */
+static LuxeGcsRangeSlot *
+wait_for_range(LuxeGcsScanState *st, int u)
+{
+	LuxeGcsRangeSlot *slot = &range_slots(st->shared)[u];
+
+	if (pg_atomic_read_u32(&slot->done) == 0)
+	{
+		ConditionVariablePrepareToSleep(&st->shared->range_cv);
+		while (pg_atomic_read_u32(&slot->done) == 0)
+			ConditionVariableSleep(&st->shared->range_cv, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+	}
+	pg_read_barrier();
+	return slot;
+}
+
+/*
+ * Read the header rows of the current object (header mapping, a range
+ * other than the first) to map fields to columns, once per object.
+ */
+static void
+ensure_header(LuxeGcsScanState *st)
+{
+	LuxeGcsReader *hr;
+
+	if (st->header_object != st->cur_object)
+	{
+		hr = luxe_gcs_open_stream(&st->client, list_nth(st->objects, st->cur_object), 0);
+		luxe_csv_begin_object(st->csvr, true, header_callback, st);
+		luxe_csv_set_slots(st->csvr, NULL, 0);
+		while (!luxe_csv_header_done(st->csvr))
+		{
+			const char *data;
+			ssize_t		n = luxe_gcs_read(hr, &data);
+
+			if (n <= 0)
+				luxe_csv_finish(st->csvr);
+			else
+				luxe_csv_feed(st->csvr, data, n);
+			raise_csv_error(st);
+		}
+		luxe_gcs_close_stream(hr);
+	}
+	st->expected_fields = st->header_nfields;
+	luxe_csv_set_slots(st->csvr, st->header_map, st->header_nfields);
+}
+
+/*
+ * Read range u of the current object, publish its summary, and set the
+ * reader up to parse the records that start in it.  Returns false if none
+ * does.  Runs in the object's context; can throw.
+ */
+static bool
+open_range(LuxeGcsScanState *st, int u)
+{
+	LuxeGcsUnit *unit = &st->units[u];
+	LuxeGcsObject *o = list_nth(st->objects, unit->object);
+	LuxeGcsRangeSlot *slot = &range_slots(st->shared)[u];
+	int			k = unit->chunk;
+	bool		last = (k == unit->nchunks - 1);
+	int64		next_nominal = (int64) (k + 1) * st->range_size;
+	int64		pos = k == 0 ? 0 : (int64) k * st->range_size - 1;
+	int64		start = k == 0 ? 0 : -1;
+	int64		end = -1;
+	size_t		cap = st->range_size + 64 * 1024;
+	LuxeCsvRangeSummary sum;
+	LuxeCsvSplitState state;
+	LuxeCsvSplitState after;
+	int64		lfs = 0;
+	int64		boundary;
+	instr_time	t0;
+	int			j;
+
+	/* [c_k, c_k+1) and whatever else the last read brought */
+	INSTR_TIME_SET_CURRENT(t0);
+	st->range_buf = MemoryContextAllocHuge(CurrentMemoryContext, cap);
+	st->range_len = 0;
+	/* ask for the range and a little more, where its last line ends */
+	st->reader = luxe_gcs_open_window(&st->client, o, pos,
+									  last ? o->size :
+									  next_nominal + Max(Min(st->range_size, 16 * 1024), 256));
+	while (end < 0)
+	{
+		const char *p;
+		ssize_t		n = luxe_gcs_read(st->reader, &p);
+		size_t		m;
+
+		if (n <= 0)
+			break;
+		m = (size_t) n;
+		luxe_progress_scan_bytes(n);
+		if (start < 0)
+		{
+			const char *nl = memchr(p, '\n', m);
+
+			if (nl == NULL)
+			{
+				pos += m;
+				continue;
+			}
+			m -= nl + 1 - p;
+			pos += nl + 1 - p;
+			p = nl + 1;
+			start = pos;
+			/* a line reaching past the next range's start ends both */
+			if (!last && start - 1 >= next_nominal - 1)
+				end = start;
+		}
+		if (end < 0 && !last && pos + (int64) m > next_nominal - 1)
+		{
+			size_t		from = (size_t) Max(next_nominal - 1 - pos, 0);
+			const char *nl = memchr(p + from, '\n', m - from);
+
+			if (nl)
+				end = pos + (nl - p) + 1;
+		}
+		if (st->range_len + m > cap)
+		{
+			cap = Max(cap * 2, st->range_len + m);
+			st->range_buf = repalloc_huge(st->range_buf, cap);
+		}
+		memcpy(st->range_buf + st->range_len, p, m);
+		st->range_len += m;
+		pos += m;
+	}
+	if (start < 0)
+		start = pos;			/* no line starts in it */
+	if (end < 0)
+		end = pos;				/* it ends the object */
+	timer_add(st, LUXE_SCAN_FETCH, t0);
+
+	INSTR_TIME_SET_CURRENT(t0);
+	if (end > start)
+		luxe_csv_summarize_range(st->csvr, st->range_buf, end - start, k == 0, &sum);
+	else
+	{
+		/* an empty range leaves the state as it found it */
+		sum.lfs = 0;
+		sum.after_row = LUXE_CSV_SPLIT_ROW;
+		sum.after_quoted = LUXE_CSV_SPLIT_QUOTED;
+		sum.quoted_first = -1;
+		sum.quoted_first_lfs = 0;
+	}
+	timer_add(st, LUXE_SCAN_PARSE, t0);
+	slot->start = start;
+	slot->end = end;
+	slot->summary = sum;
+	pg_write_barrier();
+	pg_atomic_write_u32(&slot->done, 1);
+	ConditionVariableBroadcast(&st->shared->range_cv);
+
+	/* the state at c_k, from the object's start */
+	state = LUXE_CSV_SPLIT_ROW;
+	for (j = 0; j < k; j++)
+	{
+		LuxeGcsRangeSlot *prev = wait_for_range(st, u - k + j);
+
+		state = j == 0 ? prev->summary.after_row :
+			state == LUXE_CSV_SPLIT_ROW ? prev->summary.after_row :
+			state == LUXE_CSV_SPLIT_QUOTED ? prev->summary.after_quoted :
+			LUXE_CSV_SPLIT_UNKNOWN;
+		lfs += prev->summary.lfs;
+		if (j == k - 1 && prev->end != start)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("parallel ranges of GCS object \"%s\" disagree on where a range starts",
+							st->cur_uri),
+					 errdetail("Byte " INT64_FORMAT " and byte " INT64_FORMAT ".", prev->end, start)));
+	}
+
+	/* the first record boundary in the range, and the state at its end */
+	if (k == 0)
+	{
+		boundary = 0;
+		after = sum.after_row;
+	}
+	else if (state == LUXE_CSV_SPLIT_ROW)
+	{
+		boundary = start;
+		after = sum.after_row;
+	}
+	else if (state == LUXE_CSV_SPLIT_QUOTED && sum.quoted_first >= 0)
+	{
+		boundary = start + sum.quoted_first;
+		lfs += sum.quoted_first_lfs;
+		after = sum.after_quoted;
+	}
+	else
+		return false;			/* the record before, or an error, goes on */
+	if (boundary >= end && !last)
+		return false;			/* the next range starts with it */
+
+	if (k > 0)
+	{
+		if (st->csv.header_mapping)
+			ensure_header(st);
+		luxe_csv_restart(st->csvr, boundary, lfs + 1);
+	}
+	st->range_start = start;
+	st->range_end = end;
+	st->range_pos = (size_t) (boundary - start);
+	if (!last && after != LUXE_CSV_SPLIT_UNKNOWN)
+	{
+		luxe_csv_set_stop(st->csvr, end);
+		st->range_stop_exact = (after == LUXE_CSV_SPLIT_ROW);
+	}
+	return true;
+}
 
 /* object fields, NUL-separated: bucket, name, size, generation, encoding, crc32c */
 static void
@@ -1322,9 +1744,22 @@ luxe_gcs_scan_estimate_dsm(ForeignScanState *node, void *state)
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
 
 	ensure_listed(st);
+	build_units(st, true);
 	serialize_objects(st);
 	MemoryContextSwitchTo(old);
-	return offsetof(LuxeGcsParallelShared, data) + st->serialized_len;
+	return MAXALIGN(offsetof(LuxeGcsParallelShared, data) + st->serialized_len) +
+		sizeof(LuxeGcsRangeSlot) * st->nunits;
+}
+
+/* Every unit unclaimed and every range unread, for a scan or a rescan. */
+static void
+reset_shared(LuxeGcsParallelShared *shared)
+{
+	int			i;
+
+	pg_atomic_write_u32(&shared->next_unit, 0);
+	for (i = 0; i < shared->nunits; i++)
+		pg_atomic_write_u32(&range_slots(shared)[i].done, 0);
 }
 
 /*
@@ -1338,7 +1773,13 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
 	int			i;
 
-	pg_atomic_init_u32(&shared->next_object, 0);
+	pg_atomic_init_u32(&shared->next_unit, 0);
+	ConditionVariableInit(&shared->range_cv);
+	shared->range_size = st->range_size;
+	shared->nunits = st->nunits;
+	shared->slots_offset = MAXALIGN(offsetof(LuxeGcsParallelShared, data) + st->serialized_len);
+	for (i = 0; i < st->nunits; i++)
+		pg_atomic_init_u32(&range_slots(shared)[i].done, 0);
 	pg_atomic_init_u64(&shared->worker_bytes, 0);
 	pg_atomic_init_u64(&shared->worker_requests, 0);
 	pg_atomic_init_u64(&shared->worker_retries, 0);
@@ -1352,14 +1793,12 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 
 /*
  * luxe_gcs_scan_reinitialize_dsm
- *		ReInitializeDSMForeignScan: a rescan claims from the first object.
+ *		ReInitializeDSMForeignScan: a rescan claims from the first unit.
  */
 void
 luxe_gcs_scan_reinitialize_dsm(ForeignScanState *node, void *state, void *coordinate)
 {
-	LuxeGcsParallelShared *shared = (LuxeGcsParallelShared *) coordinate;
-
-	pg_atomic_write_u32(&shared->next_object, 0);
+	reset_shared((LuxeGcsParallelShared *) coordinate);
 }
 
 /*
@@ -1375,6 +1814,9 @@ luxe_gcs_scan_initialize_worker(ForeignScanState *node, void *state, void *coord
 
 	st->objects = deserialize_objects(shared->data, shared->len);
 	st->listed = true;
+	st->range_size = shared->range_size;
+	build_units(st, true);
+	Assert(st->nunits == shared->nunits);
 	st->shared = shared;
 	MemoryContextSwitchTo(old);
 }

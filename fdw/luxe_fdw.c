@@ -220,6 +220,13 @@ _PG_init(void)
 							0, 0, INT_MAX,
 							PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("luxe_fdw.parallel_range_size",
+							"Size of the byte ranges a parallel scan splits a large GCS object into.",
+							"Each parallel worker parses the ranges it claims; record boundaries are agreed exactly, quoted line breaks included.  Small values exercise range boundaries; for testing.",
+							&luxe_gcs_parallel_range_size,
+							8 * 1024 * 1024, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("luxe_fdw.bigquery_page_size",
 							"Rows asked for per page of BigQuery query results.",
 							"BigQuery also caps a page at about 10 MB.  Memory holds one page at a time.",

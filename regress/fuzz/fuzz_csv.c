@@ -430,6 +430,169 @@ read_object(const Plan *p, const size_t *chunks, int nchunks)
 	return run.transcript.data;
 }
 
+/*
+ * Read the object as a parallel scan that splits it into ranges of range
+ * bytes does (gcs_scan.c, open_range): summarize every range, chain the
+ * states from the object's start, and parse each range from its first
+ * record boundary with a fresh reader state, stopping at the next range's
+ * first boundary.  The ranges' transcripts, in order, must be the serial
+ * one.  Not in recovery mode (never parallel).
+ */
+static char *
+read_split(const Plan *p, size_t range)
+{
+	Run			run;
+	volatile bool created = false;
+	MemoryContext cxt = CurrentMemoryContext;
+	size_t		nranges = (p->len + range - 1) / range;
+
+	memset(&run, 0, sizeof(run));
+	run.plan = p;
+	run.cxt = cxt;
+	initStringInfo(&run.transcript);
+
+	PG_TRY();
+	{
+		int64	   *start = palloc(sizeof(int64) * (nranges + 1));
+		LuxeCsvRangeSummary *sum = palloc(sizeof(LuxeCsvRangeSummary) * nranges);
+		LuxeCsvSplitState state = LUXE_CSV_SPLIT_ROW;
+		int64		lfs_before = 0;
+		size_t		k;
+
+		run.reader = luxe_csv_create(&p->opts, p->nslots);
+		created = true;
+		start[0] = 0;
+		for (k = 1; k < nranges; k++)
+		{
+			const char *nl = NULL;
+			size_t		from = k * range - 1;
+
+			if (from < p->len)
+				nl = memchr(p->csv + from, '\n', p->len - from);
+			start[k] = nl ? (nl - p->csv) + 1 : (int64) p->len;
+		}
+		start[nranges] = p->len;
+		for (k = 0; k < nranges; k++)
+		{
+			if (start[k + 1] > start[k])
+				luxe_csv_summarize_range(run.reader, p->csv + start[k],
+										 start[k + 1] - start[k], k == 0, &sum[k]);
+			else
+			{
+				sum[k].lfs = 0;
+				sum[k].after_row = LUXE_CSV_SPLIT_ROW;
+				sum[k].after_quoted = LUXE_CSV_SPLIT_QUOTED;
+				sum[k].quoted_first = -1;
+				sum[k].quoted_first_lfs = 0;
+			}
+		}
+
+		for (k = 0; k < nranges; k++)
+		{
+			int64		boundary;
+			int64		lfs = lfs_before;
+			LuxeCsvSplitState after;
+			LuxeCsvSplitState here = state;
+			bool		last = (k == nranges - 1);
+			bool		stopped = false;
+			size_t		pos;
+			int64		at;
+
+			/* the state at the next range, whatever this one does */
+			state = k == 0 ? sum[k].after_row :
+				here == LUXE_CSV_SPLIT_ROW ? sum[k].after_row :
+				here == LUXE_CSV_SPLIT_QUOTED ? sum[k].after_quoted : LUXE_CSV_SPLIT_UNKNOWN;
+			lfs_before += sum[k].lfs;
+			if (k == 0)
+				boundary = 0;
+			else if (here == LUXE_CSV_SPLIT_ROW)
+				boundary = start[k];
+			else if (here == LUXE_CSV_SPLIT_QUOTED && sum[k].quoted_first >= 0)
+			{
+				boundary = start[k] + sum[k].quoted_first;
+				lfs += sum[k].quoted_first_lfs;
+			}
+			else
+				continue;
+			after = state;
+			if (boundary >= start[k + 1] && !last)
+				continue;
+
+			if (k == 0)
+			{
+				run.recording = true;
+				begin(&run, p->header_mapping);
+			}
+			else
+			{
+				if (p->header_mapping)
+				{
+					/* the header again, unrecorded (ensure_header) */
+					run.recording = false;
+					begin(&run, true);
+					luxe_csv_feed(run.reader, p->csv, p->len);
+					if (!luxe_csv_header_done(run.reader))
+						luxe_csv_finish(run.reader);
+					run.recording = true;
+				}
+				else
+					begin(&run, false);
+				luxe_csv_restart(run.reader, boundary, lfs + 1);
+			}
+			run.lines_fed = lfs;
+			run.last_lines = lfs;
+			if (!last && after != LUXE_CSV_SPLIT_UNKNOWN)
+				luxe_csv_set_stop(run.reader, start[k + 1]);
+			pos = (size_t) boundary;
+			while (pos < p->len)
+			{
+				/* in the fuzzer's chunks, as the network brings them */
+				size_t		n = p->nchunks == 0 ? p->len - pos :
+					Min(Max(p->chunks[pos % p->nchunks], 1), p->len - pos);
+				size_t		took = luxe_csv_feed(run.reader, p->csv + pos, n);
+				size_t		i;
+
+				for (i = 0; i < took; i++)
+					if (p->csv[pos + i] == '\n')
+						run.lines_fed++;
+				pos += took;
+				if (drain(&run, false))
+					goto done;
+				if (luxe_csv_stopped(run.reader, &at))
+				{
+					if ((at == start[k + 1]) != (after == LUXE_CSV_SPLIT_ROW))
+						fuzz_fail("range %zu stopped at byte %lld, its end is byte %lld, the state there %d",
+								  k, (long long) at, (long long) start[k + 1], (int) after);
+					stopped = true;
+					break;
+				}
+			}
+			if (!stopped)
+			{
+				luxe_csv_finish(run.reader);
+				if (drain(&run, true))
+					goto done;
+				break;			/* the end of the object: nothing after */
+			}
+		}
+done:
+		luxe_csv_destroy(run.reader);
+	}
+	PG_CATCH();
+	{
+		const FuzzErrorData *e = fuzz_error_current();
+
+		MemoryContextSwitchTo(cxt);
+		fuzz_check_error(e, NULL);
+		appendStringInfo(&run.transcript, "X %s\n", e->message);
+		FlushErrorState();
+		if (created)
+			luxe_csv_destroy(run.reader);
+	}
+	PG_END_TRY();
+	return run.transcript.data;
+}
+
 static char *
 printable(const char *s)
 {
@@ -708,6 +871,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				compare("in the fuzzer's chunks", whole, read_object(&p, p.chunks, p.nchunks));
 			if (p.bytewise && !skip)
 				compare("one byte at a time", whole, read_object(&p, &one, 1));
+			/* split into ranges, as a parallel scan does (never in recovery) */
+			if (!p.recover && p.len > 1 && !tolerated(&p))
+			{
+				compare("in ranges of a few bytes", whole,
+						read_split(&p, 1 + (p.len > 0 ? (unsigned char) p.csv[0] % 13 : 0)));
+				compare("in ranges of a third", whole, read_split(&p, Max(p.len / 3, 1)));
+			}
 		}
 	}
 	PG_CATCH();
