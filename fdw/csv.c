@@ -58,6 +58,18 @@
 
 #include "csv.h"
 
+/* single-line records without libcsv (see parse_line_fast); tests turn it off */
+bool		luxe_csv_fast_lines = true;
+
+/* a field of a line being parsed by parse_line_fast */
+typedef struct LineField
+{
+	const char *start;
+	uint32		len;
+	bool		quoted;
+	bool		escaped;		/* holds doubled quotes */
+} LineField;
+
 struct LuxeCsvReader
 {
 	struct csv_parser parser;
@@ -119,6 +131,11 @@ struct LuxeCsvReader
 	char	   *data;
 	size_t		data_len;
 	size_t		data_cap;
+
+	/* parse_line_fast's fields, and quoted fields' bytes undoubled */
+	LineField  *line_fields;
+	int			line_cap;
+	StringInfoData unquoted;
 };
 
 static void
@@ -166,6 +183,14 @@ luxe_csv_create(const LuxeCsvOptions *opts, int nslots)
 	r->fields = MemoryContextAlloc(cxt, sizeof(LuxeCsvField) * r->reccap * Max(nslots, 1));
 	r->data_cap = 1024 * 1024;
 	r->data = MemoryContextAlloc(cxt, r->data_cap);
+	r->line_cap = 64;
+	r->line_fields = MemoryContextAlloc(cxt, sizeof(LineField) * r->line_cap);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&r->unquoted);
+		MemoryContextSwitchTo(old);
+	}
 
 	/* options are kept for begin_object */
 	r->parser.delim_char = opts->delimiter;
@@ -558,6 +583,145 @@ parse_error_reason(LuxeCsvReader *r)
 }
 
 /*
+ * Parse one whole line (ending with its LF) that starts between records,
+ * without libcsv, when it holds one complete record or none: the fields
+ * are handed to field_cb and the end to record_cb exactly as libcsv
+ * (strict, CR and LF ending records, empty unquoted fields NULL, no space
+ * trimming) would.  Returns false, having done nothing, for a line libcsv
+ * must parse: a quoted field that goes on past the line, a CR other than
+ * the one before the LF, a quote inside an unquoted field or text after a
+ * closing quote (libcsv reports the error).  Most lines of most objects
+ * are of the simple kind, and memchr finds their delimiters faster than
+ * libcsv's byte-by-byte state machine.
+ */
+static bool
+parse_line_fast(LuxeCsvReader *r, const char *line, size_t n)
+{
+	const char *end = line + n - 1;		/* the LF */
+	unsigned char quote = r->parser.quote_char;
+	char		delim = (char) r->parser.delim_char;
+	int			term = '\n';
+	const char *p = line;
+	int			nf = 0;
+	int			i;
+
+	if (end > line && end[-1] == '\r')
+	{
+		end--;
+		term = '\r';
+	}
+	if (memchr(line, '\r', end - line) != NULL)
+		return false;
+	if (end == line)
+	{
+		/* a blank line: no record */
+		record_cb(term, r);
+		if (term == '\r')
+			record_cb('\n', r);
+		return true;
+	}
+	if (r->no_quote || memchr(line, quote, end - line) == NULL)
+	{
+		/* no quotes: the delimiters split the fields */
+		for (;;)
+		{
+			const char *d = memchr(p, delim, end - p);
+			const char *fe = d ? d : end;
+
+			field_cb(fe == p ? NULL : (void *) p, fe - p, r);
+			if (d == NULL)
+				break;
+			p = d + 1;
+		}
+	}
+	else
+	{
+		/* first check the whole line, then hand its fields over */
+		for (;;)
+		{
+			LineField  *f;
+
+			if (nf == r->line_cap)
+			{
+				r->line_cap *= 2;
+				r->line_fields = repalloc(r->line_fields, sizeof(LineField) * r->line_cap);
+			}
+			f = &r->line_fields[nf++];
+			if (p < end && (unsigned char) *p == quote)
+			{
+				const char *s = p + 1;
+				const char *q;
+
+				f->start = s;
+				f->quoted = true;
+				f->escaped = false;
+				for (;;)
+				{
+					q = memchr(s, quote, end - s);
+					if (q == NULL)
+						return false;	/* the field goes on past this line */
+					if (q + 1 < end && (unsigned char) q[1] == quote)
+					{
+						f->escaped = true;
+						s = q + 2;
+						continue;
+					}
+					break;
+				}
+				f->len = q - f->start;
+				p = q + 1;
+				if (p == end)
+					break;
+				if (*p != delim)
+					return false;	/* text after the closing quote */
+				p++;
+			}
+			else
+			{
+				const char *d = memchr(p, delim, end - p);
+				const char *fe = d ? d : end;
+
+				if (memchr(p, quote, fe - p) != NULL)
+					return false;	/* a quote inside an unquoted field */
+				f->start = p;
+				f->len = fe - p;
+				f->quoted = false;
+				f->escaped = false;
+				if (d == NULL)
+					break;
+				p = d + 1;
+			}
+		}
+		for (i = 0; i < nf; i++)
+		{
+			LineField  *f = &r->line_fields[i];
+
+			if (!f->quoted)
+				field_cb(f->len == 0 ? NULL : (void *) f->start, f->len, r);
+			else if (!f->escaped)
+				field_cb((void *) f->start, f->len, r);
+			else
+			{
+				const char *c;
+
+				resetStringInfo(&r->unquoted);
+				for (c = f->start; c < f->start + f->len; c++)
+				{
+					appendStringInfoChar(&r->unquoted, *c);
+					if ((unsigned char) *c == quote)
+						c++;	/* the second of a pair */
+				}
+				field_cb(r->unquoted.data, r->unquoted.len, r);
+			}
+		}
+	}
+	record_cb(term, r);
+	if (term == '\r')
+		record_cb('\n', r);
+	return true;
+}
+
+/*
  * luxe_csv_feed
  *		Parse the next chunk of the current object.  The previous batch is
  *		discarded; the records completed by this chunk become the batch.  A
@@ -668,8 +832,15 @@ luxe_csv_feed(LuxeCsvReader *r, const char *data, size_t len)
 		}
 		/* a record starts on this line: note where its first line ends */
 		if (r->parser.pstate == LUXE_LIBCSV_ROW_NOT_BEGUN && r->cur_field == 0)
+		{
 			r->rec_first_lf_end = -1;
-		parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
+			if (nl && luxe_csv_fast_lines && parse_line_fast(r, p, n))
+				parsed = n;
+			else
+				parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
+		}
+		else
+			parsed = csv_parse(&r->parser, p, n, field_cb, record_cb, r);
 		if (parsed != n)
 		{
 			if (!r->recover || r->rec_index < r->skip_rows)
@@ -946,6 +1117,79 @@ split_run(const uint8 *cls, const unsigned char *d, size_t from, size_t len,
 	return state;
 }
 
+/*
+ * split_run without header rows and with quoting, faster: between quoted
+ * fields only quote characters change the state, so the run jumps from
+ * quote to quote (memchr).  A quote opens a field where one starts (at the
+ * run's start, or after a delimiter or a line break); anywhere else in an
+ * unquoted field it is an error, as are bytes other than a quote, a
+ * delimiter or a line break after a closing quote.  Outside quotes, a line
+ * start is a record boundary.
+ */
+static int
+split_run_fast(const unsigned char *d, size_t from, size_t len, int state,
+			   unsigned char delim, unsigned char quote, bool stop_first,
+			   int64 *first, int64 watch, bool *at_watch)
+{
+	size_t		i = from;
+
+	for (;;)
+	{
+		if (state == SPLIT_QUOTED)
+		{
+			const unsigned char *q = memchr(d + i, quote, len - i);
+			unsigned char c;
+
+			if (q == NULL)
+				return SPLIT_QUOTED;
+			i = q - d + 1;
+			if (i == len)
+				return SPLIT_MAYBE_END;
+			c = d[i++];
+			if (c == quote)
+				continue;		/* a doubled quote */
+			if (c != delim && c != '\r' && c != '\n')
+				return SPLIT_ERROR;
+			state = SPLIT_ROW;	/* outside quotes, at i */
+		}
+		else
+		{
+			/* outside quotes from i: up to the next quote */
+			const unsigned char *q = memchr(d + i, quote, len - i);
+			size_t		qi = q ? (size_t) (q - d) : len;
+
+			if (stop_first)
+			{
+				/* a line start in [i, qi]: i itself if it follows an LF */
+				if (i > from && d[i - 1] == '\n')
+				{
+					*first = (int64) i;
+					return SPLIT_ROW;
+				}
+				if (qi > i)
+				{
+					const unsigned char *nl = memchr(d + i, '\n', qi - i);
+
+					if (nl)
+					{
+						*first = (int64) (nl - d) + 1;
+						return SPLIT_ROW;
+					}
+				}
+			}
+			if (watch > (int64) from && watch >= (int64) i && watch <= (int64) qi &&
+				d[watch - 1] == '\n')
+				*at_watch = true;
+			if (q == NULL)
+				return SPLIT_ROW;
+			if (qi > from && d[qi - 1] != delim && d[qi - 1] != '\r' && d[qi - 1] != '\n')
+				return SPLIT_ERROR;		/* inside an unquoted field */
+			i = qi + 1;
+			state = SPLIT_QUOTED;
+		}
+	}
+}
+
 static LuxeCsvSplitState
 split_state(int state)
 {
@@ -968,6 +1212,7 @@ luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
 	const unsigned char *d = (const unsigned char *) data;
 	uint8		cls[256];
 	unsigned char quote = r->parser.quote_char;
+	unsigned char delim = r->parser.delim_char;
 	const char *p = data;
 	const char *end = data + len;
 	bool		at_first = false;
@@ -999,28 +1244,31 @@ luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
 		return;
 	}
 
-	/* from inside a quoted field: up to the first boundary, if any */
-	out->after_quoted = split_state(split_run(cls, d, 0, len, r->no_quote ? SPLIT_ROW : SPLIT_QUOTED,
-											  0, quote, true, &out->quoted_first,
-											  -1, &at_first));
 	if (r->no_quote)
 	{
-		/* no quoted fields: the range starts between records */
+		/* no quoted fields: every line start is a boundary, short of a NUL */
+		out->after_row = split_state(split_run(cls, d, 0, len, SPLIT_ROW, 0, quote,
+											   false, NULL, -1, &at_first));
+		out->after_quoted = out->after_row;
 		out->quoted_first = 0;
+		return;
 	}
+
+	/* from inside a quoted field: up to the first boundary, if any */
+	out->after_quoted = split_state(split_run_fast(d, 0, len, SPLIT_QUOTED, delim, quote,
+												   true, &out->quoted_first, -1, &at_first));
 	/* from between records, noting whether that first boundary is one too */
-	out->after_row = split_state(split_run(cls, d, 0, len, SPLIT_ROW, 0, quote,
-										   false, NULL, out->quoted_first,
-										   &at_first));
+	out->after_row = split_state(split_run_fast(d, 0, len, SPLIT_ROW, delim, quote, false,
+												NULL, out->quoted_first, &at_first));
 	if (out->quoted_first >= 0)
 	{
 		/* from a boundary on, both runs are the same run */
-		if (at_first || out->quoted_first == 0)
+		if (at_first)
 			out->after_quoted = out->after_row;
 		else
-			out->after_quoted = split_state(split_run(cls, d, out->quoted_first, len,
-													  SPLIT_ROW, 0, quote, false,
-													  NULL, -1, &at_first));
+			out->after_quoted = split_state(split_run_fast(d, out->quoted_first, len,
+														   SPLIT_ROW, delim, quote, false,
+														   NULL, -1, &at_first));
 		for (p = data; p < data + out->quoted_first &&
 			 (p = memchr(p, '\n', data + out->quoted_first - p)) != NULL; p++)
 			out->quoted_first_lfs++;

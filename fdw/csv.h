@@ -74,6 +74,7 @@ typedef struct LuxeCsvRangeSummary
 } LuxeCsvRangeSummary;
 
 /* in csv.c */
+extern bool luxe_csv_fast_lines;
 extern LuxeCsvReader *luxe_csv_create(const LuxeCsvOptions *opts, int nslots);
 extern void luxe_csv_set_recovery(LuxeCsvReader *r, bool recover);
 extern void luxe_csv_begin_object(LuxeCsvReader *r, bool want_header,

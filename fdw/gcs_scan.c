@@ -1547,8 +1547,11 @@ open_range(LuxeGcsScanState *st, int u)
 	instr_time	t0;
 	int			j;
 
-	/* [c_k, c_k+1) and whatever else the last read brought */
-	INSTR_TIME_SET_CURRENT(t0);
+	/*
+	 * [c_k, c_k+1) and whatever else the last read brought.  (The caller
+	 * times all of next_object as Fetch: reading and waiting for the other
+	 * ranges' summaries are; summarizing is Parse, moved over below.)
+	 */
 	st->range_buf = MemoryContextAllocHuge(CurrentMemoryContext, cap);
 	st->range_len = 0;
 	/* ask for the range and a little more, where its last line ends */
@@ -1603,7 +1606,6 @@ open_range(LuxeGcsScanState *st, int u)
 		start = pos;			/* no line starts in it */
 	if (end < 0)
 		end = pos;				/* it ends the object */
-	timer_add(st, LUXE_SCAN_FETCH, t0);
 
 	INSTR_TIME_SET_CURRENT(t0);
 	if (end > start)
@@ -1617,7 +1619,12 @@ open_range(LuxeGcsScanState *st, int u)
 		sum.quoted_first = -1;
 		sum.quoted_first_lfs = 0;
 	}
-	timer_add(st, LUXE_SCAN_PARSE, t0);
+	{
+		int64		before = st->scan_us[LUXE_SCAN_PARSE];
+
+		timer_add(st, LUXE_SCAN_PARSE, t0);
+		st->scan_us[LUXE_SCAN_FETCH] -= st->scan_us[LUXE_SCAN_PARSE] - before;
+	}
 	slot->start = start;
 	slot->end = end;
 	slot->summary = sum;
