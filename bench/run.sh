@@ -1,6 +1,6 @@
 #!/bin/bash
 # Run the luxe_fdw benchmarks against a private cluster and the emulator.
-#   bash bench/run.sh [gcs_scan gcs_faults pipeline aggregates bq_pushdown refresh_readers incremental engines vs_duckdb many_objects]   (default: all, in that order;
+#   bash bench/run.sh [gcs_scan gcs_faults pipeline aggregates bq_pushdown refresh_readers incremental engines vs_duckdb many_objects big_object]   (default: all, in that order;
 #   aggregates runs on the table pipeline leaves)
 # ROWS=N changes the generated data size (default 900000).
 set -euo pipefail
@@ -16,7 +16,7 @@ luxe_start_emulator "$LUXE_ROOT"
 LUXE_DURABLE=1 luxe_start_cluster
 export LUXE_ROOT
 benches=("$@")
-[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan gcs_faults pipeline aggregates bq_pushdown refresh_readers incremental engines vs_duckdb many_objects)
+[ ${#benches[@]} -eq 0 ] && benches=(gcs_scan gcs_faults pipeline aggregates bq_pushdown refresh_readers incremental engines vs_duckdb many_objects big_object)
 status=0
 for b in "${benches[@]}"; do
 	echo "== $b"

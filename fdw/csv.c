@@ -702,14 +702,19 @@ parse_line_fast(LuxeCsvReader *r, const char *line, size_t n)
 				field_cb((void *) f->start, f->len, r);
 			else
 			{
-				const char *c;
+				const char *c = f->start;
+				const char *fend = f->start + f->len;
 
+				/* each pair of quotes is one quote */
 				resetStringInfo(&r->unquoted);
-				for (c = f->start; c < f->start + f->len; c++)
+				while (c < fend)
 				{
-					appendStringInfoChar(&r->unquoted, *c);
-					if ((unsigned char) *c == quote)
-						c++;	/* the second of a pair */
+					const char *q = memchr(c, quote, fend - c);
+
+					if (q == NULL)
+						q = fend - 1;
+					appendBinaryStringInfo(&r->unquoted, c, q - c + 1);
+					c = q + 2;
 				}
 				field_cb(r->unquoted.data, r->unquoted.len, r);
 			}

@@ -582,21 +582,36 @@ luxe_gcs_object_gzip(const LuxeGcsObject *o)
 		(nlen > 3 && strcmp(o->name + nlen - 3, ".gz") == 0);
 }
 
+/* A split object has at most this many ranges (each has a slot in DSM). */
+#define LUXE_GCS_MAX_RANGES 100000
+
+/*
+ * luxe_gcs_object_range_size
+ *		The size of the ranges a parallel scan splits an object into:
+ *		range_size, or larger for an object that would have more than
+ *		LUXE_GCS_MAX_RANGES.
+ */
+int64
+luxe_gcs_object_range_size(const LuxeGcsObject *o, int64 range_size)
+{
+	return Max(range_size, (o->size + LUXE_GCS_MAX_RANGES - 1) / LUXE_GCS_MAX_RANGES);
+}
+
 /*
  * luxe_gcs_object_ranges
- *		Into how many byte ranges of range_size a parallel scan splits an
- *		object: 1 for a small one, and for a gzip one, which can only be
- *		inflated from its start.
+ *		Into how many byte ranges a parallel scan splits an object: 1 for a
+ *		small one, and for a gzip one, which can only be inflated from its
+ *		start.
  */
 int
 luxe_gcs_object_ranges(const LuxeGcsObject *o, int64 range_size)
 {
-	int64		n;
+	int64		size;
 
 	if (range_size <= 0 || o->size <= range_size || luxe_gcs_object_gzip(o))
 		return 1;
-	n = (o->size + range_size - 1) / range_size;
-	return (int) Min(n, (int64) INT_MAX / 2);
+	size = luxe_gcs_object_range_size(o, range_size);
+	return (int) ((o->size + size - 1) / size);
 }
 
 /*
@@ -757,7 +772,8 @@ read_stored(LuxeGcsReader *r, const char **data)
 		n = luxe_http_stream_read(r->stream, data);
 		if (n > 0)
 		{
-			if (!r->transcoded)
+			/* (a part of an object has no checksum to check against) */
+			if (!r->transcoded && !r->partial)
 				COMP_CRC32C(r->crc, *data, n);
 			r->offset += n;
 			r->attempt = 0;

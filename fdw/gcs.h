@@ -38,6 +38,7 @@ typedef struct LuxeGcsUpload LuxeGcsUpload;
 
 /* in gcs.c */
 extern bool luxe_gcs_object_gzip(const LuxeGcsObject *o);
+extern int64 luxe_gcs_object_range_size(const LuxeGcsObject *o, int64 range_size);
 extern int	luxe_gcs_object_ranges(const LuxeGcsObject *o, int64 range_size);
 extern void luxe_gcs_client_init(LuxeGcsClient *client, LuxeHttpStats *stats,
 								 const LuxeServerOptions *server, Oid serverid,

@@ -1534,11 +1534,12 @@ open_range(LuxeGcsScanState *st, int u)
 	LuxeGcsRangeSlot *slot = &range_slots(st->shared)[u];
 	int			k = unit->chunk;
 	bool		last = (k == unit->nchunks - 1);
-	int64		next_nominal = (int64) (k + 1) * st->range_size;
-	int64		pos = k == 0 ? 0 : (int64) k * st->range_size - 1;
+	int64		range_size = luxe_gcs_object_range_size(o, st->range_size);
+	int64		next_nominal = (int64) (k + 1) * range_size;
+	int64		pos = k == 0 ? 0 : (int64) k * range_size - 1;
 	int64		start = k == 0 ? 0 : -1;
 	int64		end = -1;
-	size_t		cap = st->range_size + 64 * 1024;
+	size_t		cap = range_size + 64 * 1024;
 	LuxeCsvRangeSummary sum;
 	LuxeCsvSplitState state;
 	LuxeCsvSplitState after;
@@ -1557,7 +1558,7 @@ open_range(LuxeGcsScanState *st, int u)
 	/* ask for the range and a little more, where its last line ends */
 	st->reader = luxe_gcs_open_window(&st->client, o, pos,
 									  last ? o->size :
-									  next_nominal + Max(Min(st->range_size, 16 * 1024), 256));
+									  next_nominal + Max(Min(range_size, 16 * 1024), 256));
 	while (end < 0)
 	{
 		const char *p;
