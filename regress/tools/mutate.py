@@ -79,6 +79,41 @@ MUTANTS = [
         suites=["pg_regress"],
     ),
     dict(
+        id="split-quoted-start-ignored",
+        description="a range of a split object that starts inside a quoted field is parsed from its "
+                    "first byte, as if it started between records",
+        file="fdw/gcs_scan.c",
+        old="\telse if (state == LUXE_CSV_SPLIT_ROW)\n\t{\n\t\tboundary = start;\n",
+        new="\telse if (state != LUXE_CSV_SPLIT_UNKNOWN)\n\t{\n\t\tboundary = start;\n",
+        suites=["integration"],
+    ),
+    dict(
+        id="split-never-stops",
+        description="the process of a range of a split object reads on to the end of the object "
+                    "instead of stopping at the next range's first record",
+        file="fdw/gcs_scan.c",
+        old="\tif (!last && after != LUXE_CSV_SPLIT_UNKNOWN)\n",
+        new="\tif (false && !last && after != LUXE_CSV_SPLIT_UNKNOWN)\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="split-lines-off-by-one",
+        description="records of a range other than an object's first get line numbers one too high",
+        file="fdw/gcs_scan.c",
+        old="\t\tluxe_csv_restart(st->csvr, boundary, lfs + 1);\n",
+        new="\t\tluxe_csv_restart(st->csvr, boundary, lfs + 2);\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="fast-line-quoted-empty-null",
+        description="a quoted empty field (\"\") on a line parsed without libcsv reads as NULL, not as "
+                    "an empty string",
+        file="fdw/csv.c",
+        old="\t\t\telse if (!f->escaped)\n\t\t\t\tfield_cb((void *) f->start, f->len, r);\n",
+        new="\t\t\telse if (!f->escaped)\n\t\t\t\tfield_cb(f->len ? (void *) f->start : NULL, f->len, r);\n",
+        suites=["pg_regress"],
+    ),
+    dict(
         id="max-bad-records-off-by-one",
         description="a table with max_bad_records N fails at N bad rows instead of N + 1",
         file="fdw/gcs_scan.c",
@@ -132,8 +167,8 @@ MUTANTS = [
         description="a download resumed after a broken transfer (or a CSV read again from a line) "
                     "asks for the bytes from one past the right offset",
         file="fdw/gcs.c",
-        old="psprintf(\"Range: bytes=\" INT64_FORMAT \"-\", r->offset)",
-        new="psprintf(\"Range: bytes=\" INT64_FORMAT \"-\", r->offset + 1)",
+        old="psprintf(\"Range: bytes=\" INT64_FORMAT \"-\", offset)",
+        new="psprintf(\"Range: bytes=\" INT64_FORMAT \"-\", offset + 1)",
         suites=["pg_regress"],
     ),
     # --- HTTP, credentials, destinations ----------------------------------
