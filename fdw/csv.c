@@ -39,6 +39,13 @@
  * - Offsets are counted in bytes of the object's content as fed (after a
  *   BOM is skipped they still count it), so that a caller can read the
  *   object again from a line start.
+ * - A line that starts between records and holds one whole record of the
+ *   plain kind is split without libcsv (parse_line_fast), with the same
+ *   callbacks; libcsv parses every other line.  Both give the same records
+ *   (regress/fuzz/fuzz_csv.c compares them on every input).
+ * - For parallel scans, luxe_csv_summarize_range models the parser over a
+ *   byte range, and luxe_csv_set_stop makes the reader stop at a record
+ *   boundary (see "Range summaries" below).
  * - NB: the libcsv callbacks below palloc (batch growth) and the header
  *   callback may ereport; a longjmp out of csv_parse is safe because the
  *   parser is then never used again and owns nothing but its entry buffer,

@@ -330,6 +330,20 @@ begin(Run *run, bool header)
 	}
 }
 
+/* After an ERROR out of a run: check it, note it, destroy the reader. */
+static void
+record_thrown(Run *run, MemoryContext cxt, bool created)
+{
+	const FuzzErrorData *e = fuzz_error_current();
+
+	MemoryContextSwitchTo(cxt);
+	fuzz_check_error(e, NULL);
+	appendStringInfo(&run->transcript, "X %s\n", e->message);
+	FlushErrorState();
+	if (created)
+		luxe_csv_destroy(run->reader);
+}
+
 /*
  * Read the object in chunks of the given lengths (the last repeats; none:
  * one piece), the way scan_next in gcs_scan.c does, resuming where the
@@ -429,14 +443,7 @@ read_object(const Plan *p, const size_t *chunks, int nchunks)
 	}
 	PG_CATCH();
 	{
-		const FuzzErrorData *e = fuzz_error_current();
-
-		MemoryContextSwitchTo(cxt);
-		fuzz_check_error(e, NULL);
-		appendStringInfo(&run.transcript, "X %s\n", e->message);
-		FlushErrorState();
-		if (created)
-			luxe_csv_destroy(run.reader);
+		record_thrown(&run, cxt, created);
 	}
 	PG_END_TRY();
 	return run.transcript.data;
@@ -596,14 +603,7 @@ done:
 	}
 	PG_CATCH();
 	{
-		const FuzzErrorData *e = fuzz_error_current();
-
-		MemoryContextSwitchTo(cxt);
-		fuzz_check_error(e, NULL);
-		appendStringInfo(&run.transcript, "X %s\n", e->message);
-		FlushErrorState();
-		if (created)
-			luxe_csv_destroy(run.reader);
+		record_thrown(&run, cxt, created);
 	}
 	PG_END_TRY();
 	return run.transcript.data;
