@@ -1501,7 +1501,9 @@ ensure_header(LuxeGcsScanState *st)
 
 	if (st->header_object != st->cur_object)
 	{
-		hr = luxe_gcs_open_stream(&st->client, list_nth(st->objects, st->cur_object), 0);
+		/* a window: the header is in the first few kB, as a rule */
+		hr = luxe_gcs_open_window(&st->client, list_nth(st->objects, st->cur_object), 0,
+								  64 * 1024);
 		luxe_csv_begin_object(st->csvr, true, header_callback, st);
 		luxe_csv_set_slots(st->csvr, NULL, 0);
 		while (!luxe_csv_header_done(st->csvr))
