@@ -1037,15 +1037,14 @@ luxe_csv_destroy(LuxeCsvReader *r)
 #define CLASS_BAD		4		/* NUL with quoting off: the reader refuses it */
 
 /*
- * Run the parser model over d[from, len) from state, with skip header
- * records still to end before boundaries count.  Returns the state at len.
- * With stop_first, returns at the first boundary after from (state
- * SPLIT_ROW, *first set).  *at_watch tells whether watch is a boundary.
+ * Run the parser model over d[from, len) from state, byte by byte, with
+ * skip header records still to end.  Returns the state at len (an error
+ * while still in the header rows).  For a range that starts the object or
+ * has quoting off; split_run_fast does the rest.
  */
 static int
 split_run(const uint8 *cls, const unsigned char *d, size_t from, size_t len,
-		  int state, int skip, unsigned char quote, bool stop_first,
-		  int64 *first, int64 watch, bool *at_watch)
+		  int state, int skip, unsigned char quote)
 {
 	size_t		i = from;
 	int			records = 0;
@@ -1113,16 +1112,6 @@ split_run(const uint8 *cls, const unsigned char *d, size_t from, size_t len,
 				break;
 		}
 		i++;
-		if (d[i - 1] == '\n' && state == SPLIT_ROW && records >= skip)
-		{
-			if (stop_first)
-			{
-				*first = (int64) i;
-				return SPLIT_ROW;
-			}
-			if ((int64) i == watch)
-				*at_watch = true;
-		}
 	}
 	if (records < skip)
 		return SPLIT_ERROR;		/* still in the header rows */
@@ -1250,8 +1239,7 @@ luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
 			memcmp(data, "\xEF\xBB\xBF", 3) == 0)
 			from = 3;
 		out->after_row = split_state(split_run(cls, d, from, len, SPLIT_ROW,
-											   r->skip_rows, quote, false,
-											   NULL, -1, &at_first));
+											   r->skip_rows, quote));
 		out->after_quoted = LUXE_CSV_SPLIT_UNKNOWN;
 		return;
 	}
@@ -1259,8 +1247,7 @@ luxe_csv_summarize_range(LuxeCsvReader *r, const char *data, size_t len,
 	if (r->no_quote)
 	{
 		/* no quoted fields: every line start is a boundary, short of a NUL */
-		out->after_row = split_state(split_run(cls, d, 0, len, SPLIT_ROW, 0, quote,
-											   false, NULL, -1, &at_first));
+		out->after_row = split_state(split_run(cls, d, 0, len, SPLIT_ROW, 0, quote));
 		out->after_quoted = out->after_row;
 		out->quoted_first = 0;
 		return;
