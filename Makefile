@@ -35,7 +35,8 @@ OBJS = \
 	fdw/xact.o \
 	fdw/functions.o \
 	fdw/pipeline.o \
-	fdw/aggregates.o
+	fdw/aggregates.o \
+	fdw/bulk_insert.o
 DATA_built = luxe_fdw--0.1.sql
 INSTALL_SQL = \
 	fdw/install/00_fdw.sql \

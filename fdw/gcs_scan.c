@@ -216,6 +216,7 @@ typedef struct LuxeGcsScanState
 	/* EXPLAIN ANALYZE */
 	int64		scan_us[LUXE_SCAN_NTIMERS];
 	int64		rows_produced;
+	bool		finished;		/* read to its end: its timers are the last scan's */
 	int64		bytes_listed;
 } LuxeGcsScanState;
 
@@ -1076,7 +1077,8 @@ timer_add(LuxeGcsScanState *st, int timer, instr_time start)
 /*
  * luxe_gcs_last_scan_timings
  *		The timers (microseconds) and rows of the last GCS scan this backend
- *		finished (in a parallel scan, the leader's own share); false if none.
+ *		finished (in a parallel scan, summed over the leader and the
+ *		workers); false if none.
  */
 bool
 luxe_gcs_last_scan_timings(int64 *fetch_us, int64 *parse_us, int64 *convert_us, int64 *rows)
@@ -1222,6 +1224,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 				report_rejects(st);
 				memcpy(last_scan_us, st->scan_us, sizeof(last_scan_us));
 				last_scan_rows = st->rows_produced;
+				st->finished = true;
 				return slot;
 			}
 		}
@@ -1315,6 +1318,12 @@ luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
 		st->scan_us[i] += (int64) pg_atomic_exchange_u64(&st->shared->worker_us[i], 0);
 	st->shared = NULL;
+	/* luxe.last_scan_timings: the whole scan's, not only the leader's share */
+	if (st->finished)
+	{
+		memcpy(last_scan_us, st->scan_us, sizeof(last_scan_us));
+		last_scan_rows = st->rows_produced;
+	}
 }
 
 static void

@@ -107,5 +107,71 @@ SELECT * FROM newlines_digest;
 SET luxe_fdw.parallel_range_size = 0;                  -- ERROR
 RESET ALL;
 
+--
+-- luxe.insert_select: INSERT ... SELECT whose SELECT runs with parallel
+-- workers (the pipeline's load), the leader writing in batches.
+--
+CREATE TABLE ins_parts (n int NOT NULL, part int CHECK (part >= 0), note text);
+CREATE INDEX ON ins_parts (n);
+CREATE TABLE ins_lines (id int, txt text, dbl int);
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET luxe_fdw.parallel_range_size = '64kB';
+-- rows per value of an integer column, or all of them
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL::text FROM parts', 'part') ORDER BY 1;
+SELECT * FROM luxe.insert_select('ins_lines', 'SELECT * FROM newlines');
+SELECT (SELECT count(*) FROM parts) = count(*) AS all_rows,
+       (SELECT sum(n) FROM parts) = sum(n) AS same_rows FROM ins_parts;
+SELECT count(*), sum(id) AS ids, sum(dbl) AS dbls, count(*) FILTER (WHERE dbl <> 2 * id) AS bad
+  FROM ins_lines;
+-- the index has every row
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ins_parts WHERE n BETWEEN 100 AND 200;
+SELECT count(*) = (SELECT count(*) FROM parts WHERE n BETWEEN 100 AND 200) AS indexed
+  FROM ins_parts WHERE n BETWEEN 100 AND 200;
+RESET enable_seqscan;
+-- values too large for a page are moved out of line (TOAST) by the leader
+TRUNCATE ins_parts;
+SELECT * FROM luxe.insert_select('ins_parts',
+  $$SELECT n, part, (SELECT string_agg(md5((i + n)::text), '') FROM generate_series(1, 400) i) FROM parts$$);
+SELECT count(*), min(length(note)), bool_and(note = (SELECT string_agg(md5((i + n)::text), '') FROM generate_series(1, 400) i))
+  FROM ins_parts;
+SELECT pg_relation_size(reltoastrelid) > 0 AS toasted FROM pg_class WHERE oid = 'ins_parts'::regclass;
+-- a query that reads the table does not see the rows it inserts
+TRUNCATE ins_parts;
+INSERT INTO ins_parts VALUES (1, 1), (2, 2);
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n + 10, part, note FROM ins_parts');
+SELECT n, part FROM ins_parts ORDER BY n;
+-- a row that breaks a constraint fails the whole statement: nothing written
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, CASE WHEN part = 1 THEN -1 ELSE part END, NULL FROM parts');  -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT CASE WHEN part = 2 THEN NULL ELSE n END, part, NULL FROM parts');  -- ERROR
+SELECT count(*) FROM ins_parts;
+-- an error in a worker reaches the caller with its line
+SET luxe_fdw.parallel_range_size = 3;
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT a, a, b FROM nl_err');  -- ERROR
+SET luxe_fdw.parallel_range_size = '64kB';
+BEGIN;
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');
+ROLLBACK;
+SELECT count(*) FROM ins_parts;
+-- what it refuses
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part FROM parts');               -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL, 1 FROM parts');      -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n::bigint, part, NULL FROM parts');  -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'DELETE FROM ins_parts RETURNING *');        -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'note');  -- ERROR
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'nope');  -- ERROR
+CREATE VIEW ins_view AS SELECT * FROM ins_parts;
+SELECT * FROM luxe.insert_select('ins_view', 'SELECT n, part, NULL FROM parts');           -- ERROR
+CREATE FUNCTION ins_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TRIGGER ins_parts_trigger BEFORE INSERT ON ins_parts FOR EACH ROW EXECUTE FUNCTION ins_trigger();
+SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');          -- ERROR
+DROP TABLE ins_parts CASCADE;
+DROP TABLE ins_lines;
+DROP FUNCTION ins_trigger();
+RESET ALL;
+
 SET client_min_messages = warning;
 DROP SERVER regress_luxe_gcs CASCADE;

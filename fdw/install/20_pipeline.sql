@@ -327,22 +327,20 @@ $$;
 COMMENT ON FUNCTION luxe.insight_definitions() IS 'the four insights: query over the cleaned rows, columns, key, and how the counted one is kept';
 
 /*
- * The rows of query, computed by RETURN QUERY, which may use parallel
- * workers where INSERT ... SELECT never does (PostgreSQL plans no parallel
- * query for a statement that writes): the aggregates over all the listings
- * take about half the time on two cores.
+ * INSERT INTO target the rows of query, which may run with parallel
+ * workers where INSERT ... SELECT never does (PostgreSQL 15 plans no
+ * parallel query for a statement that writes): the load's reading,
+ * parsing and cleaning, and the aggregates over all the listings, take
+ * about half the time on two cores.  The leader writes the rows in
+ * batches (fdw/bulk_insert.c).  Returns the rows inserted per value of
+ * target's integer column count_by, or in all (a NULL key).
  */
-CREATE FUNCTION luxe.parallel_rows(query text)
-RETURNS SETOF record
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  RETURN QUERY EXECUTE query;
-END
-$$;
-COMMENT ON FUNCTION luxe.parallel_rows(text) IS 'the rows of a query, which may run with parallel workers; internal';
-REVOKE ALL ON FUNCTION luxe.parallel_rows(text) FROM PUBLIC;
+CREATE FUNCTION luxe.insert_select(target regclass, query text, count_by name DEFAULT NULL)
+RETURNS TABLE (count_key bigint, rows bigint)
+AS 'MODULE_PATHNAME', 'luxe_insert_select'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;   -- (the query names what the caller's search_path finds)
+COMMENT ON FUNCTION luxe.insert_select(regclass, text, name) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches; internal';
+REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, name) FROM PUBLIC;
 
 -- A relation's columns as a column definition list: "name type, ...".
 CREATE FUNCTION luxe.column_definitions(rel regclass)
@@ -355,23 +353,6 @@ AS $$
    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 COMMENT ON FUNCTION luxe.column_definitions(regclass) IS 'a relation''s columns as a column definition list; internal';
-
-/*
- * INSERT INTO table (a luxe_store table) the rows of query, computed with
- * luxe.parallel_rows.
- */
-CREATE FUNCTION luxe.insert_rows(tab text, query text)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  EXECUTE format('INSERT INTO luxe_store.%I SELECT * FROM luxe.parallel_rows(%L) AS r(%s)', tab, query,
-                 luxe.column_definitions(format('luxe_store.%I', tab)::regclass));
-END
-$$;
-COMMENT ON FUNCTION luxe.insert_rows(text, text) IS 'insert the rows of a query, computed with parallel workers, into a luxe_store table; internal';
-REVOKE ALL ON FUNCTION luxe.insert_rows(text, text) FROM PUBLIC;
 
 /*
  * Build the four insights from luxe_store.listings into the buffer readers
@@ -395,8 +376,8 @@ BEGIN
       -- analyzes them when enough have)
       IF NOT counted THEN
         EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_counts');
-        PERFORM luxe.insert_rows(d.name || '_counts',
-                                 format('SELECT %s, count(*) FROM luxe_store.listings GROUP BY %s',
+        PERFORM luxe.insert_select(format('luxe_store.%I', d.name || '_counts')::regclass,
+                                   format('SELECT %s, count(*) FROM luxe_store.listings GROUP BY %s',
                                         d.counted_by, d.counted_by));
         EXECUTE format('ANALYZE luxe_store.%I', d.name || '_counts');
       END IF;
@@ -404,7 +385,7 @@ BEGIN
     END IF;
     -- DELETE, not TRUNCATE: no lock a reader of the other buffer waits on
     EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_' || target::text);
-    PERFORM luxe.insert_rows(d.name || '_' || target::text, d.query);
+    PERFORM luxe.insert_select(format('luxe_store.%I', d.name || '_' || target::text)::regclass, d.query);
     EXECUTE format('ANALYZE luxe_store.%I', d.name || '_' || target::text);
   END LOOP;
   RETURN target;
@@ -835,8 +816,9 @@ DECLARE
   t_ins timestamptz;
   t_ins_end timestamptz;
   phases jsonb;
+  loaded_ids integer[];
+  loaded_rows bigint[];
   ids integer[];
-  keys text;
   bq record;
   jobs jsonb;
   received0 bigint := luxe.bytes_received();
@@ -907,47 +889,39 @@ BEGIN
           SELECT uri, generation, size, run FROM luxe.pipeline_run_objects
            WHERE run_id = run AND action IN ('add', 'replace');
         PERFORM luxe.prepare_source_scan(cfg.source, uris);
-        -- the rows loaded, counted per object (and, when the counted
-        -- insights are kept by difference, per group of theirs) as they
-        -- are inserted: cheaper than a scan of all the rows
-        SELECT string_agg(DISTINCT quote_ident(k), ', ') INTO keys
-          FROM luxe.insight_definitions(), regexp_split_to_table(counted_by, ',\s*') k
-         WHERE counted;
-        keys := coalesce(', ' || keys, '');
-        EXECUTE format('CREATE TEMP TABLE luxe_loaded ON COMMIT DROP AS '
-                       'SELECT source_object_id%s, 0::bigint AS n FROM luxe_store.listings WITH NO DATA', keys);
+        -- parallel workers read, parse and clean; this backend writes, and
+        -- counts the rows per object as it does
         t_ins := clock_timestamp();
-        EXECUTE 'WITH ins AS (INSERT INTO luxe_store.listings SELECT '
-                || (SELECT string_agg('c.' || quote_ident(name), ', ' ORDER BY ord) FROM luxe.listing_columns())
-                || ', m.object_id FROM ('
-                || replace(luxe.cleaning_select('luxe_store.source_scan'::regclass),
-                           ' FROM luxe_store.source_scan',
-                           ', source_object FROM luxe_store.source_scan')
-                || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object '
-                || 'RETURNING source_object_id' || keys || ') '
-                || 'INSERT INTO pg_temp.luxe_loaded SELECT source_object_id' || keys || ', count(*) FROM ins '
-                || 'GROUP BY source_object_id' || keys;
+        SELECT array_agg(l.count_key::integer), array_agg(l.rows), coalesce(sum(l.rows), 0)
+          INTO loaded_ids, loaded_rows, inserted
+          FROM luxe.insert_select('luxe_store.listings',
+                 'SELECT '
+                 || (SELECT string_agg('c.' || quote_ident(name), ', ' ORDER BY ord) FROM luxe.listing_columns())
+                 || ', m.object_id FROM ('
+                 || replace(luxe.cleaning_select('luxe_store.source_scan'::regclass),
+                            ' FROM luxe_store.source_scan',
+                            ', source_object FROM luxe_store.source_scan')
+                 || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object',
+                 'source_object_id') l;
         t_ins_end := clock_timestamp();
-        -- where the INSERT's time went: the scan's own timers, and the
-        -- rest (cleaning expressions, heap and WAL writes)
+        -- where the INSERT's time went: the scan's timers, summed over
+        -- the processes that read (so they may add up to more than the
+        -- INSERT's own time), and the INSERT's time
         SELECT jsonb_build_object(
                  'fetch_seconds', round(t.fetch_seconds::numeric, 3),
                  'parse_seconds', round(t.parse_seconds::numeric, 3),
                  'convert_seconds', round(t.convert_seconds::numeric, 3),
-                 'clean_and_write_seconds',
-                 round((extract(epoch FROM t_ins_end - t_ins)
-                        - t.fetch_seconds - t.parse_seconds - t.convert_seconds)::numeric, 3))
+                 'insert_seconds', round(extract(epoch FROM t_ins_end - t_ins)::numeric, 3))
           INTO phases
           FROM luxe.last_scan_timings() t;
-        SELECT coalesce(sum(l.n), 0) INTO inserted FROM pg_temp.luxe_loaded l;
         SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
         UPDATE luxe.pipeline_manifest m SET rows = c.n
-          FROM (SELECT source_object_id, sum(l.n) AS n FROM pg_temp.luxe_loaded l GROUP BY 1) c
-         WHERE m.object_id = c.source_object_id;
-        IF counted THEN
-          PERFORM luxe.count_difference('pg_temp.luxe_loaded', 'n', NULL, 1);
+          FROM unnest(loaded_ids, loaded_rows) c(id, n)
+         WHERE m.object_id = c.id;
+        -- (the new rows' counts, from the objects that had rows)
+        IF counted AND cardinality(loaded_ids) > 0 THEN
+          PERFORM luxe.count_difference('luxe_store.listings', '1', loaded_ids, 1);
         END IF;
-        DROP TABLE pg_temp.luxe_loaded;
       END IF;
     END IF;
     t1 := clock_timestamp();
