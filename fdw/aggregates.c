@@ -74,7 +74,35 @@ luxe_squish(PG_FUNCTION_ARGS)
 		start++;
 	while (end > start && is_ascii_space(s[end - 1]))
 		end--;
-	for (i = start; i < end; i++)
+	i = start;
+#ifndef WORDS_BIGENDIAN
+
+	/*
+	 * Skip eight bytes at a time while they hold no byte below 0x0E (which
+	 * \t \n \v \f \r are) and no two spaces in a row, also across into
+	 * the next byte; a word that might need work is looked at byte by byte
+	 * below.
+	 */
+	while (i + 9 <= end)
+	{
+		const uint64 ones = UINT64CONST(0x0101010101010101);
+		const uint64 highs = UINT64CONST(0x8080808080808080);
+		uint64		w;
+		uint64		t;
+		uint64		sp;
+
+		memcpy(&w, s + i, 8);
+		if (((w - ones * 0x0E) & ~w & highs) != 0)
+			break;
+		/* 0x80 in each byte that is a space, exactly */
+		t = w ^ (ones * ' ');
+		sp = ~(((t & ~highs) + ~highs) | t | ~highs);
+		if ((sp & ((sp >> 8) | ((uint64) (s[i + 8] == ' ') << 63))) != 0)
+			break;
+		i += 8;
+	}
+#endif
+	for (; i < end; i++)
 	{
 		if (is_ascii_space(s[i]) && (s[i] != ' ' || is_ascii_space(s[i + 1])))
 		{

@@ -54,6 +54,7 @@
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -153,6 +154,7 @@ typedef struct LuxeGcsScanState
 	Oid		   *typioparams;
 	int32	   *typmods;
 	bool	   *integral;		/* int2/int4/int8: accept "34.0" */
+	bool	   *is_text;		/* text: the datum is built from the field */
 	LuxeColumnMetadata *meta;	/* per slot: a metadata column, or NONE */
 	char	  **colnames;		/* remote names of all columns, by attnum */
 	int			ncolumns;		/* non-dropped columns */
@@ -399,6 +401,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->typioparams = palloc(sizeof(Oid) * Max(st->nslots, 1));
 	st->typmods = palloc(sizeof(int32) * Max(st->nslots, 1));
 	st->integral = palloc(sizeof(bool) * Max(st->nslots, 1));
+	st->is_text = palloc(sizeof(bool) * Max(st->nslots, 1));
 	st->meta = palloc(sizeof(LuxeColumnMetadata) * Max(st->nslots, 1));
 	i = 0;
 	foreach(lc, attnums)
@@ -412,6 +415,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 		fmgr_info(infunc, &st->in_functions[i]);
 		st->typmods[i] = attr->atttypmod;
 		st->integral[i] = type_is_integral(attr->atttypid);
+		st->is_text[i] = attr->atttypid == TEXTOID;
 		st->meta[i] = luxe_option_column_metadata(RelationGetRelid(rel), attnum);
 		i++;
 	}
@@ -987,12 +991,40 @@ check_record_shape(LuxeGcsScanState *st, LuxeCsvRecord *rec)
 }
 
 /* Convert a record's needed fields into the slot; throws on a bad value. */
+/*
+ * Whether the len bytes at s are ASCII without a NUL, which is valid in any
+ * server encoding: UTF-8's check (pg_verify_mbstr) then has nothing to do.
+ * Eight bytes at a time.
+ */
+static inline bool
+is_plain_ascii(const char *s, int len)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	int			i = 0;
+
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64		w;
+
+		memcpy(&w, s + i, 8);
+		/* a high bit set, or a zero byte */
+		if ((w & highs) || ((w - ones) & ~w & highs))
+			return false;
+	}
+	for (; i < len; i++)
+		if (s[i] == '\0' || IS_HIGHBIT_SET(s[i]))
+			return false;
+	return true;
+}
+
 static void
 convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 {
 	Datum	   *values = slot->tts_values;
 	bool	   *nulls = slot->tts_isnull;
 	const char *data = luxe_csv_data(st->csvr);
+	bool		verified;
 	int			i;
 
 	memset(nulls, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
@@ -1022,9 +1054,28 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 		st->cur_slot = i;
 		/* the raw value may be invalid in the server encoding: not shown */
 		st->cur_value = NULL;
-		if (st->csv.encoding != GetDatabaseEncoding() || GetDatabaseEncoding() == PG_UTF8)
+		verified = false;
+		if (st->csv.encoding == PG_UTF8 && GetDatabaseEncoding() == PG_UTF8 &&
+			is_plain_ascii(str, f->len))
+			verified = true;
+		else if (st->csv.encoding != GetDatabaseEncoding() || GetDatabaseEncoding() == PG_UTF8)
+		{
+			/* converted, or checked (a NUL is invalid in every encoding) */
 			str = pg_any_to_server(str, f->len, st->csv.encoding);
+			verified = (str == data + f->off);
+		}
 		st->cur_value = str;
+		if (st->is_text[i])
+		{
+			/*
+			 * textin's result, without its strlen when the field is known
+			 * to hold no NUL (textin would stop at one)
+			 */
+			values[attidx] = PointerGetDatum(verified ? cstring_to_text_with_len(str, f->len) :
+											 cstring_to_text(str));
+			nulls[attidx] = false;
+			continue;
+		}
 		if (st->integral[i])
 		{
 			/*

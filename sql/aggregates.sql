@@ -21,6 +21,13 @@ SELECT luxe.squish(x) AS squished, sql_squish(x) AS sql
 SELECT count(*) FILTER (WHERE luxe.squish(x) IS DISTINCT FROM sql_squish(x)) AS differences
   FROM (SELECT repeat(chr(32 + (i % 3) * 0) || E'a\t b  ' || chr(9 + i % 5) || 'é ', i % 5) AS x
           FROM generate_series(1, 2000) i) t;
+-- squish skips clean text eight bytes at a time: every whitespace run (and
+-- control bytes it must keep) at every offset across two word boundaries
+SELECT count(*) FILTER (WHERE luxe.squish(x) IS DISTINCT FROM sql_squish(x)) AS differences, count(*)
+  FROM (SELECT repeat('ab', p) || w || repeat('é', q) || w2 || 'z' AS x
+          FROM generate_series(0, 12) p, generate_series(0, 12) q,
+               unnest(ARRAY[' ', '  ', E'\t', E' \n', E'\r\n', ' x ', chr(1), chr(8) || ' ', chr(14), '   ']) w,
+               unnest(ARRAY['', ' ', '  ', chr(11), ' ' || chr(12)]) w2) t;
 
 -- lower_trim vs lower(btrim())
 SELECT x, luxe.lower_trim(x), lower(btrim(x)) = luxe.lower_trim(x) AS same
