@@ -46,6 +46,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -54,6 +55,7 @@
 #include "parser/parse_relation.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -66,11 +68,33 @@
 
 PG_FUNCTION_INFO_V1(luxe_insert_select);
 
-typedef struct CountEntry
+/*
+ * A group of the counts: the values of the grouping columns (copies, in
+ * the hash table's memory) and its rows.  The hash table's key is the
+ * pointer to the values; hashing and matching look through it.
+ */
+typedef struct GroupKey
 {
-	int64		key;
+	Datum	   *values;
+	bool	   *nulls;
+	uint32		hash;
+	const struct GroupSpec *spec;
+} GroupKey;
+
+/* the grouping columns' types */
+typedef struct GroupSpec
+{
+	int			ncols;
+	int16	   *typlen;
+	bool	   *typbyval;
+} GroupSpec;
+
+typedef struct GroupEntry
+{
+	GroupKey   *key;
 	int64		rows;
-} CountEntry;
+} GroupEntry;
+
 
 typedef struct BulkReceiver
 {
@@ -81,10 +105,12 @@ typedef struct BulkReceiver
 	BulkInsertState bistate;
 	CommandId	cid;
 	int		   *map;			/* target column i <- query column map[i] */
-	int			count_att;		/* target column counted by (0-based), or -1 */
-	bool		count_is_int4;
-	HTAB	   *counts;			/* rows per value of count_att */
-	int64		null_rows;		/* rows whose count_att is NULL */
+	Relation	counts_rel;		/* where the rows per group go, or NULL */
+	int			ngroup;			/* its columns but the last: the grouping */
+	int		   *group_att;		/* target column (0-based) of each */
+	GroupSpec	spec;
+	HTAB	   *groups;			/* rows per group */
+	MemoryContext groups_cxt;	/* the groups' keys */
 	int64		rows;
 	TupleTableSlot *slots[BATCH_ROWS];
 	int			nbuffered;
@@ -158,6 +184,77 @@ bulk_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 				 errmsg("query has more columns than table \"%s\"", RelationGetRelationName(r->rel))));
 }
 
+static uint32
+group_hash(const void *key, Size keysize)
+{
+	return (*(GroupKey *const *) key)->hash;
+}
+
+static int
+group_match(const void *key1, const void *key2, Size keysize)
+{
+	const GroupKey *a = *(GroupKey *const *) key1;
+	const GroupKey *b = *(GroupKey *const *) key2;
+	int			i;
+
+	if (a->hash != b->hash)
+		return 1;
+	for (i = 0; i < a->spec->ncols; i++)
+	{
+		if (a->nulls[i] != b->nulls[i])
+			return 1;
+		if (!a->nulls[i] &&
+			!datum_image_eq(a->values[i], b->values[i], a->spec->typbyval[i], a->spec->typlen[i]))
+			return 1;
+	}
+	return 0;
+}
+
+/* Add the row in slot to its group. */
+static void
+count_row(BulkReceiver *r, TupleTableSlot *slot)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	GroupKey	probe = {values, nulls, 0, &r->spec};
+	GroupKey   *probe_ptr = &probe;
+	GroupEntry *e;
+	bool		found;
+	int			i;
+
+	for (i = 0; i < r->ngroup; i++)
+	{
+		uint32		h = 0x9e3779b9;
+
+		values[i] = slot->tts_values[r->group_att[i]];
+		nulls[i] = slot->tts_isnull[r->group_att[i]];
+		if (!nulls[i])
+			h = datum_image_hash(values[i], r->spec.typbyval[i], r->spec.typlen[i]);
+		probe.hash = hash_combine(probe.hash, h);
+	}
+	e = hash_search(r->groups, &probe_ptr, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(r->groups_cxt);
+		GroupKey   *k = palloc(sizeof(GroupKey));
+
+		k->values = palloc(sizeof(Datum) * r->ngroup);
+		k->nulls = palloc(sizeof(bool) * r->ngroup);
+		k->hash = probe.hash;
+		k->spec = &r->spec;
+		for (i = 0; i < r->ngroup; i++)
+		{
+			k->nulls[i] = nulls[i];
+			k->values[i] = nulls[i] ? (Datum) 0 :
+				datumCopy(values[i], r->spec.typbyval[i], r->spec.typlen[i]);
+		}
+		MemoryContextSwitchTo(old);
+		e->key = k;
+		e->rows = 0;
+	}
+	e->rows++;
+}
+
 static bool
 bulk_receive(TupleTableSlot *src, DestReceiver *self)
 {
@@ -188,22 +285,8 @@ bulk_receive(TupleTableSlot *src, DestReceiver *self)
 		ResetPerTupleExprContext(r->estate);
 		ExecConstraints(r->rri, dst, r->estate);
 	}
-	if (r->count_att >= 0)
-	{
-		if (dst->tts_isnull[r->count_att])
-			r->null_rows++;
-		else
-		{
-			int64		key = r->count_is_int4 ? DatumGetInt32(dst->tts_values[r->count_att]) :
-				DatumGetInt64(dst->tts_values[r->count_att]);
-			bool		found;
-			CountEntry *e = hash_search(r->counts, &key, HASH_ENTER, &found);
-
-			if (!found)
-				e->rows = 0;
-			e->rows++;
-		}
-	}
+	if (r->counts_rel)
+		count_row(r, dst);
 	r->rows++;
 	r->buffered_bytes += ExecFetchSlotHeapTuple(dst, false, NULL)->t_len;
 	if (++r->nbuffered == BATCH_ROWS || r->buffered_bytes >= BATCH_BYTES)
@@ -262,30 +345,145 @@ check_target(Relation rel)
 }
 
 /*
+ * Set up the counting of the inserted rows into counts: its columns but
+ * the last name columns of the target, of types whose equality is that of
+ * their binary images (integers, booleans, text of a deterministic
+ * collation), and its last is the bigint count.
+ */
+static void
+setup_counts(BulkReceiver *r, Oid counts_relid)
+{
+	TupleDesc	cdesc;
+	TupleDesc	tdesc = RelationGetDescr(r->rel);
+	HASHCTL		ctl;
+	int			ncols = 0;
+	int			i;
+
+	r->counts_rel = table_open(counts_relid, RowExclusiveLock);
+	check_target(r->counts_rel);
+	if (RelationGetIndexList(r->counts_rel) != NIL || r->counts_rel->rd_att->constr != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" for the counts has indexes or constraints",
+						RelationGetRelationName(r->counts_rel))));
+	cdesc = RelationGetDescr(r->counts_rel);
+	r->group_att = palloc(sizeof(int) * cdesc->natts);
+	r->spec.typlen = palloc(sizeof(int16) * cdesc->natts);
+	r->spec.typbyval = palloc(sizeof(bool) * cdesc->natts);
+	for (i = 0; i < cdesc->natts; i++)
+	{
+		Form_pg_attribute ca = TupleDescAttr(cdesc, i);
+		AttrNumber	att;
+		Form_pg_attribute ta;
+
+		if (ca->attisdropped)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("table \"%s\" for the counts has dropped columns",
+							RelationGetRelationName(r->counts_rel))));
+		if (i == cdesc->natts - 1)
+		{
+			if (ca->atttypid != INT8OID)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the last column of table \"%s\" for the counts must be bigint",
+								RelationGetRelationName(r->counts_rel))));
+			break;
+		}
+		if (ncols >= INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_TOO_MANY_COLUMNS),
+					 errmsg("cannot count by more than %d columns", INDEX_MAX_KEYS)));
+		att = get_attnum(RelationGetRelid(r->rel), NameStr(ca->attname));
+		if (att <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							NameStr(ca->attname), RelationGetRelationName(r->rel))));
+		ta = TupleDescAttr(tdesc, att - 1);
+		if (ta->atttypid != ca->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is of type %s in table \"%s\" but of type %s in table \"%s\"",
+							NameStr(ca->attname), format_type_be(ca->atttypid),
+							RelationGetRelationName(r->counts_rel), format_type_be(ta->atttypid),
+							RelationGetRelationName(r->rel))));
+		if (!(ta->atttypid == INT2OID || ta->atttypid == INT4OID || ta->atttypid == INT8OID ||
+			  ta->atttypid == BOOLOID ||
+			  ((ta->atttypid == TEXTOID || ta->atttypid == VARCHAROID) &&
+			   get_collation_isdeterministic(ta->attcollation))))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("cannot count by column \"%s\" of type %s",
+							NameStr(ca->attname), format_type_be(ta->atttypid)),
+					 errhint("Count by integer, boolean or text columns (of a deterministic collation).")));
+		r->group_att[ncols] = att - 1;
+		r->spec.typlen[ncols] = ta->attlen;
+		r->spec.typbyval[ncols] = ta->attbyval;
+		ncols++;
+	}
+	if (ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("table \"%s\" for the counts needs the columns to count by, then a bigint",
+						RelationGetRelationName(r->counts_rel))));
+	r->ngroup = r->spec.ncols = ncols;
+	r->groups_cxt = AllocSetContextCreate(CurrentMemoryContext, "luxe.insert_select groups",
+										  ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(GroupKey *);
+	ctl.entrysize = sizeof(GroupEntry);
+	ctl.hash = group_hash;
+	ctl.match = group_match;
+	ctl.hcxt = r->groups_cxt;
+	r->groups = hash_create("luxe.insert_select groups", 1024, &ctl,
+							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/* Write the groups and their rows into the counts table. */
+static void
+write_counts(BulkReceiver *r)
+{
+	TupleTableSlot *slot = table_slot_create(r->counts_rel, NULL);
+	HASH_SEQ_STATUS seq;
+	GroupEntry *e;
+	int			i;
+
+	hash_seq_init(&seq, r->groups);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		ExecClearTuple(slot);
+		for (i = 0; i < r->ngroup; i++)
+		{
+			slot->tts_values[i] = e->key->values[i];
+			slot->tts_isnull[i] = e->key->nulls[i];
+		}
+		slot->tts_values[r->ngroup] = Int64GetDatum(e->rows);
+		slot->tts_isnull[r->ngroup] = false;
+		ExecStoreVirtualTuple(slot);
+		table_tuple_insert(r->counts_rel, slot, r->cid, 0, NULL);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
  * luxe_insert_select
- *		luxe.insert_select(target regclass, query text, count_by name):
- *		insert the rows of query into target; return the rows inserted per
- *		value of target's bigint or integer column count_by (one row with a
- *		NULL key for those whose value is NULL), or, without count_by, one
- *		row: NULL and every row inserted.
+ *		luxe.insert_select(target regclass, query text, counts regclass):
+ *		insert the rows of query into target and return how many.  With
+ *		counts, also add to that table the rows inserted per group of the
+ *		target columns its columns name (but the last, the count).
  */
 Datum
 luxe_insert_select(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	BulkReceiver *r;
 	SPIPlanPtr	plan;
 	SPIExecuteOptions opts;
-	HASHCTL		ctl;
-	HASH_SEQ_STATUS seq;
-	CountEntry *e;
 	RangeTblEntry *rte;
 	int			ret;
 	int			i;
-
-	InitMaterializedSRF(fcinfo, 0);
 
 	r = palloc0(sizeof(BulkReceiver));
 	r->pub.receiveSlot = bulk_receive;
@@ -295,33 +493,8 @@ luxe_insert_select(PG_FUNCTION_ARGS)
 	r->pub.mydest = DestNone;
 	r->rel = table_open(relid, RowExclusiveLock);
 	check_target(r->rel);
-
-	r->count_att = -1;
 	if (!PG_ARGISNULL(2))
-	{
-		char	   *name = NameStr(*PG_GETARG_NAME(2));
-		AttrNumber	att = get_attnum(relid, name);
-		Oid			typid = att > 0 ? get_atttype(relid, att) : InvalidOid;
-
-		if (att <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							name, RelationGetRelationName(r->rel))));
-		if (typid != INT8OID && typid != INT4OID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" is of type %s, not bigint or integer",
-							name, format_type_be(typid))));
-		r->count_att = att - 1;
-		r->count_is_int4 = (typid == INT4OID);
-	}
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(CountEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	r->counts = hash_create("luxe.insert_select counts", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
+		setup_counts(r, PG_GETARG_OID(2));
 	/*
 	 * The executor state index maintenance and constraint checks need; the
 	 * table is the range table's only entry, as in an INSERT.
@@ -349,11 +522,16 @@ luxe_insert_select(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = prepare_select(query);
-	/* the command id the rows get, after SPI's own increment for the query */
+
+	/*
+	 * The rows get a command id of their own, later than that of the
+	 * caller's snapshot, which the query runs with (read_only: SPI takes no
+	 * new snapshot): the query never sees them.
+	 */
 	CommandCounterIncrement();
 	r->cid = GetCurrentCommandId(true);
 	memset(&opts, 0, sizeof(opts));
-	opts.read_only = true;		/* no further increment: the snapshot's command id is r->cid */
+	opts.read_only = true;
 	opts.dest = (DestReceiver *) r;
 	ret = SPI_execute_plan_extended(plan, &opts);
 	/* (a SELECT whose rows go elsewhere than to SPI reports "utility") */
@@ -369,28 +547,10 @@ luxe_insert_select(PG_FUNCTION_ARGS)
 	FreeExecutorState(r->estate);
 	table_close(r->rel, NoLock);
 
-	if (r->count_att < 0)
+	if (r->counts_rel)
 	{
-		Datum		values[2] = {(Datum) 0, Int64GetDatum(r->rows)};
-		bool		nulls[2] = {true, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		PG_RETURN_NULL();
+		write_counts(r);
+		table_close(r->counts_rel, NoLock);
 	}
-	hash_seq_init(&seq, r->counts);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		Datum		values[2] = {Int64GetDatum(e->key), Int64GetDatum(e->rows)};
-		bool		nulls[2] = {false, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	if (r->null_rows > 0)
-	{
-		Datum		values[2] = {(Datum) 0, Int64GetDatum(r->null_rows)};
-		bool		nulls[2] = {true, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	PG_RETURN_NULL();
+	PG_RETURN_INT64(r->rows);
 }

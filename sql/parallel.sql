@@ -119,9 +119,16 @@ SET parallel_tuple_cost = 0;
 SET max_parallel_workers_per_gather = 2;
 SET parallel_leader_participation = off;
 SET luxe_fdw.parallel_range_size = '64kB';
--- rows per value of an integer column, or all of them
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL::text FROM parts', 'part') ORDER BY 1;
-SELECT * FROM luxe.insert_select('ins_lines', 'SELECT * FROM newlines');
+-- the rows, counted per group of the columns a counts table names
+CREATE TEMP TABLE ins_counts (part int, note text, n bigint);
+SELECT luxe.insert_select('ins_parts',
+  $$SELECT n, part, CASE WHEN n % 3 = 0 THEN NULL ELSE 'n mod 2 = ' || n % 2 END FROM parts$$, 'ins_counts');
+SELECT * FROM ins_counts ORDER BY 1, 2;
+SELECT count(*) AS differences FROM (
+  (SELECT part, note, count(*) FROM ins_parts GROUP BY 1, 2 EXCEPT ALL SELECT * FROM ins_counts)
+  UNION ALL
+  (SELECT * FROM ins_counts EXCEPT ALL SELECT part, note, count(*) FROM ins_parts GROUP BY 1, 2)) d;
+SELECT luxe.insert_select('ins_lines', 'SELECT * FROM newlines');
 SELECT (SELECT count(*) FROM parts) = count(*) AS all_rows,
        (SELECT sum(n) FROM parts) = sum(n) AS same_rows FROM ins_parts;
 SELECT count(*), sum(id) AS ids, sum(dbl) AS dbls, count(*) FILTER (WHERE dbl <> 2 * id) AS bad
@@ -134,7 +141,7 @@ SELECT count(*) = (SELECT count(*) FROM parts WHERE n BETWEEN 100 AND 200) AS in
 RESET enable_seqscan;
 -- values too large for a page are moved out of line (TOAST) by the leader
 TRUNCATE ins_parts;
-SELECT * FROM luxe.insert_select('ins_parts',
+SELECT luxe.insert_select('ins_parts',
   $$SELECT n, part, (SELECT string_agg(md5((i + n)::text), '') FROM generate_series(1, 400) i) FROM parts$$);
 SELECT count(*), min(length(note)), bool_and(note = (SELECT string_agg(md5((i + n)::text), '') FROM generate_series(1, 400) i))
   FROM ins_parts;
@@ -142,34 +149,45 @@ SELECT pg_relation_size(reltoastrelid) > 0 AS toasted FROM pg_class WHERE oid = 
 -- a query that reads the table does not see the rows it inserts
 TRUNCATE ins_parts;
 INSERT INTO ins_parts VALUES (1, 1), (2, 2);
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n + 10, part, note FROM ins_parts');
+SELECT luxe.insert_select('ins_parts', 'SELECT n + 10, part, note FROM ins_parts');
 SELECT n, part FROM ins_parts ORDER BY n;
 -- a row that breaks a constraint fails the whole statement: nothing written
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, CASE WHEN part = 1 THEN -1 ELSE part END, NULL FROM parts');  -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT CASE WHEN part = 2 THEN NULL ELSE n END, part, NULL FROM parts');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, CASE WHEN part = 1 THEN -1 ELSE part END, NULL FROM parts');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT CASE WHEN part = 2 THEN NULL ELSE n END, part, NULL FROM parts');  -- ERROR
 SELECT count(*) FROM ins_parts;
 -- an error in a worker reaches the caller with its line
 SET luxe_fdw.parallel_range_size = 3;
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT a, a, b FROM nl_err');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT a, a, b FROM nl_err');  -- ERROR
 SET luxe_fdw.parallel_range_size = '64kB';
 BEGIN;
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');
 ROLLBACK;
 SELECT count(*) FROM ins_parts;
 -- what it refuses
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part FROM parts');               -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL, 1 FROM parts');      -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n::bigint, part, NULL FROM parts');  -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'DELETE FROM ins_parts RETURNING *');        -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'note');  -- ERROR
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'nope');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part FROM parts');               -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL, 1 FROM parts');      -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n::bigint, part, NULL FROM parts');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'DELETE FROM ins_parts RETURNING *');        -- ERROR
+CREATE TEMP TABLE bad_counts1 (part int, n int);
+CREATE TEMP TABLE bad_counts2 (nope int, n bigint);
+CREATE TEMP TABLE bad_counts3 (part bigint, n bigint);
+CREATE TEMP TABLE bad_counts4 (n bigint);
+CREATE TEMP TABLE bad_counts5 (part int, n bigint);
+CREATE TEMP TABLE bad_counts6 (note varchar, n bigint);
+CREATE INDEX ON bad_counts5 (part);
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts1');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts2');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts3');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts4');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts5');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts6');  -- ERROR
 CREATE VIEW ins_view AS SELECT * FROM ins_parts;
-SELECT * FROM luxe.insert_select('ins_view', 'SELECT n, part, NULL FROM parts');           -- ERROR
+SELECT luxe.insert_select('ins_view', 'SELECT n, part, NULL FROM parts');           -- ERROR
 CREATE FUNCTION ins_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
 CREATE TRIGGER ins_parts_trigger BEFORE INSERT ON ins_parts FOR EACH ROW EXECUTE FUNCTION ins_trigger();
-SELECT * FROM luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');          -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');          -- ERROR
 DROP TABLE ins_parts CASCADE;
-DROP TABLE ins_lines;
+DROP TABLE ins_lines, ins_counts, bad_counts1, bad_counts2, bad_counts3, bad_counts4, bad_counts5, bad_counts6;
 DROP FUNCTION ins_trigger();
 RESET ALL;
 

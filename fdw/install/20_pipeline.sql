@@ -332,15 +332,16 @@ COMMENT ON FUNCTION luxe.insight_definitions() IS 'the four insights: query over
  * parallel query for a statement that writes): the load's reading,
  * parsing and cleaning, and the aggregates over all the listings, take
  * about half the time on two cores.  The leader writes the rows in
- * batches (fdw/bulk_insert.c).  Returns the rows inserted per value of
- * target's integer column count_by, or in all (a NULL key).
+ * batches (fdw/bulk_insert.c).  Returns the rows inserted; with counts (a
+ * table whose columns name target columns, then a bigint), adds to it the
+ * rows inserted per group of those columns.
  */
-CREATE FUNCTION luxe.insert_select(target regclass, query text, count_by name DEFAULT NULL)
-RETURNS TABLE (count_key bigint, rows bigint)
+CREATE FUNCTION luxe.insert_select(target regclass, query text, counts regclass DEFAULT NULL)
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'luxe_insert_select'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;   -- (the query names what the caller's search_path finds)
-COMMENT ON FUNCTION luxe.insert_select(regclass, text, name) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches; internal';
-REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, name) FROM PUBLIC;
+COMMENT ON FUNCTION luxe.insert_select(regclass, text, regclass) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches, counting them per group; internal';
+REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, regclass) FROM PUBLIC;
 
 -- A relation's columns as a column definition list: "name type, ...".
 CREATE FUNCTION luxe.column_definitions(rel regclass)
@@ -816,8 +817,7 @@ DECLARE
   t_ins timestamptz;
   t_ins_end timestamptz;
   phases jsonb;
-  loaded_ids integer[];
-  loaded_rows bigint[];
+  keys text;
   ids integer[];
   bq record;
   jobs jsonb;
@@ -889,12 +889,18 @@ BEGIN
           SELECT uri, generation, size, run FROM luxe.pipeline_run_objects
            WHERE run_id = run AND action IN ('add', 'replace');
         PERFORM luxe.prepare_source_scan(cfg.source, uris);
-        -- parallel workers read, parse and clean; this backend writes, and
-        -- counts the rows per object as it does
+        -- the rows loaded, counted per object (and, when the counted
+        -- insights are kept by difference, per group of theirs) as they
+        -- are written: cheaper than a scan of all the rows
+        SELECT string_agg(DISTINCT quote_ident(k), ', ') INTO keys
+          FROM luxe.insight_definitions(), regexp_split_to_table(counted_by, ',\s*') k
+         WHERE counted;
+        keys := coalesce(', ' || keys, '');
+        EXECUTE format('CREATE TEMP TABLE luxe_loaded ON COMMIT DROP AS '
+                       'SELECT source_object_id%s, 0::bigint AS n FROM luxe_store.listings WITH NO DATA', keys);
+        -- parallel workers read, parse and clean; this backend writes
         t_ins := clock_timestamp();
-        SELECT array_agg(l.count_key::integer), array_agg(l.rows), coalesce(sum(l.rows), 0)
-          INTO loaded_ids, loaded_rows, inserted
-          FROM luxe.insert_select('luxe_store.listings',
+        inserted := luxe.insert_select('luxe_store.listings',
                  'SELECT '
                  || (SELECT string_agg('c.' || quote_ident(name), ', ' ORDER BY ord) FROM luxe.listing_columns())
                  || ', m.object_id FROM ('
@@ -902,7 +908,7 @@ BEGIN
                             ' FROM luxe_store.source_scan',
                             ', source_object FROM luxe_store.source_scan')
                  || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object',
-                 'source_object_id') l;
+                 'pg_temp.luxe_loaded');
         t_ins_end := clock_timestamp();
         -- where the INSERT's time went: the scan's timers, summed over
         -- the processes that read (so they may add up to more than the
@@ -916,12 +922,12 @@ BEGIN
           FROM luxe.last_scan_timings() t;
         SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
         UPDATE luxe.pipeline_manifest m SET rows = c.n
-          FROM unnest(loaded_ids, loaded_rows) c(id, n)
-         WHERE m.object_id = c.id;
-        -- (the new rows' counts, from the objects that had rows)
-        IF counted AND cardinality(loaded_ids) > 0 THEN
-          PERFORM luxe.count_difference('luxe_store.listings', '1', loaded_ids, 1);
+          FROM (SELECT source_object_id, sum(l.n) AS n FROM pg_temp.luxe_loaded l GROUP BY 1) c
+         WHERE m.object_id = c.source_object_id;
+        IF counted THEN
+          PERFORM luxe.count_difference('pg_temp.luxe_loaded', 'n', NULL, 1);
         END IF;
+        DROP TABLE pg_temp.luxe_loaded;
       END IF;
     END IF;
     t1 := clock_timestamp();
