@@ -111,8 +111,12 @@ typedef struct BulkReceiver
 	GroupSpec	spec;
 	HTAB	   *groups;			/* rows per group */
 	MemoryContext groups_cxt;	/* the groups' keys */
+	Relation	proj_rel;		/* where each row's projection goes, or NULL */
+	int		   *proj_att;		/* target column (0-based) of each of its columns */
+	BulkInsertState proj_bistate;
 	int64		rows;
 	TupleTableSlot *slots[BATCH_ROWS];
+	TupleTableSlot *proj_slots[BATCH_ROWS];
 	int			nbuffered;
 	Size		buffered_bytes;
 	MemoryContext batch_cxt;	/* what writing a batch allocates */
@@ -129,6 +133,8 @@ flush_batch(BulkReceiver *r)
 		return;
 	old = MemoryContextSwitchTo(r->batch_cxt);
 	table_multi_insert(r->rel, r->slots, r->nbuffered, r->cid, 0, r->bistate);
+	if (r->proj_rel)
+		table_multi_insert(r->proj_rel, r->proj_slots, r->nbuffered, r->cid, 0, r->proj_bistate);
 	MemoryContextSwitchTo(old);
 	if (r->rri->ri_NumIndices > 0)
 	{
@@ -143,7 +149,11 @@ flush_batch(BulkReceiver *r)
 		}
 	}
 	for (i = 0; i < r->nbuffered; i++)
+	{
 		ExecClearTuple(r->slots[i]);
+		if (r->proj_rel)
+			ExecClearTuple(r->proj_slots[i]);
+	}
 	r->nbuffered = 0;
 	r->buffered_bytes = 0;
 	MemoryContextReset(r->batch_cxt);
@@ -287,6 +297,20 @@ bulk_receive(TupleTableSlot *src, DestReceiver *self)
 	}
 	if (r->counts_rel)
 		count_row(r, dst);
+	if (r->proj_rel)
+	{
+		TupleTableSlot *p = r->proj_slots[r->nbuffered];
+		int			n = RelationGetDescr(r->proj_rel)->natts;
+
+		ExecClearTuple(p);
+		for (i = 0; i < n; i++)
+		{
+			p->tts_values[i] = dst->tts_values[r->proj_att[i]];
+			p->tts_isnull[i] = dst->tts_isnull[r->proj_att[i]];
+		}
+		ExecStoreVirtualTuple(p);
+		ExecMaterializeSlot(p);
+	}
 	r->rows++;
 	r->buffered_bytes += ExecFetchSlotHeapTuple(dst, false, NULL)->t_len;
 	if (++r->nbuffered == BATCH_ROWS || r->buffered_bytes >= BATCH_BYTES)
@@ -345,6 +369,72 @@ check_target(Relation rel)
 }
 
 /*
+ * Open a table that gets what the rows written into target give (counts,
+ * projections): written directly, it must have no index or constraint.
+ */
+static Relation
+open_side_table(BulkReceiver *r, Oid relid, const char *what)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+
+	check_target(rel);
+	if (RelationGetIndexList(rel) != NIL || rel->rd_att->constr != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" for the %s has indexes or constraints",
+						RelationGetRelationName(rel), what)));
+	return rel;
+}
+
+/*
+ * The target column (0-based) that side table column ca names, of the
+ * same type.
+ */
+static int
+side_column(BulkReceiver *r, Relation side, Form_pg_attribute ca)
+{
+	AttrNumber	att;
+	Form_pg_attribute ta;
+
+	if (ca->attisdropped)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" has dropped columns", RelationGetRelationName(side))));
+	att = get_attnum(RelationGetRelid(r->rel), NameStr(ca->attname));
+	if (att <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						NameStr(ca->attname), RelationGetRelationName(r->rel))));
+	ta = TupleDescAttr(RelationGetDescr(r->rel), att - 1);
+	if (ta->atttypid != ca->atttypid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" is of type %s in table \"%s\" but of type %s in table \"%s\"",
+						NameStr(ca->attname), format_type_be(ca->atttypid),
+						RelationGetRelationName(side), format_type_be(ta->atttypid),
+						RelationGetRelationName(r->rel))));
+	return att - 1;
+}
+
+/* Set up the writing of each row's projection into projection. */
+static void
+setup_projection(BulkReceiver *r, Oid relid)
+{
+	TupleDesc	pdesc;
+	int			i;
+
+	r->proj_rel = open_side_table(r, relid, "projection");
+	pdesc = RelationGetDescr(r->proj_rel);
+	r->proj_att = palloc(sizeof(int) * Max(pdesc->natts, 1));
+	for (i = 0; i < pdesc->natts; i++)
+		r->proj_att[i] = side_column(r, r->proj_rel, TupleDescAttr(pdesc, i));
+	r->proj_bistate = GetBulkInsertState();
+	for (i = 0; i < BATCH_ROWS; i++)
+		r->proj_slots[i] = table_slot_create(r->proj_rel, NULL);
+}
+
+/*
  * Set up the counting of the inserted rows into counts: its columns but
  * the last name columns of the target, of types whose equality is that of
  * their binary images (integers, booleans, text of a deterministic
@@ -354,18 +444,11 @@ static void
 setup_counts(BulkReceiver *r, Oid counts_relid)
 {
 	TupleDesc	cdesc;
-	TupleDesc	tdesc = RelationGetDescr(r->rel);
 	HASHCTL		ctl;
 	int			ncols = 0;
 	int			i;
 
-	r->counts_rel = table_open(counts_relid, RowExclusiveLock);
-	check_target(r->counts_rel);
-	if (RelationGetIndexList(r->counts_rel) != NIL || r->counts_rel->rd_att->constr != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table \"%s\" for the counts has indexes or constraints",
-						RelationGetRelationName(r->counts_rel))));
+	r->counts_rel = open_side_table(r, counts_relid, "counts");
 	cdesc = RelationGetDescr(r->counts_rel);
 	r->group_att = palloc(sizeof(int) * cdesc->natts);
 	r->spec.typlen = palloc(sizeof(int16) * cdesc->natts);
@@ -373,15 +456,10 @@ setup_counts(BulkReceiver *r, Oid counts_relid)
 	for (i = 0; i < cdesc->natts; i++)
 	{
 		Form_pg_attribute ca = TupleDescAttr(cdesc, i);
-		AttrNumber	att;
 		Form_pg_attribute ta;
+		int			att;
 
-		if (ca->attisdropped)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("table \"%s\" for the counts has dropped columns",
-							RelationGetRelationName(r->counts_rel))));
-		if (i == cdesc->natts - 1)
+		if (i == cdesc->natts - 1 && !ca->attisdropped)
 		{
 			if (ca->atttypid != INT8OID)
 				ereport(ERROR,
@@ -394,20 +472,8 @@ setup_counts(BulkReceiver *r, Oid counts_relid)
 			ereport(ERROR,
 					(errcode(ERRCODE_TOO_MANY_COLUMNS),
 					 errmsg("cannot count by more than %d columns", INDEX_MAX_KEYS)));
-		att = get_attnum(RelationGetRelid(r->rel), NameStr(ca->attname));
-		if (att <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							NameStr(ca->attname), RelationGetRelationName(r->rel))));
-		ta = TupleDescAttr(tdesc, att - 1);
-		if (ta->atttypid != ca->atttypid)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" is of type %s in table \"%s\" but of type %s in table \"%s\"",
-							NameStr(ca->attname), format_type_be(ca->atttypid),
-							RelationGetRelationName(r->counts_rel), format_type_be(ta->atttypid),
-							RelationGetRelationName(r->rel))));
+		att = side_column(r, r->counts_rel, ca);
+		ta = TupleDescAttr(RelationGetDescr(r->rel), att);
 		if (!(ta->atttypid == INT2OID || ta->atttypid == INT4OID || ta->atttypid == INT8OID ||
 			  ta->atttypid == BOOLOID ||
 			  ((ta->atttypid == TEXTOID || ta->atttypid == VARCHAROID) &&
@@ -417,7 +483,7 @@ setup_counts(BulkReceiver *r, Oid counts_relid)
 					 errmsg("cannot count by column \"%s\" of type %s",
 							NameStr(ca->attname), format_type_be(ta->atttypid)),
 					 errhint("Count by integer, boolean or text columns (of a deterministic collation).")));
-		r->group_att[ncols] = att - 1;
+		r->group_att[ncols] = att;
 		r->spec.typlen[ncols] = ta->attlen;
 		r->spec.typbyval[ncols] = ta->attbyval;
 		ncols++;
@@ -468,10 +534,12 @@ write_counts(BulkReceiver *r)
 
 /*
  * luxe_insert_select
- *		luxe.insert_select(target regclass, query text, counts regclass):
- *		insert the rows of query into target and return how many.  With
- *		counts, also add to that table the rows inserted per group of the
- *		target columns its columns name (but the last, the count).
+ *		luxe.insert_select(target regclass, query text, counts regclass,
+ *		projection regclass): insert the rows of query into target and
+ *		return how many.  With counts, also add to that table the rows
+ *		inserted per group of the target columns its columns name (but the
+ *		last, the count); with projection, also write into that table every
+ *		row's values of the target columns its columns name.
  */
 Datum
 luxe_insert_select(PG_FUNCTION_ARGS)
@@ -495,6 +563,8 @@ luxe_insert_select(PG_FUNCTION_ARGS)
 	check_target(r->rel);
 	if (!PG_ARGISNULL(2))
 		setup_counts(r, PG_GETARG_OID(2));
+	if (!PG_ARGISNULL(3))
+		setup_projection(r, PG_GETARG_OID(3));
 	/*
 	 * The executor state index maintenance and constraint checks need; the
 	 * table is the range table's only entry, as in an INSERT.
@@ -547,6 +617,13 @@ luxe_insert_select(PG_FUNCTION_ARGS)
 	FreeExecutorState(r->estate);
 	table_close(r->rel, NoLock);
 
+	if (r->proj_rel)
+	{
+		for (i = 0; i < BATCH_ROWS; i++)
+			ExecDropSingleTupleTableSlot(r->proj_slots[i]);
+		FreeBulkInsertState(r->proj_bistate);
+		table_close(r->proj_rel, NoLock);
+	}
 	if (r->counts_rel)
 	{
 		write_counts(r);

@@ -128,7 +128,13 @@ SELECT count(*) AS differences FROM (
   (SELECT part, note, count(*) FROM ins_parts GROUP BY 1, 2 EXCEPT ALL SELECT * FROM ins_counts)
   UNION ALL
   (SELECT * FROM ins_counts EXCEPT ALL SELECT part, note, count(*) FROM ins_parts GROUP BY 1, 2)) d;
-SELECT luxe.insert_select('ins_lines', 'SELECT * FROM newlines');
+-- ... and a projection of every row, in any column order
+CREATE TEMP TABLE ins_proj (dbl int, id int);
+SELECT luxe.insert_select('ins_lines', 'SELECT * FROM newlines', NULL, 'ins_proj');
+SELECT count(*) AS differences FROM (
+  (SELECT dbl, id FROM ins_lines EXCEPT ALL SELECT * FROM ins_proj)
+  UNION ALL
+  (SELECT * FROM ins_proj EXCEPT ALL SELECT dbl, id FROM ins_lines)) d;
 SELECT (SELECT count(*) FROM parts) = count(*) AS all_rows,
        (SELECT sum(n) FROM parts) = sum(n) AS same_rows FROM ins_parts;
 SELECT count(*), sum(id) AS ids, sum(dbl) AS dbls, count(*) FILTER (WHERE dbl <> 2 * id) AS bad
@@ -181,13 +187,15 @@ SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_c
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts4');  -- ERROR
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts5');  -- ERROR
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts6');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', NULL, 'bad_counts2');  -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', NULL, 'bad_counts5');  -- ERROR
 CREATE VIEW ins_view AS SELECT * FROM ins_parts;
 SELECT luxe.insert_select('ins_view', 'SELECT n, part, NULL FROM parts');           -- ERROR
 CREATE FUNCTION ins_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
 CREATE TRIGGER ins_parts_trigger BEFORE INSERT ON ins_parts FOR EACH ROW EXECUTE FUNCTION ins_trigger();
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts');          -- ERROR
 DROP TABLE ins_parts CASCADE;
-DROP TABLE ins_lines, ins_counts, bad_counts1, bad_counts2, bad_counts3, bad_counts4, bad_counts5, bad_counts6;
+DROP TABLE ins_lines, ins_counts, ins_proj, bad_counts1, bad_counts2, bad_counts3, bad_counts4, bad_counts5, bad_counts6;
 DROP FUNCTION ins_trigger();
 RESET ALL;
 

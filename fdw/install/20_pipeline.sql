@@ -261,7 +261,7 @@ AS $$
      $q$SELECT seller_country, sellers, listings,
                luxe.pct(sellers, (sum(sellers) OVER ())::bigint) AS share_pct
           FROM (SELECT seller_country, luxe.distinct_count(seller_id) AS sellers, count(*) AS listings
-                  FROM luxe_store.listings GROUP BY seller_country) s$q$,
+                  FROM luxe_store.insight_rows GROUP BY seller_country) s$q$,
      'seller_country, sellers, listings, share_pct', 'seller_country',
      $q$SELECT seller_country, sellers, listings,
                ROUND(SAFE_DIVIDE(CAST(sellers AS BIGNUMERIC) * 100, SUM(sellers) OVER ()), 12) AS share_pct
@@ -272,7 +272,7 @@ AS $$
      $q$SELECT brand_name, (s).listings, (s).mean AS avg_price, (s).p25, (s).median, (s).p75,
                (s).min AS min_price, (s).max AS max_price
           FROM (SELECT brand_name, luxe.price_summary(price_usd) AS s
-                  FROM luxe_store.listings GROUP BY brand_name) b$q$,
+                  FROM luxe_store.insight_rows GROUP BY brand_name) b$q$,
      'brand_name, listings, avg_price, p25, median, p75, min_price, max_price', 'brand_name',
      $q$SELECT DISTINCT brand_name,
                COUNT(*) OVER (PARTITION BY brand_name) AS listings,
@@ -287,7 +287,7 @@ AS $$
     (3, 'product_types_by_brand',
      $q$SELECT brand_name, product_type, count(*) AS listings,
                luxe.pct(count(*), (sum(count(*)) OVER (PARTITION BY brand_name))::bigint) AS pct
-          FROM luxe_store.listings GROUP BY brand_name, product_type$q$,
+          FROM luxe_store.insight_rows GROUP BY brand_name, product_type$q$,
      'brand_name, product_type, listings, pct', 'brand_name',
      $q$SELECT brand_name, product_type, COUNT(*) AS listings,
                ROUND(SAFE_DIVIDE(CAST(COUNT(*) AS BIGNUMERIC) * 100,
@@ -308,7 +308,7 @@ AS $$
                        count(*) FILTER (WHERE sold) AS sold,
                        luxe.pct(count(*) FILTER (WHERE sold), count(*)) AS sell_through_pct,
                        count(*) AS listings
-                  FROM luxe_store.listings GROUP BY 1) s$q$,
+                  FROM luxe_store.insight_rows GROUP BY 1) s$q$,
      'usually_ships_within, sold, share_pct, sell_through_pct, listings, bucket_order',
      'usually_ships_within',
      $q$SELECT bucket AS usually_ships_within, sold,
@@ -334,14 +334,16 @@ COMMENT ON FUNCTION luxe.insight_definitions() IS 'the four insights: query over
  * about half the time on two cores.  The leader writes the rows in
  * batches (fdw/bulk_insert.c).  Returns the rows inserted; with counts (a
  * table whose columns name target columns, then a bigint), adds to it the
- * rows inserted per group of those columns.
+ * rows inserted per group of those columns; with projection (a table whose
+ * columns name target columns), writes those columns of every row into it.
  */
-CREATE FUNCTION luxe.insert_select(target regclass, query text, counts regclass DEFAULT NULL)
+CREATE FUNCTION luxe.insert_select(target regclass, query text, counts regclass DEFAULT NULL,
+                                    projection regclass DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'luxe_insert_select'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;   -- (the query names what the caller's search_path finds)
-COMMENT ON FUNCTION luxe.insert_select(regclass, text, regclass) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches, counting them per group; internal';
-REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION luxe.insert_select(regclass, text, regclass, regclass) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches, counting them per group and writing a projection of them; internal';
+REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, regclass, regclass) FROM PUBLIC;
 
 -- A relation's columns as a column definition list: "name type, ...".
 CREATE FUNCTION luxe.column_definitions(rel regclass)
@@ -356,7 +358,7 @@ $$;
 COMMENT ON FUNCTION luxe.column_definitions(regclass) IS 'a relation''s columns as a column definition list; internal';
 
 /*
- * Build the four insights from luxe_store.listings into the buffer readers
+ * Build the four insights from luxe_store.insight_rows into the buffer readers
  * do not see, and return its letter; luxe.flip_insights shows it.  The
  * counts of a counted insight are recounted, unless counted is true: the
  * caller has kept them up to date with luxe.count_difference.
@@ -378,7 +380,7 @@ BEGIN
       IF NOT counted THEN
         EXECUTE format('DELETE FROM luxe_store.%I', d.name || '_counts');
         PERFORM luxe.insert_select(format('luxe_store.%I', d.name || '_counts')::regclass,
-                                   format('SELECT %s, count(*) FROM luxe_store.listings GROUP BY %s',
+                                   format('SELECT %s, count(*) FROM luxe_store.insight_rows GROUP BY %s',
                                         d.counted_by, d.counted_by));
         EXECUTE format('ANALYZE luxe_store.%I', d.name || '_counts');
       END IF;
@@ -551,12 +553,28 @@ BEGIN
     COMMENT ON TABLE luxe_store.listings IS 'the cleaned listings, each with the manifest object it came from';
     DELETE FROM luxe.pipeline_manifest;
   END IF;
+  IF to_regclass('luxe_store.insight_rows') IS NULL THEN
+    -- The columns of the cleaned rows the insights read (and the object
+    -- each came from), written with them: the insights scan ~60 MB, not
+    -- the ~0.6 GB of all 36 columns.  Same durability as the rows.
+    EXECUTE (SELECT 'CREATE ' || CASE WHEN c.relpersistence = 'p' THEN '' ELSE 'UNLOGGED ' END ||
+                    'TABLE luxe_store.insight_rows (' ||
+                    string_agg(format('%I %s', name, cleaned_type), ', ' ORDER BY ord) ||
+                    ', source_object_id integer)'
+               FROM luxe.listing_columns(), pg_class c
+              WHERE c.oid = 'luxe_store.listings'::regclass
+                AND name IN ('seller_country', 'seller_id', 'brand_name', 'price_usd', 'product_type',
+                             'usually_ships_within', 'sold')
+              GROUP BY c.relpersistence);
+    COMMENT ON TABLE luxe_store.insight_rows IS 'the columns of the cleaned listings the insights read, written with them';
+    DELETE FROM luxe.pipeline_manifest;
+  END IF;
   FOR d IN SELECT * FROM luxe.insight_definitions() ORDER BY ord LOOP
     IF to_regclass('luxe.' || d.name) IS NULL AND d.counted_by IS NOT NULL THEN
       -- updated in place (fillfactor: room for HOT updates); a hash index
       -- for readers' lookups by key, cheaper to maintain than a btree
       EXECUTE format('CREATE TABLE luxe_store.%I WITH (fillfactor = 80) AS '
-                     'SELECT %s, count(*) AS listings FROM luxe_store.listings GROUP BY %s WITH NO DATA',
+                     'SELECT %s, count(*) AS listings FROM luxe_store.insight_rows GROUP BY %s WITH NO DATA',
                      d.name || '_counts', d.counted_by, d.counted_by);
       EXECUTE format('ALTER TABLE luxe_store.%I ALTER COLUMN %I SET NOT NULL, ADD CHECK (listings >= 0)',
                      d.name || '_counts', split_part(d.counted_by, ',', 1));
@@ -858,14 +876,15 @@ BEGIN
         SELECT uri, generation, size, run, run FROM luxe.pipeline_run_objects
          WHERE run_id = run AND action IN ('add', 'replace');
     ELSIF NOT src.is_gcs THEN
-      TRUNCATE luxe_store.listings;
+      TRUNCATE luxe_store.listings, luxe_store.insight_rows;
       DELETE FROM luxe.pipeline_manifest;
-      EXECUTE 'INSERT INTO luxe_store.listings ' || luxe.cleaning_select(cfg.source);
-      GET DIAGNOSTICS inserted = ROW_COUNT;
+      inserted := luxe.insert_select('luxe_store.listings',
+                    'SELECT c.*, NULL::integer FROM (' || luxe.cleaning_select(cfg.source) || ') c',
+                    NULL, 'luxe_store.insight_rows');
       SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
     ELSE
       IF r.full_reload THEN
-        TRUNCATE luxe_store.listings;
+        TRUNCATE luxe_store.listings, luxe_store.insight_rows;
         DELETE FROM luxe.pipeline_manifest;
       ELSE
         -- the rows of replaced and removed objects go, and their counts
@@ -873,13 +892,14 @@ BEGIN
         ids := ARRAY(SELECT m.object_id FROM luxe.pipeline_manifest m JOIN luxe.pipeline_run_objects o ON o.uri = m.uri
                       WHERE o.run_id = run AND o.action IN ('replace', 'remove'));
         IF cardinality(ids) > 0 THEN
-          PERFORM luxe.count_difference('luxe_store.listings', '1', ids, -1);
+          PERFORM luxe.count_difference('luxe_store.insight_rows', '1', ids, -1);
         END IF;
         DELETE FROM luxe_store.listings l
          USING luxe.pipeline_manifest m, luxe.pipeline_run_objects o
          WHERE l.source_object_id = m.object_id AND o.run_id = run AND o.uri = m.uri
            AND o.action IN ('replace', 'remove');
         GET DIAGNOSTICS deleted = ROW_COUNT;
+        DELETE FROM luxe_store.insight_rows l WHERE l.source_object_id = ANY (ids);
         DELETE FROM luxe.pipeline_manifest m
          USING luxe.pipeline_run_objects o
          WHERE o.run_id = run AND o.uri = m.uri AND o.action IN ('replace', 'remove');
@@ -908,7 +928,7 @@ BEGIN
                             ' FROM luxe_store.source_scan',
                             ', source_object FROM luxe_store.source_scan')
                  || ') c JOIN luxe.pipeline_manifest m ON m.uri = c.source_object',
-                 'pg_temp.luxe_loaded');
+                 'pg_temp.luxe_loaded', 'luxe_store.insight_rows');
         t_ins_end := clock_timestamp();
         -- where the INSERT's time went: the scan's timers, summed over
         -- the processes that read (so they may add up to more than the
