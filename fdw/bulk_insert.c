@@ -110,6 +110,7 @@ typedef struct BulkReceiver
 	int		   *group_att;		/* target column (0-based) of each */
 	GroupSpec	spec;
 	HTAB	   *groups;			/* rows per group */
+	struct GroupEntry *last;	/* the last row's group (entries never move) */
 	MemoryContext groups_cxt;	/* the groups' keys */
 	Relation	proj_rel;		/* where each row's projection goes, or NULL */
 	int		   *proj_att;		/* target column (0-based) of each of its columns */
@@ -234,10 +235,27 @@ count_row(BulkReceiver *r, TupleTableSlot *slot)
 
 	for (i = 0; i < r->ngroup; i++)
 	{
-		uint32		h = 0x9e3779b9;
-
 		values[i] = slot->tts_values[r->group_att[i]];
 		nulls[i] = slot->tts_isnull[r->group_att[i]];
+	}
+	/* rows come object by object: most are in the last row's group */
+	if (r->last)
+	{
+		for (i = 0; i < r->ngroup; i++)
+			if (nulls[i] != r->last->key->nulls[i] ||
+				(!nulls[i] && !datum_image_eq(values[i], r->last->key->values[i],
+											  r->spec.typbyval[i], r->spec.typlen[i])))
+				break;
+		if (i == r->ngroup)
+		{
+			r->last->rows++;
+			return;
+		}
+	}
+	for (i = 0; i < r->ngroup; i++)
+	{
+		uint32		h = 0x9e3779b9;
+
 		if (!nulls[i])
 			h = datum_image_hash(values[i], r->spec.typbyval[i], r->spec.typlen[i]);
 		probe.hash = hash_combine(probe.hash, h);
@@ -263,6 +281,7 @@ count_row(BulkReceiver *r, TupleTableSlot *slot)
 		e->rows = 0;
 	}
 	e->rows++;
+	r->last = e;
 }
 
 static bool
