@@ -155,6 +155,7 @@ typedef struct LuxeGcsScanState
 	int32	   *typmods;
 	bool	   *integral;		/* int2/int4/int8: accept "34.0" */
 	bool	   *is_text;		/* text: the datum is built from the field */
+	bool	   *is_float8;		/* float8: plain decimals parsed here */
 	LuxeColumnMetadata *meta;	/* per slot: a metadata column, or NONE */
 	char	  **colnames;		/* remote names of all columns, by attnum */
 	int			ncolumns;		/* non-dropped columns */
@@ -402,6 +403,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	st->typmods = palloc(sizeof(int32) * Max(st->nslots, 1));
 	st->integral = palloc(sizeof(bool) * Max(st->nslots, 1));
 	st->is_text = palloc(sizeof(bool) * Max(st->nslots, 1));
+	st->is_float8 = palloc(sizeof(bool) * Max(st->nslots, 1));
 	st->meta = palloc(sizeof(LuxeColumnMetadata) * Max(st->nslots, 1));
 	i = 0;
 	foreach(lc, attnums)
@@ -416,6 +418,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 		st->typmods[i] = attr->atttypmod;
 		st->integral[i] = type_is_integral(attr->atttypid);
 		st->is_text[i] = attr->atttypid == TEXTOID;
+		st->is_float8[i] = attr->atttypid == FLOAT8OID;
 		st->meta[i] = luxe_option_column_metadata(RelationGetRelid(rel), attnum);
 		i++;
 	}
@@ -1018,6 +1021,64 @@ is_plain_ascii(const char *s, int len)
 	return true;
 }
 
+/*
+ * The float8 of a plain decimal ("-123.45", "7", ".5"), as float8in would
+ * give it, when the exact fast path applies: at most 15 significant digits
+ * (the integer they form is below 2^53, exact in a double) and at most 22
+ * decimals (10^22 is the largest power of ten exact in a double), so one
+ * IEEE division is correctly rounded, as strtod is.  False for anything
+ * else (exponents, spaces, NaN, more digits), which float8in then reads.
+ */
+static inline bool
+plain_float8(const char *s, int len, double *result)
+{
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+	};
+	uint64		mant = 0;
+	int			significant = 0;
+	int			ndigits = 0;
+	int			decimals = -1;	/* digits after the point, -1 before one */
+	bool		neg = false;
+	int			i = 0;
+	double		v;
+
+	if (len > 0 && (s[0] == '-' || s[0] == '+'))
+	{
+		neg = (s[0] == '-');
+		i++;
+	}
+	for (; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (c >= '0' && c <= '9')
+		{
+			if (mant != 0 || c != '0')
+			{
+				if (++significant > 15)
+					return false;
+				mant = mant * 10 + (c - '0');
+			}
+			ndigits++;
+			if (decimals >= 0)
+				decimals++;
+		}
+		else if (c == '.' && decimals < 0)
+			decimals = 0;
+		else
+			return false;
+	}
+	if (ndigits == 0 || decimals > 22)
+		return false;
+	v = (double) mant;
+	if (decimals > 0)
+		v /= pow10[decimals];
+	*result = neg ? -v : v;
+	return true;
+}
+
 static void
 convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 {
@@ -1065,6 +1126,17 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
 			verified = (str == data + f->off);
 		}
 		st->cur_value = str;
+		if (st->is_float8[i] && verified)
+		{
+			double		d;
+
+			if (plain_float8(str, f->len, &d))
+			{
+				values[attidx] = Float8GetDatum(d);
+				nulls[attidx] = false;
+				continue;
+			}
+		}
 		if (st->is_text[i])
 		{
 			/*
