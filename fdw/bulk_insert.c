@@ -14,22 +14,31 @@
  * own that writes the rows in the leader, batched through
  * table_multi_insert (as COPY FROM does: one WAL record per page, not per
  * row), maintaining the table's indexes and checking its NOT NULL and
- * CHECK constraints.
+ * CHECK constraints.  As it writes, it can also count the rows per group of
+ * some columns into a counts table (the rows loaded per object and per
+ * brand x product type, which a RETURNING clause gave before), and write
+ * some columns of every row into a projection table (the narrow rows the
+ * insights scan).
  *
  * Design assumptions and invariants:
  * - The leader writes while the query is in parallel mode.  PostgreSQL
  *   allows that to a leader (CREATE TABLE AS relies on it), provided the
  *   transaction has its XID before the workers start (a parallel operation
  *   cannot assign one): it is assigned first.  Workers never write.
- * - The rows are inserted with the current command id, which the query's
- *   snapshot does not see: a SELECT that reads the target never reads its
- *   own new rows.
+ * - The rows are inserted with a command id of their own, later than the
+ *   query's snapshot: a SELECT that reads the target never reads its own
+ *   new rows.
  * - Only plain tables without triggers, rules for INSERT or row security
  *   are accepted: what the function writes is exactly what an INSERT
  *   without them would write.  The query's columns must have the types of
  *   the table's, in order (no implicit cast happens here).
  * - A row that breaks a constraint raises the error INSERT raises, and the
  *   transaction (or subtransaction) fails with nothing written.
+ * - The counts and projection tables are written directly too, so they
+ *   must have no index or constraint (temporary or internal tables).
+ *   Groups are told apart by the binary images of their values, which is
+ *   equality only for the types the counts accept (integers, booleans,
+ *   text of a deterministic collation).
  *
  * Copyright (c) 2026, luxe_fdw developers
  *
@@ -94,7 +103,6 @@ typedef struct GroupEntry
 	GroupKey   *key;
 	int64		rows;
 } GroupEntry;
-
 
 typedef struct BulkReceiver
 {
@@ -221,9 +229,9 @@ group_match(const void *key1, const void *key2, Size keysize)
 	return 0;
 }
 
-/* Add the row in slot to its group. */
+/* Add the row in src (the query's, deformed) to its group. */
 static void
-count_row(BulkReceiver *r, TupleTableSlot *slot)
+count_row(BulkReceiver *r, TupleTableSlot *src)
 {
 	Datum		values[INDEX_MAX_KEYS];
 	bool		nulls[INDEX_MAX_KEYS];
@@ -235,8 +243,8 @@ count_row(BulkReceiver *r, TupleTableSlot *slot)
 
 	for (i = 0; i < r->ngroup; i++)
 	{
-		values[i] = slot->tts_values[r->group_att[i]];
-		nulls[i] = slot->tts_isnull[r->group_att[i]];
+		values[i] = src->tts_values[r->map[r->group_att[i]]];
+		nulls[i] = src->tts_isnull[r->map[r->group_att[i]]];
 	}
 	/* rows come object by object: most are in the last row's group */
 	if (r->last)
@@ -314,8 +322,9 @@ bulk_receive(TupleTableSlot *src, DestReceiver *self)
 		ResetPerTupleExprContext(r->estate);
 		ExecConstraints(r->rri, dst, r->estate);
 	}
+	/* (dst's values are to be read again from its tuple: src's are at hand) */
 	if (r->counts_rel)
-		count_row(r, dst);
+		count_row(r, src);
 	if (r->proj_rel)
 	{
 		TupleTableSlot *p = r->proj_slots[r->nbuffered];
@@ -324,8 +333,8 @@ bulk_receive(TupleTableSlot *src, DestReceiver *self)
 		ExecClearTuple(p);
 		for (i = 0; i < n; i++)
 		{
-			p->tts_values[i] = dst->tts_values[r->proj_att[i]];
-			p->tts_isnull[i] = dst->tts_isnull[r->proj_att[i]];
+			p->tts_values[i] = src->tts_values[r->map[r->proj_att[i]]];
+			p->tts_isnull[i] = src->tts_isnull[r->map[r->proj_att[i]]];
 		}
 		ExecStoreVirtualTuple(p);
 		ExecMaterializeSlot(p);
