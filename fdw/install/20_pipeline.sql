@@ -418,6 +418,7 @@ SET search_path = pg_catalog, pg_temp
 SET enable_nestloop = off
 SET enable_mergejoin = off
 SET enable_sort = off
+SET jit = off                   -- (compiling costs more than these joins)
 AS $$
 DECLARE
   d record;
@@ -899,7 +900,9 @@ BEGIN
          WHERE l.source_object_id = m.object_id AND o.run_id = run AND o.uri = m.uri
            AND o.action IN ('replace', 'remove');
         GET DIAGNOSTICS deleted = ROW_COUNT;
-        DELETE FROM luxe_store.insight_rows l WHERE l.source_object_id = ANY (ids);
+        IF cardinality(ids) > 0 THEN
+          DELETE FROM luxe_store.insight_rows l WHERE l.source_object_id = ANY (ids);
+        END IF;
         DELETE FROM luxe.pipeline_manifest m
          USING luxe.pipeline_run_objects o
          WHERE o.run_id = run AND o.uri = m.uri AND o.action IN ('replace', 'remove');
@@ -968,7 +971,8 @@ BEGIN
     IF cfg.engine = 'bigquery' THEN
       total := bq.total;
     ELSE
-      SELECT count(*) INTO total FROM luxe_store.listings;
+      -- (one row per listing, a tenth of the bytes)
+      SELECT count(*) INTO total FROM luxe_store.insight_rows;
     END IF;
     jobs := luxe.bigquery_jobs_take();
     UPDATE luxe.pipeline_runs
