@@ -71,6 +71,8 @@
 #include "utils/plancache.h"
 #include "utils/rel.h"
 
+#include "pipeline.h"
+
 /* a batch: as COPY FROM's, at most this many rows or bytes */
 #define BATCH_ROWS		1000
 #define BATCH_BYTES		65535
@@ -340,6 +342,7 @@ bulk_receive(TupleTableSlot *src, DestReceiver *self)
 		ExecMaterializeSlot(p);
 	}
 	r->rows++;
+	luxe_progress_tick();
 	r->buffered_bytes += ExecFetchSlotHeapTuple(dst, false, NULL)->t_len;
 	if (++r->nbuffered == BATCH_ROWS || r->buffered_bytes >= BATCH_BYTES)
 		flush_batch(r);

@@ -117,6 +117,8 @@ typedef struct LuxeGcsParallelShared
 	pg_atomic_uint64 worker_retries;
 	pg_atomic_uint64 worker_rows;
 	pg_atomic_uint64 worker_us[LUXE_SCAN_NTIMERS];
+	pg_atomic_uint64 progress_bytes;	/* the workers' so far, for the leader's */
+	pg_atomic_uint64 progress_rows; /* pipeline progress (pipeline.c) */
 	Size		len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeGcsParallelShared;
@@ -220,6 +222,8 @@ typedef struct LuxeGcsScanState
 	int64		scan_us[LUXE_SCAN_NTIMERS];
 	int64		rows_produced;
 	bool		finished;		/* read to its end: its timers are the last scan's */
+	int64		progress_rows;	/* a worker's rows not yet added to the leader's */
+	MemoryContextCallback progress_forget;	/* the leader stops watching */
 	int64		bytes_listed;
 } LuxeGcsScanState;
 
@@ -1186,6 +1190,39 @@ convert_record(LuxeGcsScanState *st, LuxeCsvRecord *rec, TupleTableSlot *slot)
  * caller's per-row context; network and parsing work happens in the scan
  * context.  Can throw, with object, line and column in the error context.
  */
+/* The scan's shared memory goes with its context: pipeline.c must forget it. */
+static void
+progress_forget_cb(void *arg)
+{
+	luxe_progress_forget();
+}
+
+/* A refresh's progress: bytes read, by the leader or a worker. */
+static inline void
+progress_bytes(LuxeGcsScanState *st, int64 n)
+{
+	if (st->shared && IsParallelWorker())
+		pg_atomic_fetch_add_u64(&st->shared->progress_bytes, (uint64) n);
+	else
+		luxe_progress_scan_bytes(n);
+}
+
+/* A refresh's progress: a row, the leader's or a worker's (1,000 at a time). */
+static inline void
+progress_row(LuxeGcsScanState *st)
+{
+	if (st->shared && IsParallelWorker())
+	{
+		if (++st->progress_rows == 1000)
+		{
+			pg_atomic_fetch_add_u64(&st->shared->progress_rows, 1000);
+			st->progress_rows = 0;
+		}
+	}
+	else
+		luxe_progress_scan_row();
+}
+
 /* Add the time since start to a scan timer. */
 static inline void
 timer_add(LuxeGcsScanState *st, int timer, instr_time start)
@@ -1261,7 +1298,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 				continue;
 			ExecStoreVirtualTuple(slot);
 			st->rows_produced++;
-			luxe_progress_scan_row();
+			progress_row(st);
 			break;
 		}
 
@@ -1303,7 +1340,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 					continue;
 				}
 				st->pending_len = (size_t) n;
-				luxe_progress_scan_bytes(n);
+				progress_bytes(st, n);
 			}
 			take = st->pending_len;
 			if (luxe_gcs_parse_chunk_size > 0 && take > (size_t) luxe_gcs_parse_chunk_size)
@@ -1415,6 +1452,8 @@ luxe_gcs_scan_end(ForeignScanState *node, void *state)
 			pg_atomic_fetch_add_u64(&st->shared->worker_rows, (uint64) st->rows_produced);
 			for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
 				pg_atomic_fetch_add_u64(&st->shared->worker_us[i], (uint64) st->scan_us[i]);
+			pg_atomic_fetch_add_u64(&st->shared->progress_rows, (uint64) st->progress_rows);
+			st->progress_rows = 0;
 		}
 		scan_state_end(st);
 	}
@@ -1441,6 +1480,7 @@ luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
 		st->scan_us[i] += (int64) pg_atomic_exchange_u64(&st->shared->worker_us[i], 0);
 	st->shared = NULL;
+	luxe_progress_unwatch();
 	/* luxe.last_scan_timings: the whole scan's, not only the leader's share */
 	if (st->finished)
 	{
@@ -1702,7 +1742,7 @@ open_range(LuxeGcsScanState *st, int u)
 		if (n <= 0)
 			break;
 		m = (size_t) n;
-		luxe_progress_scan_bytes(n);
+		progress_bytes(st, n);
 		if (start < 0)
 		{
 			const char *nl = memchr(p, '\n', m);
@@ -1928,9 +1968,16 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 	pg_atomic_init_u64(&shared->worker_rows, 0);
 	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
 		pg_atomic_init_u64(&shared->worker_us[i], 0);
+	pg_atomic_init_u64(&shared->progress_bytes, 0);
+	pg_atomic_init_u64(&shared->progress_rows, 0);
 	shared->len = st->serialized_len;
 	memcpy(shared->data, st->serialized, st->serialized_len);
 	st->shared = shared;
+	/* a refresh's progress shows the workers' bytes and rows as they go */
+	luxe_progress_watch(&shared->progress_bytes, &shared->progress_rows);
+	st->progress_forget.func = progress_forget_cb;
+	st->progress_forget.arg = NULL;
+	MemoryContextRegisterResetCallback(st->scan_cxt, &st->progress_forget);
 }
 
 /*

@@ -87,6 +87,15 @@ static struct
 } prog;
 static int64 rows_reported = 0;
 
+/*
+ * The counters a parallel GCS scan's workers add their bytes and rows to
+ * (in the scan's dynamic shared memory), while the leader watches them;
+ * NULL otherwise.
+ */
+static pg_atomic_uint64 *watched_bytes = NULL;
+static pg_atomic_uint64 *watched_rows = NULL;
+static int64 ticks = 0;
+
 static void
 report_all(void)
 {
@@ -102,9 +111,12 @@ report_all(void)
 	val[4] = prog.objects_done;
 	val[5] = prog.objects_total;
 	val[6] = prog.object;
-	val[7] = prog.bytes_done;
+	val[7] = prog.bytes_done + (watched_bytes ? (int64) pg_atomic_read_u64(watched_bytes) : 0);
+	/* (a split object's ranges are read a little past their ends) */
+	if (prog.bytes_total > 0 && val[7] > prog.bytes_total)
+		val[7] = prog.bytes_total;
 	val[8] = prog.bytes_total;
-	val[9] = prog.rows_done;
+	val[9] = prog.rows_done + (watched_rows ? (int64) pg_atomic_read_u64(watched_rows) : 0);
 	pgstat_progress_update_multi_param(10, index, val);
 }
 
@@ -130,6 +142,7 @@ luxe_progress_begin(PG_FUNCTION_ARGS)
 	prog.run = PG_GETARG_INT64(0);
 	prog.attempt = PG_GETARG_INT32(1);
 	rows_reported = 0;
+	watched_bytes = watched_rows = NULL;
 	progress_active = true;
 	report_all();
 	PG_RETURN_VOID();
@@ -159,6 +172,7 @@ luxe_progress_phase(PG_FUNCTION_ARGS)
 Datum
 luxe_progress_end(PG_FUNCTION_ARGS)
 {
+	watched_bytes = watched_rows = NULL;
 	if (progress_active)
 		pgstat_progress_end_command();
 	progress_active = false;
@@ -198,6 +212,56 @@ luxe_progress_scan_row(void)
 		report_all();
 		rows_reported = prog.rows_done;
 	}
+}
+
+/*
+ * The leader of a parallel GCS scan shows what its workers add to bytes
+ * and rows too, until luxe_progress_unwatch (or luxe_progress_forget, when
+ * the shared memory may be gone already).
+ */
+void
+luxe_progress_watch(pg_atomic_uint64 *bytes, pg_atomic_uint64 *rows)
+{
+	if (!progress_active || IsParallelWorker())
+		return;
+	watched_bytes = bytes;
+	watched_rows = rows;
+	/* (and what a TRUNCATE's index rebuild wrote into the slots goes) */
+	report_all();
+}
+
+/* The parallel scan ends: keep what its workers did, stop watching. */
+void
+luxe_progress_unwatch(void)
+{
+	if (watched_bytes == NULL)
+		return;
+	prog.bytes_done += (int64) pg_atomic_read_u64(watched_bytes);
+	prog.rows_done += (int64) pg_atomic_read_u64(watched_rows);
+	watched_bytes = watched_rows = NULL;
+	if (progress_active)
+		report_all();
+}
+
+/* The parallel scan is gone (an error, say): stop watching, read nothing. */
+void
+luxe_progress_forget(void)
+{
+	watched_bytes = watched_rows = NULL;
+}
+
+/*
+ * The leader wrote a row (luxe.insert_select): while its workers read, the
+ * leader may read nothing itself, so the display is refreshed from here
+ * too, every 1,000 rows.
+ */
+void
+luxe_progress_tick(void)
+{
+	if (!progress_active)
+		return;
+	if (++ticks % 1000 == 0)
+		report_all();
 }
 
 /* A GCS scan finished its objects. */

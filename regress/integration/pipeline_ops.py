@@ -299,6 +299,33 @@ def main():
         assert one("SELECT count(*) FROM luxe.pipeline_progress") == "0"
         views_match_reference()
 
+    @test("progress counts the bytes and rows parallel workers read, not only the leader's")
+    def _():
+        put_part("part-5b.csv", 6000, 57)
+        # one object in 256 kB ranges, read by the workers alone: the first
+        # requests pass, the later ones stall while the test looks
+        faults({"storage.objects.get": ["pass"] * 8 + ["stall-for-4s-after-1K"] * 4})
+        env = dict(os.environ, PGOPTIONS="-c luxe_fdw.parallel_range_size=256kB -c parallel_setup_cost=0 "
+                   "-c parallel_tuple_cost=0 -c parallel_leader_participation=off")
+        proc = subprocess.Popen(["psql", "-X", "-q", "-d", "postgres", "-c", "CALL luxe.refresh_pipeline()"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        seen, states = "", []
+        deadline = time.time() + 20
+        while time.time() < deadline and proc.poll() is None:
+            seen = one("SELECT phase || '|' || bytes_done || '|' || bytes_total FROM luxe.pipeline_progress")
+            states.append(seen)
+            if seen.startswith("loading|") and seen.split("|")[1] != "0":
+                break
+            time.sleep(0.1)
+        _, err = proc.communicate(timeout=120)
+        left = faults_left()
+        assert proc.returncode == 0, err
+        f = seen.split("|")
+        assert f[0] == "loading" and 0 < int(f[1]) <= int(f[2]), (states[-20:], left, last_run())
+        r = last_run()
+        assert (r["status"], r["objects_added"], r["rows_inserted"]) == ("succeeded", "1", "6000"), r
+        views_match_reference()
+
     @test("a cancel in the middle of an incremental run changes nothing; the next run does exactly the rest")
     def _():
         put_part("part-6.csv", 2500, 53)

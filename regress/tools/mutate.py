@@ -347,7 +347,7 @@ MUTANTS = [
         description="an incremental refresh deletes a replaced or removed object's rows but not their "
                     "brand x type counts: product_types_by_brand counts them still",
         file="fdw/install/20_pipeline.sql",
-        old="          PERFORM luxe.count_difference('luxe_store.listings', '1', ids, -1);",
+        old="          PERFORM luxe.count_difference('luxe_store.insight_rows', '1', ids, -1);",
         new="          NULL;",
         suites=["pipeline-ops"],
     ),
@@ -395,6 +395,60 @@ MUTANTS = [
         old="  total := coalesce(last.rows_read, 0);     -- the rows the refresh loaded\n",
         new="  SELECT count(*) INTO total FROM luxe.listings;\n",
         suites=["pg_regress"],
+    ),
+    # --- the parallel load (insert_select) and type input shortcuts --------
+    dict(
+        id="bulk-insert-index-skipped",
+        description="luxe.insert_select writes the rows in batches but leaves the table's indexes "
+                    "without their entries",
+        file="fdw/bulk_insert.c",
+        old="\tif (r->rri->ri_NumIndices > 0)\n",
+        new="\tif (r->rri->ri_NumIndices > 1000)\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="bulk-insert-last-group-kept",
+        description="insert_select's counts credit a row to the last row's group when only the "
+                    "first grouping column matches",
+        file="fdw/bulk_insert.c",
+        old="\t\tif (i == r->ngroup)\n",
+        new="\t\tif (i >= 1)\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="insight-rows-not-deleted",
+        description="an incremental refresh deletes a replaced object's listings but not its rows "
+                    "in insight_rows: the insights count them twice",
+        file="fdw/install/20_pipeline.sql",
+        old="          DELETE FROM luxe_store.insight_rows l WHERE l.source_object_id = ANY (ids);\n",
+        new="          NULL;\n",
+        suites=["pipeline-ops"],
+    ),
+    dict(
+        id="plain-float8-trailing-zeros-dropped",
+        description="the float8 fast path stops counting decimals at a zero: 1.05 reads as 10.5",
+        file="fdw/gcs_scan.c",
+        old="\t\t\tif (decimals >= 0)\n\t\t\t\tdecimals++;\n",
+        new="\t\t\tif (decimals >= 0 && c != '0')\n\t\t\t\tdecimals++;\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="text-field-length-unconverted",
+        description="a text field converted from the object's encoding is made with the length it "
+                    "had before (Latin-1 'é' is 1 byte, 2 in UTF-8): the value is cut",
+        file="fdw/gcs_scan.c",
+        old="\t\t\tvalues[attidx] = PointerGetDatum(verified ? cstring_to_text_with_len(str, f->len) :\n",
+        new="\t\t\tvalues[attidx] = PointerGetDatum(true ? cstring_to_text_with_len(str, f->len) :\n",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="progress-workers-unwatched",
+        description="a refresh's progress shows only the bytes and rows the leader reads, not its "
+                    "parallel workers'",
+        file="fdw/gcs_scan.c",
+        old="\tluxe_progress_watch(&shared->progress_bytes, &shared->progress_rows);\n",
+        new="",
+        suites=["pipeline-ops"],
     ),
     # --- the emulator -----------------------------------------------------
     dict(
