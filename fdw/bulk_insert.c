@@ -211,24 +211,30 @@ group_hash(const void *key, Size keysize)
 	return (*(GroupKey *const *) key)->hash;
 }
 
+/* Whether two groups' values are the same (their hashes aside). */
+static bool
+group_values_equal(const GroupKey *a, const GroupKey *b)
+{
+	int			i;
+
+	for (i = 0; i < a->spec->ncols; i++)
+	{
+		if (a->nulls[i] != b->nulls[i])
+			return false;
+		if (!a->nulls[i] &&
+			!datum_image_eq(a->values[i], b->values[i], a->spec->typbyval[i], a->spec->typlen[i]))
+			return false;
+	}
+	return true;
+}
+
 static int
 group_match(const void *key1, const void *key2, Size keysize)
 {
 	const GroupKey *a = *(GroupKey *const *) key1;
 	const GroupKey *b = *(GroupKey *const *) key2;
-	int			i;
 
-	if (a->hash != b->hash)
-		return 1;
-	for (i = 0; i < a->spec->ncols; i++)
-	{
-		if (a->nulls[i] != b->nulls[i])
-			return 1;
-		if (!a->nulls[i] &&
-			!datum_image_eq(a->values[i], b->values[i], a->spec->typbyval[i], a->spec->typlen[i]))
-			return 1;
-	}
-	return 0;
+	return (a->hash == b->hash && group_values_equal(a, b)) ? 0 : 1;
 }
 
 /* Add the row in src (the query's, deformed) to its group. */
@@ -249,18 +255,10 @@ count_row(BulkReceiver *r, TupleTableSlot *src)
 		nulls[i] = src->tts_isnull[r->map[r->group_att[i]]];
 	}
 	/* rows come object by object: most are in the last row's group */
-	if (r->last)
+	if (r->last && group_values_equal(&probe, r->last->key))
 	{
-		for (i = 0; i < r->ngroup; i++)
-			if (nulls[i] != r->last->key->nulls[i] ||
-				(!nulls[i] && !datum_image_eq(values[i], r->last->key->values[i],
-											  r->spec.typbyval[i], r->spec.typlen[i])))
-				break;
-		if (i == r->ngroup)
-		{
-			r->last->rows++;
-			return;
-		}
+		r->last->rows++;
+		return;
 	}
 	for (i = 0; i < r->ngroup; i++)
 	{
@@ -404,7 +402,7 @@ check_target(Relation rel)
  * projections): written directly, it must have no index or constraint.
  */
 static Relation
-open_side_table(BulkReceiver *r, Oid relid, const char *what)
+open_side_table(Oid relid, const char *what)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
 
@@ -455,7 +453,7 @@ setup_projection(BulkReceiver *r, Oid relid)
 	TupleDesc	pdesc;
 	int			i;
 
-	r->proj_rel = open_side_table(r, relid, "projection");
+	r->proj_rel = open_side_table(relid, "projection");
 	pdesc = RelationGetDescr(r->proj_rel);
 	r->proj_att = palloc(sizeof(int) * Max(pdesc->natts, 1));
 	for (i = 0; i < pdesc->natts; i++)
@@ -479,7 +477,7 @@ setup_counts(BulkReceiver *r, Oid counts_relid)
 	int			ncols = 0;
 	int			i;
 
-	r->counts_rel = open_side_table(r, counts_relid, "counts");
+	r->counts_rel = open_side_table(counts_relid, "counts");
 	cdesc = RelationGetDescr(r->counts_rel);
 	r->group_att = palloc(sizeof(int) * cdesc->natts);
 	r->spec.typlen = palloc(sizeof(int16) * cdesc->natts);

@@ -411,8 +411,9 @@ MUTANTS = [
         description="insert_select's counts credit a row to the last row's group when only the "
                     "first grouping column matches",
         file="fdw/bulk_insert.c",
-        old="\t\tif (i == r->ngroup)\n",
-        new="\t\tif (i >= 1)\n",
+        old="\tif (r->last && group_values_equal(&probe, r->last->key))\n",
+        new="\tif (r->last && datum_image_eq(values[0], r->last->key->values[0], r->spec.typbyval[0], "
+            "r->spec.typlen[0]))\n",
         suites=["pg_regress"],
     ),
     dict(
