@@ -9,6 +9,8 @@
  *   partial states can travel between workers.
  * - luxe.squish works on bytes: the ASCII whitespace it removes never occurs
  *   inside a multi-byte UTF-8 (or any server-encoding) character.
+ * - luxe.value_counts tells values apart by their bytes, which is what
+ *   equality is under a deterministic collation (it refuses the others).
  * - luxe.price_summary's percentiles are exactly percentile_cont's: linear
  *   interpolation at position q * (n - 1) of the sorted values, with NaN
  *   sorting after every number as in float8 comparisons.
@@ -29,9 +31,12 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -658,5 +663,302 @@ luxe_price_summary_finalfn(PG_FUNCTION_ARGS)
 	values[4] = Float8GetDatum(percentile_cont_sorted(st->vals, st->n, 0.5));
 	values[5] = Float8GetDatum(percentile_cont_sorted(st->vals, st->n, 0.75));
 	values[6] = Float8GetDatum(st->vals[st->n - 1]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ---------------------------------------------------------------------
+ * luxe.value_counts(text, bigint): the sum of the weights per value
+ * ---------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(luxe_value_counts_transfn);
+PG_FUNCTION_INFO_V1(luxe_value_counts_combinefn);
+PG_FUNCTION_INFO_V1(luxe_value_counts_serialfn);
+PG_FUNCTION_INFO_V1(luxe_value_counts_deserialfn);
+PG_FUNCTION_INFO_V1(luxe_value_counts_finalfn);
+
+/*
+ * The values seen, in the order first seen (NULL is a value, as in GROUP
+ * BY), and an open-addressing index over them by hash.  Values are equal
+ * when their bytes are: the input collation must be deterministic.
+ */
+typedef struct ValueCount
+{
+	char	   *data;			/* NULL for the NULL value */
+	int32		len;
+	uint32		hash;
+	int64		count;
+} ValueCount;
+
+typedef struct ValueCounts
+{
+	MemoryContext cxt;
+	ValueCount *items;
+	int32		nitems;
+	int32		maxitems;
+	int32	   *slots;			/* index into items, -1 for empty */
+	uint32		mask;			/* slots - 1; a power of 2 minus 1 */
+	int32		null_item;		/* index of the NULL value, or -1 */
+} ValueCounts;
+
+static ValueCounts *
+value_counts_create(MemoryContext cxt, int32 expected)
+{
+	ValueCounts *vc = MemoryContextAlloc(cxt, sizeof(ValueCounts));
+	uint32		nslots = 8;
+
+	while (nslots < (uint32) expected * 2)
+		nslots *= 2;
+	vc->cxt = cxt;
+	vc->maxitems = nslots / 2;
+	vc->items = MemoryContextAlloc(cxt, vc->maxitems * sizeof(ValueCount));
+	vc->nitems = 0;
+	vc->slots = MemoryContextAlloc(cxt, nslots * sizeof(int32));
+	memset(vc->slots, 0xff, nslots * sizeof(int32));
+	vc->mask = nslots - 1;
+	vc->null_item = -1;
+	return vc;
+}
+
+/* double the index (and the room for items), keeping at most half full */
+static void
+value_counts_grow(ValueCounts *vc)
+{
+	uint32		nslots = (vc->mask + 1) * 2;
+	int32		i;
+
+	vc->maxitems = nslots / 2;
+	vc->items = repalloc(vc->items, vc->maxitems * sizeof(ValueCount));
+	pfree(vc->slots);
+	vc->slots = MemoryContextAlloc(vc->cxt, nslots * sizeof(int32));
+	memset(vc->slots, 0xff, nslots * sizeof(int32));
+	vc->mask = nslots - 1;
+	for (i = 0; i < vc->nitems; i++)
+	{
+		uint32		h;
+
+		if (vc->items[i].data == NULL)
+			continue;
+		h = vc->items[i].hash & vc->mask;
+		while (vc->slots[h] >= 0)
+			h = (h + 1) & vc->mask;
+		vc->slots[h] = i;
+	}
+}
+
+/* the entry of a value (data NULL: the NULL value), made if new */
+static ValueCount *
+value_counts_entry(ValueCounts *vc, const char *data, int32 len)
+{
+	ValueCount *item;
+	uint32		hash = 0;
+	uint32		h = 0;
+
+	if (data == NULL && vc->null_item >= 0)
+		return &vc->items[vc->null_item];
+	if (data != NULL)
+	{
+		hash = hash_bytes((const unsigned char *) data, len);
+		for (h = hash & vc->mask; vc->slots[h] >= 0; h = (h + 1) & vc->mask)
+		{
+			item = &vc->items[vc->slots[h]];
+			if (item->hash == hash && item->len == len && item->data != NULL &&
+				memcmp(item->data, data, len) == 0)
+				return item;
+		}
+	}
+
+	if (vc->nitems == vc->maxitems)
+	{
+		value_counts_grow(vc);
+		for (h = hash & vc->mask; data != NULL && vc->slots[h] >= 0; h = (h + 1) & vc->mask)
+			;
+	}
+	item = &vc->items[vc->nitems];
+	item->len = len;
+	item->hash = hash;
+	item->count = 0;
+	item->data = NULL;
+	if (data == NULL)
+		vc->null_item = vc->nitems;
+	else
+	{
+		item->data = MemoryContextAlloc(vc->cxt, Max(len, 1));
+		memcpy(item->data, data, len);
+		vc->slots[h] = vc->nitems;
+	}
+	vc->nitems++;
+	return item;
+}
+
+static void
+value_counts_add(ValueCounts *vc, const char *data, int32 len, int64 weight)
+{
+	ValueCount *item = value_counts_entry(vc, data, len);
+
+	if (pg_add_s64_overflow(item->count, weight, &item->count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+}
+
+Datum
+luxe_value_counts_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ValueCounts *vc;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_value_counts_transfn called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+	{
+		Oid			collid = PG_GET_COLLATION();
+
+		if (OidIsValid(collid) && !get_collation_isdeterministic(collid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("luxe.value_counts does not support nondeterministic collations")));
+		vc = value_counts_create(aggcxt, 4);
+	}
+	else
+		vc = (ValueCounts *) PG_GETARG_POINTER(0);
+	/* a NULL weight adds nothing, as sum() skips it */
+	if (!PG_ARGISNULL(2))
+	{
+		int64		weight = PG_GETARG_INT64(2);
+
+		if (PG_ARGISNULL(1))
+			value_counts_add(vc, NULL, 0, weight);
+		else
+		{
+			text	   *t = PG_GETARG_TEXT_PP(1);
+
+			value_counts_add(vc, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), weight);
+		}
+	}
+	PG_RETURN_POINTER(vc);
+}
+
+Datum
+luxe_value_counts_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ValueCounts *a;
+	ValueCounts *b;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_value_counts_combinefn called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	b = (ValueCounts *) PG_GETARG_POINTER(1);
+	a = PG_ARGISNULL(0) ? value_counts_create(aggcxt, b->nitems) :
+		(ValueCounts *) PG_GETARG_POINTER(0);
+	for (i = 0; i < b->nitems; i++)
+		value_counts_add(a, b->items[i].data, b->items[i].len, b->items[i].count);
+	PG_RETURN_POINTER(a);
+}
+
+/* serial form: the number of values, then each: length (-1: NULL), bytes, count */
+Datum
+luxe_value_counts_serialfn(PG_FUNCTION_ARGS)
+{
+	ValueCounts *vc = (ValueCounts *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "luxe_value_counts_serialfn called in non-aggregate context");
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, vc->nitems);
+	for (i = 0; i < vc->nitems; i++)
+	{
+		ValueCount *item = &vc->items[i];
+
+		pq_sendint32(&buf, item->data == NULL ? -1 : item->len);
+		if (item->data != NULL)
+			pq_sendbytes(&buf, item->data, item->len);
+		pq_sendint64(&buf, item->count);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+luxe_value_counts_deserialfn(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcxt;
+	StringInfoData buf;
+	ValueCounts *vc;
+	int32		n;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "luxe_value_counts_deserialfn called in non-aggregate context");
+	init_state_reader(&buf, b);
+	n = pq_getmsgint(&buf, 4);
+	vc = value_counts_create(aggcxt, n);
+	for (i = 0; i < n; i++)
+	{
+		int32		len = pq_getmsgint(&buf, 4);
+		const char *data = len < 0 ? NULL : pq_getmsgbytes(&buf, len);
+
+		value_counts_add(vc, data, Max(len, 0), pq_getmsgint64(&buf));
+	}
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(vc);
+}
+
+/*
+ * luxe_value_counts_finalfn
+ *		A luxe.value_counts_result row: the values whose weights do not sum
+ *		to zero, in the order first seen, and their sums, element by element
+ *		(both arrays empty when every sum is zero); NULL for no input.
+ */
+Datum
+luxe_value_counts_finalfn(PG_FUNCTION_ARGS)
+{
+	ValueCounts *vc;
+	TupleDesc	tupdesc;
+	Datum	   *items;
+	bool	   *item_nulls;
+	Datum	   *counts;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			n = 0;
+	int32		i;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	vc = (ValueCounts *) PG_GETARG_POINTER(0);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "luxe_value_counts_finalfn must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	items = palloc(Max(vc->nitems, 1) * sizeof(Datum));
+	item_nulls = palloc(Max(vc->nitems, 1) * sizeof(bool));
+	counts = palloc(Max(vc->nitems, 1) * sizeof(Datum));
+	for (i = 0; i < vc->nitems; i++)
+	{
+		ValueCount *item = &vc->items[i];
+
+		if (item->count == 0)
+			continue;
+		item_nulls[n] = item->data == NULL;
+		items[n] = item->data == NULL ? (Datum) 0 :
+			PointerGetDatum(cstring_to_text_with_len(item->data, item->len));
+		counts[n] = Int64GetDatum(item->count);
+		n++;
+	}
+	dims[0] = n;
+	values[0] = PointerGetDatum(construct_md_array(items, item_nulls, 1, dims, lbs,
+												   TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_md_array(counts, NULL, 1, dims, lbs,
+												   INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

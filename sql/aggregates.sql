@@ -67,6 +67,36 @@ SELECT luxe.price_summary(price) IS NULL AS empty FROM agg_data WHERE false;
 SELECT (luxe.price_summary(x)).* FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
 SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY x), avg(x), max(x) FROM (VALUES ('NaN'::float8), (1), (2)) t(x);
 
+-- value_counts: the packed counts of the counted insight, against GROUP BY
+CREATE TABLE vc_data AS
+  SELECT i % 7 AS grp,
+         CASE WHEN i % 31 = 0 THEN NULL WHEN i % 11 = 0 THEN 'Hermès ' || i % 13 || repeat('é', i % 40)
+              ELSE 'type ' || (i * 7919) % 997 END AS t,
+         (i % 5) - 1 AS w
+    FROM generate_series(1, 60000) i;
+CREATE FUNCTION vc_differences(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  EXECUTE format('WITH got AS (SELECT grp, u.t, u.n FROM (%s) g, unnest((g.vc).items, (g.vc).counts) u(t, n)),
+                  want AS (SELECT grp, t, sum(w) AS n FROM vc_data GROUP BY 1, 2 HAVING sum(w) <> 0)
+                  SELECT (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM want) a)
+                       + (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM got) b)', q) INTO n;
+  RETURN n;
+END $$;
+-- (groups of a thousand values, some summing to zero: none of those may show)
+SELECT vc_differences('SELECT grp, luxe.value_counts(t, w) AS vc FROM vc_data GROUP BY grp') AS differences,
+       (SELECT count(*) FROM (SELECT grp, t FROM vc_data GROUP BY 1, 2 HAVING sum(w) = 0) z) AS zero_sums;
+-- in the order first seen; NULL is a value; zero sums and NULL weights left out
+SELECT (luxe.value_counts(x, w)).* FROM (VALUES ('b', 1), ('a', 1), (NULL, 1), ('b', 1), ('', 1), ('c', NULL)) t(x, w);
+SELECT (luxe.value_counts(x, w)).* FROM (VALUES ('a', 1), ('b', 2), ('a', -1), ('b', -3)) t(x, w);
+SELECT (luxe.value_counts(x, w)).* FROM (VALUES ('a', 1), ('a', -1)) t(x, w);
+SELECT luxe.value_counts(x, 1) IS NULL AS empty FROM (VALUES ('a')) t(x) WHERE false;
+SELECT luxe.value_counts(x, w) FROM (VALUES ('a', 9223372036854775807), ('a', 1)) t(x, w);  -- ERROR
+CREATE COLLATION vc_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SELECT luxe.value_counts(x COLLATE vc_ci, 1) FROM (VALUES ('a'), ('A')) t(x);  -- ERROR
+DROP COLLATION vc_ci;
+
 -- Partial aggregation in parallel workers runs the combine, serial and
 -- deserial functions: the C aggregates alone (count(DISTINCT) and
 -- percentile_cont are never aggregated in parallel), compared with their
@@ -100,6 +130,9 @@ SELECT * FROM parallel_plan('CREATE TABLE agg_parallel AS
   SELECT grp, luxe.distinct_count(v) AS dc, luxe.price_summary(price) AS ps FROM agg_data GROUP BY grp');
 SELECT * FROM parallel_plan('CREATE TABLE agg_parallel_all AS
   SELECT NULL::integer AS grp, luxe.distinct_count(v) AS dc, luxe.price_summary(price) AS ps FROM agg_data');
+SELECT * FROM parallel_plan('CREATE TABLE vc_parallel AS
+  SELECT grp, luxe.value_counts(t, w) AS vc FROM vc_data GROUP BY grp');
+SELECT vc_differences('SELECT * FROM vc_parallel') AS parallel_differences;
 SELECT p.grp, p.dc = s.dc AS distinct_same,
        (p.ps).listings = (s.ps).listings AND (p.ps).min = (s.ps).min AND (p.ps).p25 = (s.ps).p25
          AND (p.ps).median = (s.ps).median AND (p.ps).p75 = (s.ps).p75 AND (p.ps).max = (s.ps).max AS summary_same,
@@ -109,7 +142,8 @@ SELECT p.grp, p.dc = s.dc AS distinct_same,
  ORDER BY p.grp;
 RESET ALL;
 DROP FUNCTION parallel_plan(text);
-DROP TABLE agg_serial, agg_parallel, agg_parallel_all;
+DROP TABLE agg_serial, agg_parallel, agg_parallel_all, vc_parallel, vc_data;
+DROP FUNCTION vc_differences(text);
 
 DROP TABLE agg_data;
 DROP FUNCTION sql_squish(text);

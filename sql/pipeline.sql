@@ -106,6 +106,43 @@ SELECT usually_ships_within, sold, listings,
   FROM luxe.sales_by_ship_interval v ORDER BY bucket_order;
 SELECT round(sum(share_pct), 9) AS share_sum FROM luxe.sales_by_ship_interval;
 
+-- the brand x type counts are packed, one row per brand with its types'
+-- counts; an incremental run adds and subtracts rows by difference, and
+-- only the brands they have are written
+SELECT count(*) AS brands, sum(cardinality(listings)) AS pairs,
+       bool_and(cardinality(product_type) = cardinality(listings)) AS aligned
+  FROM luxe_store.product_types_by_brand_counts;
+BEGIN;
+CREATE TEMP TABLE counts_before AS SELECT *, ctid AS at FROM luxe_store.product_types_by_brand_counts;
+CREATE TEMP TABLE delta (source_object_id integer, brand_name text, product_type text, n bigint);
+INSERT INTO delta
+  SELECT 1, 'zz new brand', 'Bags', 3 UNION ALL SELECT 1, 'zz new brand', NULL, 2
+  UNION ALL SELECT 2, min(brand_name), 'a type of its own', 4 FROM luxe_store.product_types_by_brand_counts;
+SELECT luxe.count_difference('pg_temp.delta', 'n', NULL, 1);
+SELECT c.brand_name, u.product_type, u.listings
+  FROM luxe_store.product_types_by_brand_counts c, unnest(c.product_type, c.listings) u(product_type, listings)
+ WHERE c.brand_name IN (SELECT brand_name FROM delta)
+   AND (u.product_type IS NULL OR u.product_type IN ('Bags', 'a type of its own'))
+ ORDER BY 1, 2;
+SELECT count(*) FILTER (WHERE c.ctid = b.at) AS rows_kept, count(*) FILTER (WHERE c.ctid <> b.at) AS rows_rewritten
+  FROM luxe_store.product_types_by_brand_counts c JOIN counts_before b USING (brand_name);
+-- the readers' lookup by brand can use the key
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT product_type, listings FROM luxe.product_types_by_brand WHERE brand_name = 'zz new brand';
+RESET enable_seqscan;
+-- subtracted again (object 1 only, then all): the counts are those before
+SELECT luxe.count_difference('pg_temp.delta', 'n', ARRAY[1], -1);
+SELECT count(*) AS brands FROM luxe_store.product_types_by_brand_counts WHERE brand_name = 'zz new brand';
+SELECT luxe.count_difference('pg_temp.delta', 'n', ARRAY[2], -1);
+SELECT count(*) AS differences
+  FROM (SELECT brand_name, product_type::text, listings::text FROM luxe_store.product_types_by_brand_counts
+        EXCEPT ALL SELECT brand_name, product_type::text, listings::text FROM counts_before) d;
+-- rows subtracted that were never counted: the run would fail, not publish
+SAVEPOINT s;
+SELECT luxe.count_difference('pg_temp.delta', 'n', ARRAY[2], -1);   -- ERROR
+ROLLBACK TO s;
+ROLLBACK;
+
 -- a failed run leaves the previous data readable and is recorded
 ALTER FOREIGN TABLE raw_listings OPTIONS (SET uri 'gs://vestiaire/data/missing.csv');
 CALL luxe.refresh_pipeline();                          -- ERROR

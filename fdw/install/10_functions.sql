@@ -155,6 +155,46 @@ CREATE AGGREGATE luxe.price_summary(double precision) (
 COMMENT ON AGGREGATE luxe.price_summary(double precision)
 IS 'count, mean, min, p25, median, p75 and max (percentiles as percentile_cont) of the non-NULL inputs';
 
+-- value_counts: the sum of the weights per value, as two arrays
+CREATE TYPE luxe.value_counts_result AS (items text[], counts bigint[]);
+COMMENT ON TYPE luxe.value_counts_result IS 'result of luxe.value_counts';
+CREATE FUNCTION luxe.value_counts_transfn(internal, text, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'luxe_value_counts_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.value_counts_transfn(internal, text, bigint) IS 'transition function of luxe.value_counts';
+CREATE FUNCTION luxe.value_counts_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'luxe_value_counts_combinefn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.value_counts_combinefn(internal, internal) IS 'combine function of luxe.value_counts';
+CREATE FUNCTION luxe.value_counts_serialfn(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'luxe_value_counts_serialfn'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.value_counts_serialfn(internal) IS 'serial function of luxe.value_counts';
+CREATE FUNCTION luxe.value_counts_deserialfn(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'luxe_value_counts_deserialfn'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.value_counts_deserialfn(bytea, internal) IS 'deserial function of luxe.value_counts';
+CREATE FUNCTION luxe.value_counts_finalfn(internal)
+RETURNS luxe.value_counts_result
+AS 'MODULE_PATHNAME', 'luxe_value_counts_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION luxe.value_counts_finalfn(internal) IS 'final function of luxe.value_counts';
+CREATE AGGREGATE luxe.value_counts(value text, weight bigint) (
+  SFUNC = luxe.value_counts_transfn,
+  STYPE = internal,
+  FINALFUNC = luxe.value_counts_finalfn,
+  COMBINEFUNC = luxe.value_counts_combinefn,
+  SERIALFUNC = luxe.value_counts_serialfn,
+  DESERIALFUNC = luxe.value_counts_deserialfn,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE luxe.value_counts(text, bigint)
+IS 'the distinct values (NULL included) whose weights do not sum to zero, in the order first seen, and the sums';
+
 CREATE FUNCTION luxe.bigquery_flush()
 RETURNS integer
 AS 'MODULE_PATHNAME', 'luxe_bigquery_flush'

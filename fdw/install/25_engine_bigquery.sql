@@ -345,7 +345,13 @@ BEGIN
      WHERE a.attrelid = format('luxe_store.%I', dest)::regclass
        AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format('DELETE FROM luxe_store.%I', dest);
-    EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I', dest, cols, 'bq_' || d.name || '_next');
+    IF d.counted_by IS NOT NULL THEN
+      EXECUTE format('INSERT INTO luxe_store.%I %s', dest,
+                     luxe.packed_counts(d.counted_by, format('SELECT %s, listings::bigint AS n FROM luxe_store.%I',
+                                                             d.counted_by, 'bq_' || d.name || '_next')));
+    ELSE
+      EXECUTE format('INSERT INTO luxe_store.%I SELECT %s FROM luxe_store.%I', dest, cols, 'bq_' || d.name || '_next');
+    END IF;
     EXECUTE format('ANALYZE luxe_store.%I', dest);
   END LOOP;
   -- the cleaned rows in BigQuery now and before: each is counted in one

@@ -227,8 +227,10 @@ def main():
 
     @test("an added object: only its rows are loaded (incremental)")
     def _():
-        put_part("part-4.csv", 1500, 50)
-        counts_before = int(one("SELECT count(*) FROM luxe_store.product_types_by_brand_counts"))
+        # (a small part: some brands have none of its rows)
+        put_part("part-4.csv", 40, 50)
+        packed = "SELECT brand_name, ctid::text FROM luxe_store.product_types_by_brand_counts"
+        rows_before = dict(line.rsplit("|", 1) for line in psql(packed).stdout.splitlines())
         writes = ("SELECT pg_stat_force_next_flush(); SELECT n_tup_ins + n_tup_upd + n_tup_del "
                   "FROM pg_stat_user_tables WHERE relid = 'luxe_store.product_types_by_brand_counts'::regclass")
         writes_before = int(psql(writes).stdout.split()[-1])
@@ -236,12 +238,23 @@ def main():
         r = last_run()
         assert (r["status"], r["full_reload"], r["objects_added"], r["objects_unchanged"]) == \
             ("succeeded", "false", "1", "4"), r
-        assert (r["rows_inserted"], r["rows_deleted"]) == ("1500", "0"), r
+        assert (r["rows_inserted"], r["rows_deleted"]) == ("40", "0"), r
         views_match_reference()
-        # the brand x type counts were kept by difference: written at most
-        # once per new row's group, not rebuilt
+        # the brand x type counts were kept by difference: the packed row of
+        # each brand the new rows have was replaced (deleted and inserted),
+        # no other was written
+        brands = set(psql("SELECT DISTINCT brand_name FROM luxe_store.insight_rows i "
+                          "JOIN luxe.pipeline_manifest m ON m.object_id = i.source_object_id "
+                          "WHERE m.uri LIKE '%part-4.csv'").stdout.splitlines()) - {""}
+        rows_after = dict(line.rsplit("|", 1) for line in psql(packed).stdout.splitlines())
         changed = int(psql(writes).stdout.split()[-1]) - writes_before
-        assert 0 < changed <= 1500 and changed < counts_before, (changed, counts_before)
+        new_brands = brands - set(rows_before)
+        assert 0 < len(brands) < len(rows_before), (brands, len(rows_before))
+        assert changed == 2 * len(brands) - len(new_brands), (changed, brands, new_brands)
+        untouched = {b: c for b, c in rows_before.items() if b not in brands}
+        assert untouched and all(rows_after[b] == c for b, c in untouched.items()), \
+            [b for b, c in untouched.items() if rows_after.get(b) != c]
+        assert all(rows_after[b] != rows_before[b] for b in brands - new_brands)
 
     @test("a replaced object (new generation): its old rows go, its new rows come")
     def _():
