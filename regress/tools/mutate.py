@@ -334,6 +334,42 @@ MUTANTS = [
         suites=["engine-bq"],
     ),
     dict(
+        id="value-counts-zeros-kept",
+        description="luxe.value_counts keeps values whose weights sum to zero: a brand x type that "
+                    "lost all its listings stays, with a count of 0",
+        file="fdw/aggregates.c",
+        old="\t\tif (item->count == 0)\n\t\t\tcontinue;\n",
+        new="",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="page-writer-fillfactor-ignored",
+        description="the pages insert_select builds for a new file are filled to the brim, "
+                    "whatever the table's fillfactor",
+        file="fdw/bulk_insert.c",
+        old="\tpw->save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);",
+        new="\tpw->save_free = 0;",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="page-writer-subxact-xid-ignored",
+        description="the pages insert_select builds carry the top transaction's XID: rows written "
+                    "in a subtransaction that rolls back stay visible",
+        file="fdw/bulk_insert.c",
+        old="\tTransactionId xid = GetCurrentTransactionId();\n\tint\t\t\ti;\n\n\tfor (i = 0; i < n; i++)",
+        new="\tTransactionId xid = GetTopTransactionId();\n\tint\t\t\ti;\n\n\tfor (i = 0; i < n; i++)",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="same-layout-despite-dropped-columns",
+        description="insert_select copies a worker's row as is into a table with a dropped column: "
+                    "the values land in the wrong columns",
+        file="fdw/bulk_insert.c",
+        old="\tr->same_layout = q == target->natts;",
+        new="\tr->same_layout = true;",
+        suites=["pg_regress"],
+    ),
+    dict(
         id="incremental-replaced-rows-kept",
         description="an incremental refresh loads the new generation of a replaced object but keeps "
                     "the rows of the old one: its rows are counted twice",
