@@ -119,6 +119,8 @@ typedef struct LuxeGcsParallelShared
 	pg_atomic_uint64 worker_us[LUXE_SCAN_NTIMERS];
 	pg_atomic_uint64 progress_bytes;	/* the workers' so far, for the leader's */
 	pg_atomic_uint64 progress_rows; /* pipeline progress (pipeline.c) */
+	pg_atomic_uint32 workers_started;	/* workers that joined the scan */
+	pg_atomic_uint32 workers_finished;	/* ... and read to its end */
 	Size		len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* serialized objects */
 } LuxeGcsParallelShared;
@@ -222,6 +224,7 @@ typedef struct LuxeGcsScanState
 	int64		scan_us[LUXE_SCAN_NTIMERS];
 	int64		rows_produced;
 	bool		finished;		/* read to its end: its timers are the last scan's */
+	bool		began;			/* asked for a row */
 	int64		progress_rows;	/* a worker's rows not yet added to the leader's */
 	MemoryContextCallback progress_forget;	/* the leader stops watching */
 	int64		bytes_listed;
@@ -1279,6 +1282,7 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	st->cur_slot = -1;
+	st->began = true;
 
 	ExecClearTuple(slot);
 	for (;;)
@@ -1384,6 +1388,8 @@ scan_next(LuxeGcsScanState *st, TupleTableSlot *slot)
 				report_rejects(st);
 				memcpy(last_scan_us, st->scan_us, sizeof(last_scan_us));
 				last_scan_rows = st->rows_produced;
+				if (st->shared && IsParallelWorker() && !st->finished)
+					pg_atomic_fetch_add_u32(&st->shared->workers_finished, 1);
 				st->finished = true;
 				return slot;
 			}
@@ -1479,9 +1485,23 @@ luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 	st->rows_produced += (int64) pg_atomic_exchange_u64(&st->shared->worker_rows, 0);
 	for (i = 0; i < LUXE_SCAN_NTIMERS; i++)
 		st->scan_us[i] += (int64) pg_atomic_exchange_u64(&st->shared->worker_us[i], 0);
+	/*
+	 * luxe.last_scan_timings: the whole scan's, not only the leader's
+	 * share; when the leader read nothing (parallel_leader_participation
+	 * off), complete if every worker read to the end
+	 */
+	if (!st->finished && !st->began)
+	{
+		uint32		started = pg_atomic_read_u32(&st->shared->workers_started);
+
+		if (started > 0 && pg_atomic_read_u32(&st->shared->workers_finished) == started)
+		{
+			luxe_progress_scan_done(list_length(st->objects));
+			st->finished = true;
+		}
+	}
 	st->shared = NULL;
 	luxe_progress_unwatch();
-	/* luxe.last_scan_timings: the whole scan's, not only the leader's share */
 	if (st->finished)
 	{
 		memcpy(last_scan_us, st->scan_us, sizeof(last_scan_us));
@@ -1940,6 +1960,8 @@ reset_shared(LuxeGcsParallelShared *shared)
 	int			i;
 
 	pg_atomic_write_u32(&shared->next_unit, 0);
+	pg_atomic_write_u32(&shared->workers_started, 0);
+	pg_atomic_write_u32(&shared->workers_finished, 0);
 	for (i = 0; i < shared->nunits; i++)
 		pg_atomic_write_u32(&range_slots(shared)[i].done, 0);
 }
@@ -1970,6 +1992,8 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 		pg_atomic_init_u64(&shared->worker_us[i], 0);
 	pg_atomic_init_u64(&shared->progress_bytes, 0);
 	pg_atomic_init_u64(&shared->progress_rows, 0);
+	pg_atomic_init_u32(&shared->workers_started, 0);
+	pg_atomic_init_u32(&shared->workers_finished, 0);
 	shared->len = st->serialized_len;
 	memcpy(shared->data, st->serialized, st->serialized_len);
 	st->shared = shared;
@@ -2007,5 +2031,6 @@ luxe_gcs_scan_initialize_worker(ForeignScanState *node, void *state, void *coord
 	build_units(st, true);
 	Assert(st->nunits == shared->nunits);
 	st->shared = shared;
+	pg_atomic_fetch_add_u32(&shared->workers_started, 1);
 	MemoryContextSwitchTo(old);
 }

@@ -337,6 +337,9 @@ def main():
         assert f[0] == "loading" and 0 < int(f[1]) <= int(f[2]), (states[-20:], left, last_run())
         r = last_run()
         assert (r["status"], r["objects_added"], r["rows_inserted"]) == ("succeeded", "1", "6000"), r
+        # and where the load's time went is the workers' (the leader read nothing)
+        ph = json.loads(one("SELECT load_phases FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1"))
+        assert all((ph.get(k) or 0) > 0 for k in ("fetch_seconds", "parse_seconds", "convert_seconds")), ph
         views_match_reference()
 
     @test("a cancel in the middle of an incremental run changes nothing; the next run does exactly the rest")
