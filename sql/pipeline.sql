@@ -55,6 +55,9 @@ SELECT luxe.setup_pipeline('raw_listings');
 SELECT relnamespace::regnamespace, relname, relkind, relpersistence FROM pg_class
  WHERE relnamespace IN ('luxe'::regnamespace, 'luxe_store'::regnamespace) AND relkind IN ('r', 'v', 'm', 'f')
  ORDER BY 1, 2;
+-- (the cleaned rows: no insert-only autovacuum, not throttled)
+SELECT relname, reloptions FROM pg_class
+ WHERE relnamespace = 'luxe_store'::regnamespace AND relname IN ('listings', 'insight_rows') ORDER BY 1;
 CALL luxe.refresh_pipeline();
 SELECT run_id, trigger, attempt, status, full_reload, rows_read, rows_rejected, rows_inserted,
        rows_deleted, objects_added, objects_unchanged, error, finished_at >= started_at AS timed

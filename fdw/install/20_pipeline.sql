@@ -558,11 +558,17 @@ BEGIN
     -- Unlogged by default: the table is rebuilt from the source, and
     -- skipping WAL for ~0.5 GB saves seconds per run.  After a crash it is
     -- empty, and the manifest with it, so the next run reloads everything;
-    -- the insights keep their data.
+    -- the insights keep their data.  Autovacuum: none for inserts alone
+    -- (it spent ~20 s setting hint bits and the visibility map of rows the
+    -- next full reload truncates, and a full reload in that time waited
+    -- deadlock_timeout for it to be canceled); deleted rows (incremental
+    -- runs) and the wraparound age still start it, and ANALYZE runs; not
+    -- throttled, so that neither holds the table for long (ANALYZE of
+    -- the 900k rows took 7 s throttled, dirtying every page it read).
     EXECUTE (SELECT 'CREATE ' || CASE WHEN durable THEN '' ELSE 'UNLOGGED ' END ||
                     'TABLE luxe_store.listings (' ||
                     string_agg(format('%I %s', name, cleaned_type), ', ' ORDER BY ord) ||
-                    ', source_object_id integer)'
+                    ', source_object_id integer) WITH (autovacuum_vacuum_insert_threshold = -1, autovacuum_vacuum_cost_delay = 0)'
                FROM luxe.listing_columns());
     COMMENT ON TABLE luxe_store.listings IS 'the cleaned listings, each with the manifest object it came from';
     DELETE FROM luxe.pipeline_manifest;
@@ -574,7 +580,7 @@ BEGIN
     EXECUTE (SELECT 'CREATE ' || CASE WHEN c.relpersistence = 'p' THEN '' ELSE 'UNLOGGED ' END ||
                     'TABLE luxe_store.insight_rows (' ||
                     string_agg(format('%I %s', name, cleaned_type), ', ' ORDER BY ord) ||
-                    ', source_object_id integer)'
+                    ', source_object_id integer) WITH (autovacuum_vacuum_insert_threshold = -1, autovacuum_vacuum_cost_delay = 0)'
                FROM luxe.listing_columns(), pg_class c
               WHERE c.oid = 'luxe_store.listings'::regclass
                 AND name IN ('seller_country', 'seller_id', 'brand_name', 'price_usd', 'product_type',
