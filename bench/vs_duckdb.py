@@ -156,7 +156,8 @@ def main():
             phases.append(ph)
             rss.append(peak)
             reference("compare", ref, "--psql-json", got)
-            print("round %d: both pipelines gave the reference's insights" % (rnd + 1), flush=True)
+            print("round %d: both pipelines gave the reference's insights; pipeline DuckDB %.2f s, "
+                  "luxe_fdw %.2f s (%s)" % (rnd + 1, t["duck_pipe"][-1], s, ph), flush=True)
         m = {k: statistics.median(v) for k, v in t.items()}
         d = duck_phases[-1]
         print("%s shape, %d rows, %.0f MB: count: DuckDB %.2f s, luxe_fdw %.2f s; brand avg: DuckDB %.2f s, "

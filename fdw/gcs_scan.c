@@ -1013,19 +1013,26 @@ is_plain_ascii(const char *s, int len)
 	const uint64 highs = UINT64CONST(0x8080808080808080);
 	int			i = 0;
 
+	uint64		w;
+
 	for (; i + 8 <= len; i += 8)
 	{
-		uint64		w;
-
 		memcpy(&w, s + i, 8);
 		/* a high bit set, or a zero byte */
 		if ((w & highs) || ((w - ones) & ~w & highs))
 			return false;
 	}
-	for (; i < len; i++)
-		if (s[i] == '\0' || IS_HIGHBIT_SET(s[i]))
-			return false;
-	return true;
+	if (i == len)
+		return true;
+	/* the rest: the field's last 8 bytes again, or its bytes padded with spaces */
+	if (len >= 8)
+		memcpy(&w, s + len - 8, 8);
+	else
+	{
+		w = UINT64CONST(0x2020202020202020);
+		memcpy(&w, s, len);
+	}
+	return !((w & highs) || ((w - ones) & ~w & highs));
 }
 
 /*

@@ -92,6 +92,14 @@ SELECT * FROM budget;                                  -- ERROR
 ALTER FOREIGN TABLE badvalue OPTIONS (ADD max_bad_records '5');
 SELECT * FROM badvalue;
 SELECT line, column_name, reason FROM luxe.last_scan_rejects();
+-- an invalid byte ending a field of any length is found, a valid
+-- character is kept
+CREATE FOREIGN TABLE utf8_lengths (id int, name text) SERVER regress_luxe_gcs
+  OPTIONS (uri 'gs://luxe-test/enc/utf8_lengths.csv', skip_leading_rows '1', max_bad_records '100');
+SELECT count(*), count(*) FILTER (WHERE name = repeat('x', id / 2 - 1) || 'é') AS kept FROM utf8_lengths;
+SELECT count(*) AS rejected, min(line), max(line), count(*) FILTER (WHERE reason ~ '^invalid byte sequence') AS invalid
+  FROM luxe.last_scan_rejects();
+DROP FOREIGN TABLE utf8_lengths;
 -- a clean scan has no rejects
 SELECT count(*) FROM noheader_ok;
 SELECT count(*) FROM luxe.last_scan_rejects();
