@@ -561,10 +561,18 @@ check_target(Relation rel)
  * projections): written directly, it must have no index or constraint.
  */
 static Relation
-open_side_table(Oid relid, const char *what)
+open_side_table(BulkReceiver *r, Oid relid, const char *what)
 {
-	Relation	rel = table_open(relid, RowExclusiveLock);
+	Relation	rel;
 
+	/* (each table is written by one writer: pages built here are not shared) */
+	if (relid == RelationGetRelid(r->rel) ||
+		(r->counts_rel && relid == RelationGetRelid(r->counts_rel)) ||
+		(r->proj_rel && relid == RelationGetRelid(r->proj_rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" for the %s is written already by this call", get_rel_name(relid), what)));
+	rel = table_open(relid, RowExclusiveLock);
 	check_target(rel);
 	if (RelationGetIndexList(rel) != NIL || rel->rd_att->constr != NULL)
 		ereport(ERROR,
@@ -612,7 +620,7 @@ setup_projection(BulkReceiver *r, Oid relid)
 	TupleDesc	pdesc;
 	int			i;
 
-	r->proj_rel = open_side_table(relid, "projection");
+	r->proj_rel = open_side_table(r, relid, "projection");
 	pdesc = RelationGetDescr(r->proj_rel);
 	r->proj_att = palloc(sizeof(int) * Max(pdesc->natts, 1));
 	for (i = 0; i < pdesc->natts; i++)
@@ -636,7 +644,7 @@ setup_counts(BulkReceiver *r, Oid counts_relid)
 	int			ncols = 0;
 	int			i;
 
-	r->counts_rel = open_side_table(counts_relid, "counts");
+	r->counts_rel = open_side_table(r, counts_relid, "counts");
 	cdesc = RelationGetDescr(r->counts_rel);
 	r->group_att = palloc(sizeof(int) * cdesc->natts);
 	r->spec.typlen = palloc(sizeof(int16) * cdesc->natts);

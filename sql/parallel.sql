@@ -275,6 +275,10 @@ SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_c
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'bad_counts6');  -- ERROR
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', NULL, 'bad_counts2');  -- ERROR
 SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', NULL, 'bad_counts5');  -- ERROR
+CREATE TEMP TABLE side_twice (part int, n bigint);
+SELECT luxe.insert_select('side_twice', 'SELECT part, 1::bigint FROM parts', NULL, 'side_twice');       -- ERROR
+SELECT luxe.insert_select('ins_parts', 'SELECT n, part, NULL FROM parts', 'side_twice', 'side_twice');  -- ERROR
+DROP TABLE side_twice;
 CREATE VIEW ins_view AS SELECT * FROM ins_parts;
 SELECT luxe.insert_select('ins_view', 'SELECT n, part, NULL FROM parts');           -- ERROR
 CREATE FUNCTION ins_trigger() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
