@@ -13,6 +13,10 @@ bench/duckdb/pipeline.mjs, see bench/duckdb_peer.py).  ROUNDS times
              insights persisted: CALL luxe.refresh_pipeline(full => true)
              against pipeline.mjs --step pipeline into a fresh DuckDB file
 
+Before each timed pipeline the machine's dirty pages are written out
+(sync), so that neither peer pays for the kernel's writeback of the
+other's files or of its own previous round.
+
 Both pipelines' insights are compared with the independent reference
 (regress/tools/pipeline_reference.py: counts exactly, floats to 1e-9,
 percentages to the digit), and the two queries' answers with each other; a
@@ -144,6 +148,10 @@ def main():
                     os.unlink(f)
             # (the cleaned table's 57 check aggregates are computed after
             # the timed statements)
+            # (before each timed pipeline, the dirty pages of the steps
+            # before it are written out: neither peer pays for the kernel's
+            # writeback of the other's files, or of its own previous round)
+            os.sync()
             s, res = duckdb_peer.run("pipeline", path, db, checks=[(n, e) for n, _, e in pipeline_reference.CHECKS])
             t["duck_pipe"].append(s)
             duck_phases.append(res)
@@ -151,6 +159,7 @@ def main():
             with open(duck_json, "w", encoding="utf-8") as f:
                 json.dump(res["result"], f)
             reference("compare", ref, "--psql-json", duck_json)
+            os.sync()
             s, ph, peak, got = luxe_pipeline(tmp)
             t["luxe_pipe"].append(s)
             phases.append(ph)

@@ -251,7 +251,7 @@ COMMENT ON FUNCTION luxe.cleaning_select_bigquery(text) IS 'the GoogleSQL SELECT
  * one row per value of the first (its primary key, so never NULL:
  * brand_name is 'unknown' when missing), with an array of the second's
  * values and one of their counts -- on a real marketplace 12,000 rows to
- * write and index rather than 429,000, in a third of the bytes.
+ * write and index rather than 429,000.
  */
 CREATE FUNCTION luxe.insight_definitions()
 RETURNS TABLE (ord integer, name text, query text, columns text, key text, bigquery_query text,
