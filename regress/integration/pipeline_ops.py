@@ -205,7 +205,8 @@ def main():
                             "FROM luxe.pipeline_runs ORDER BY run_id DESC LIMIT 1"))
         parts = ("fetch_seconds", "parse_seconds", "convert_seconds", "insert_seconds", "other_seconds")
         assert all(k in ph and ph[k] >= 0 for k in parts), ph
-        assert ph["parse_seconds"] > 0 and ph["convert_seconds"] > 0, ph
+        # (12,000 rows: type input may take less than the millisecond shown)
+        assert ph["parse_seconds"] > 0 and ph["convert_seconds"] >= 0, ph
         # the wall-clock parts add up to the load; the scan's timers are
         # process time, summed over the processes that read
         assert abs(ph["insert_seconds"] + ph["other_seconds"] - ph["load"]) < 0.01, ph
