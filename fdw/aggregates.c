@@ -301,6 +301,8 @@ typedef struct DistinctSet
 	uint64		mask;			/* capacity - 1; capacity is a power of 2 */
 	int64		count;			/* values in slots */
 	bool		has_min;		/* PG_INT64_MIN was seen */
+	bool		flat;			/* deserialized: slots holds the count values
+								 * one after another, not hashed */
 } DistinctSet;
 
 #define DISTINCT_EMPTY PG_INT64_MIN
@@ -329,7 +331,15 @@ distinct_create(MemoryContext cxt, uint64 capacity)
 	set->mask = capacity - 1;
 	set->count = 0;
 	set->has_min = false;
+	set->flat = false;
 	return set;
+}
+
+/* the slots to visit of a set, hashed or flat: values, or DISTINCT_EMPTY */
+static inline uint64
+distinct_nslots(const DistinctSet *set)
+{
+	return set->flat ? (uint64) set->count : set->mask + 1;
 }
 
 static void distinct_add(DistinctSet *set, int64 v);
@@ -413,9 +423,17 @@ luxe_distinct_count_combinefn(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
 	b = (DistinctSet *) PG_GETARG_POINTER(1);
-	a = PG_ARGISNULL(0) ? distinct_create(aggcxt, b->mask + 1) :
-		(DistinctSet *) PG_GETARG_POINTER(0);
-	for (i = 0; i <= b->mask; i++)
+	if (PG_ARGISNULL(0))
+	{
+		uint64		cap = 1024;
+
+		while (cap < (uint64) b->count * 2 + 2)
+			cap *= 2;
+		a = distinct_create(aggcxt, cap);
+	}
+	else
+		a = (DistinctSet *) PG_GETARG_POINTER(0);
+	for (i = 0; i < distinct_nslots(b); i++)
 		if (b->slots[i] != DISTINCT_EMPTY)
 			distinct_add(a, b->slots[i]);
 	a->has_min |= b->has_min;
@@ -435,37 +453,41 @@ luxe_distinct_count_serialfn(PG_FUNCTION_ARGS)
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, set->has_min ? 1 : 0);
 	pq_sendint64(&buf, set->count);
-	for (i = 0; i <= set->mask; i++)
+	for (i = 0; i < distinct_nslots(set); i++)
 		if (set->slots[i] != DISTINCT_EMPTY)
 			pq_sendint64(&buf, set->slots[i]);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/*
+ * The deserialized state lives in the current (per-input-tuple) context and
+ * is flat: the combine function reads it once, so hashing it again would be
+ * wasted work (and keeping it in the aggregate context, memory held to the
+ * end of the aggregation).
+ */
 Datum
 luxe_distinct_count_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	MemoryContext aggcxt;
 	StringInfoData buf;
 	DistinctSet *set;
 	int64		n;
-	uint64		cap = 1024;
 	int64		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "luxe_distinct_count_deserialfn called in non-aggregate context");
 	init_state_reader(&buf, b);
-	{
-		bool		has_min = pq_getmsgbyte(&buf) != 0;
-
-		n = pq_getmsgint64(&buf);
-		while (cap < (uint64) n * 2 + 2)
-			cap *= 2;
-		set = distinct_create(aggcxt, cap);
-		set->has_min = has_min;
-	}
+	set = palloc(sizeof(DistinctSet));
+	set->has_min = pq_getmsgbyte(&buf) != 0;
+	n = pq_getmsgint64(&buf);
+	if (n < 0 || n > (buf.len - buf.cursor) / (int) sizeof(int64))
+		elog(ERROR, "invalid luxe.distinct_count state");
+	set->slots = palloc_extended(Max(n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
+	set->count = n;
+	set->mask = 0;
+	set->flat = true;
 	for (i = 0; i < n; i++)
-		distinct_add(set, pq_getmsgint64(&buf));
+		set->slots[i] = pq_getmsgint64(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(set);
 }
@@ -558,7 +580,6 @@ luxe_price_summary_combinefn(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	PriceState *a;
 	PriceState *b;
-	int64		i;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "luxe_price_summary_combinefn called in non-aggregate context");
@@ -570,8 +591,14 @@ luxe_price_summary_combinefn(PG_FUNCTION_ARGS)
 	}
 	b = (PriceState *) PG_GETARG_POINTER(1);
 	a = PG_ARGISNULL(0) ? price_create(aggcxt, b->n) : (PriceState *) PG_GETARG_POINTER(0);
-	for (i = 0; i < b->n; i++)
-		price_add(a, b->vals[i]);
+	if (a->cap - a->n < b->n)
+	{
+		while (a->cap - a->n < b->n)
+			a->cap *= 2;
+		a->vals = repalloc_huge(a->vals, a->cap * sizeof(double));
+	}
+	memcpy(a->vals + a->n, b->vals, b->n * sizeof(double));
+	a->n += b->n;
 	PG_RETURN_POINTER(a);
 }
 
@@ -591,23 +618,26 @@ luxe_price_summary_serialfn(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/* (the deserialized state lives in the current, per-input-tuple, context) */
 Datum
 luxe_price_summary_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	MemoryContext aggcxt;
 	StringInfoData buf;
 	PriceState *st;
 	int64		n;
 	int64		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "luxe_price_summary_deserialfn called in non-aggregate context");
 	init_state_reader(&buf, b);
 	n = pq_getmsgint64(&buf);
-	st = price_create(aggcxt, n);
+	if (n < 0 || n > (buf.len - buf.cursor) / (int) sizeof(double))
+		elog(ERROR, "invalid luxe.price_summary state");
+	st = price_create(CurrentMemoryContext, n);
 	for (i = 0; i < n; i++)
-		price_add(st, pq_getmsgfloat8(&buf));
+		st->vals[i] = pq_getmsgfloat8(&buf);
+	st->n = n;
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(st);
 }
@@ -679,7 +709,9 @@ PG_FUNCTION_INFO_V1(luxe_value_counts_finalfn);
 /*
  * The values seen, in the order first seen (NULL is a value, as in GROUP
  * BY), and an open-addressing index over them by hash.  Values are equal
- * when their bytes are: the input collation must be deterministic.
+ * when their bytes are: the input collation must be deterministic.  A
+ * deserialized state is flat: no index (slots NULL), its values pointing
+ * into the serialized bytes, read once by the combine function.
  */
 typedef struct ValueCount
 {
@@ -886,27 +918,40 @@ luxe_value_counts_serialfn(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/* (the deserialized state lives in the current, per-input-tuple, context) */
 Datum
 luxe_value_counts_deserialfn(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	MemoryContext aggcxt;
 	StringInfoData buf;
 	ValueCounts *vc;
 	int32		n;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "luxe_value_counts_deserialfn called in non-aggregate context");
 	init_state_reader(&buf, b);
 	n = pq_getmsgint(&buf, 4);
-	vc = value_counts_create(aggcxt, n);
+	/* (each value takes at least its length and its count) */
+	if (n < 0 || n > (buf.len - buf.cursor) / 12)
+		elog(ERROR, "invalid luxe.value_counts state");
+	vc = palloc(sizeof(ValueCounts));
+	vc->cxt = CurrentMemoryContext;
+	vc->items = palloc(Max(n, 1) * sizeof(ValueCount));
+	vc->nitems = n;
+	vc->maxitems = n;
+	vc->slots = NULL;
+	vc->mask = 0;
+	vc->null_item = -1;
 	for (i = 0; i < n; i++)
 	{
+		ValueCount *item = &vc->items[i];
 		int32		len = pq_getmsgint(&buf, 4);
-		const char *data = len < 0 ? NULL : pq_getmsgbytes(&buf, len);
 
-		value_counts_add(vc, data, Max(len, 0), pq_getmsgint64(&buf));
+		item->data = len < 0 ? NULL : unconstify(char *, pq_getmsgbytes(&buf, len));
+		item->len = Max(len, 0);
+		item->hash = 0;
+		item->count = pq_getmsgint64(&buf);
 	}
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(vc);
