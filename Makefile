@@ -36,7 +36,8 @@ OBJS = \
 	fdw/functions.o \
 	fdw/pipeline.o \
 	fdw/aggregates.o \
-	fdw/bulk_insert.o
+	fdw/bulk_insert.o \
+	fdw/recycle.o
 DATA_built = luxe_fdw--0.1.sql
 INSTALL_SQL = \
 	fdw/install/00_fdw.sql \

@@ -82,6 +82,7 @@
 #include "utils/rel.h"
 
 #include "pipeline.h"
+#include "recycle.h"
 
 /* a batch: as COPY FROM's, at most this many rows or bytes */
 #define BATCH_ROWS		1000
@@ -169,6 +170,7 @@ typedef struct PageWriter
 	bool		started;		/* it has been initialized */
 	Size		save_free;		/* room fillfactor keeps free */
 	int64		tuples;
+	BlockNumber recycled;		/* blocks of a recycled file, written over */
 } PageWriter;
 
 /* A page writer for rel if it qualifies (see above), else NULL. */
@@ -189,6 +191,8 @@ page_writer_for(Relation rel)
 	pw->rel = rel;
 	pw->blkno = 0;
 	pw->save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
+	/* the file of its previous storage, if kept (fdw/recycle.c) */
+	pw->recycled = luxe_recycle_adopt(rel);
 	return pw;
 }
 
@@ -198,7 +202,10 @@ page_writer_flush(PageWriter *pw)
 	if (!pw->started)
 		return;
 	PageSetChecksumInplace(pw->page.data, pw->blkno);
-	smgrextend(RelationGetSmgr(pw->rel), MAIN_FORKNUM, pw->blkno, pw->page.data, false);
+	if (pw->blkno < pw->recycled)
+		smgrwrite(RelationGetSmgr(pw->rel), MAIN_FORKNUM, pw->blkno, pw->page.data, false);
+	else
+		smgrextend(RelationGetSmgr(pw->rel), MAIN_FORKNUM, pw->blkno, pw->page.data, false);
 	pw->blkno++;
 	pw->started = false;
 }
@@ -252,11 +259,22 @@ page_writer_add(PageWriter *pw, TupleTableSlot **slots, int n, CommandId cid)
 	pw->tuples += n;
 }
 
-/* Write the last page; count the inserts as heap_insert does. */
+/*
+ * Write the last page and cut off the recycled blocks not written over;
+ * count the inserts as heap_insert does.
+ */
 static void
 page_writer_finish(PageWriter *pw)
 {
 	page_writer_flush(pw);
+	if (pw->blkno < pw->recycled)
+	{
+		ForkNumber	fork = MAIN_FORKNUM;
+		BlockNumber nblocks = pw->blkno;
+
+		smgrtruncate(RelationGetSmgr(pw->rel), &fork, 1, &nblocks);
+		pw->recycled = pw->blkno;
+	}
 	pgstat_count_heap_insert(pw->rel, pw->tuples);
 }
 

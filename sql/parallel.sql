@@ -240,6 +240,72 @@ TRUNCATE ins_pages;
 SELECT luxe.insert_select('ins_pages', 'SELECT n, part, NULL FROM parts');
 ROLLBACK;
 SELECT count(*), count(note) AS notes FROM ins_pages;
+-- Recycled storage: luxe.recycle_storage before a TRUNCATE keeps the
+-- dropped file at the commit (among the temporary files), and the next
+-- load into the emptied table writes over it.  Its rows are exactly those
+-- inserted whether the file held more or fewer pages (the rest is cut off:
+-- the old rows were committed, they must not come back), amcheck finds it
+-- sound; a rollback loses only the recycling
+CREATE FUNCTION ins_spare(rel regclass) RETURNS bigint LANGUAGE sql AS $$
+  SELECT (pg_stat_file('base/pgsql_tmp/' || f)).size FROM pg_ls_dir('base/pgsql_tmp', true, false) f
+   WHERE f = format('pgsql_tmp_luxe_spare_%s_%s', (SELECT oid FROM pg_database WHERE datname = current_database()), rel::oid)
+$$;
+SELECT pg_relation_size('ins_pages') AS old_size \gset
+BEGIN;
+SELECT luxe.recycle_storage('ins_pages');
+TRUNCATE ins_pages;
+SELECT luxe.insert_select('ins_pages', 'SELECT * FROM ins_rows WHERE n <= 5000');
+SELECT ins_spare('ins_pages') IS NULL AS no_spare_before_commit;
+COMMIT;
+SELECT ins_spare('ins_pages') = :old_size AS kept;
+SELECT pg_relation_size('ins_pages') AS small_size \gset
+-- (more rows than the kept file held pages for: written over, then extended)
+BEGIN;
+SELECT luxe.recycle_storage('ins_pages');
+TRUNCATE ins_pages;
+SELECT luxe.insert_select('ins_pages', 'SELECT * FROM ins_rows');
+SELECT ins_spare('ins_pages') IS NULL AS taken_over, ins_buffers('ins_pages') AS buffers;
+COMMIT;
+SELECT count(*) AS differences FROM (
+  (SELECT * FROM ins_pages EXCEPT ALL SELECT * FROM ins_heap)
+  UNION ALL
+  (SELECT * FROM ins_heap EXCEPT ALL SELECT * FROM ins_pages)) d;
+SELECT pg_relation_size('ins_pages') > :small_size AS extended, ins_spare('ins_pages') = :small_size AS kept;
+SELECT * FROM verify_heapam('ins_pages');
+SELECT pg_relation_size('ins_pages') AS loaded_size \gset
+-- (fewer: the rest is cut off)
+BEGIN;
+SELECT luxe.recycle_storage('ins_pages');
+TRUNCATE ins_pages;
+SELECT luxe.insert_select('ins_pages', 'SELECT * FROM ins_rows WHERE n <= 100');
+COMMIT;
+SELECT count(*), sum(n) AS sum_n, pg_relation_size('ins_pages') < :loaded_size / 10 AS cut_off,
+       ins_spare('ins_pages') = :loaded_size AS kept
+  FROM ins_pages;
+SELECT * FROM verify_heapam('ins_pages');
+-- a rollback deletes the new file, and the kept one it took over
+BEGIN;
+SELECT luxe.recycle_storage('ins_pages');
+TRUNCATE ins_pages;
+SELECT luxe.insert_select('ins_pages', 'SELECT * FROM ins_rows');
+ROLLBACK;
+SELECT count(*), ins_spare('ins_pages') IS NULL AS no_spare FROM ins_pages;
+-- only a file the commit drops is kept; without keep, what is kept goes;
+-- a logged table is never kept
+BEGIN;
+SELECT luxe.recycle_storage('ins_pages'), luxe.recycle_storage('ins_heap');
+TRUNCATE ins_pages;
+COMMIT;
+SELECT ins_spare('ins_pages') > 0 AS kept, ins_spare('ins_heap') IS NULL AS not_dropped_not_kept;
+SELECT luxe.recycle_storage('ins_pages', keep => false);
+SELECT ins_spare('ins_pages') IS NULL AS removed;
+CREATE TABLE ins_logged AS SELECT * FROM ins_heap;
+BEGIN;
+SELECT luxe.recycle_storage('ins_logged');
+TRUNCATE ins_logged;
+COMMIT;
+SELECT ins_spare('ins_logged') IS NULL AS logged_not_kept;
+DROP TABLE ins_logged;
 -- an index, or a table of old, goes through shared buffers
 BEGIN;
 TRUNCATE ins_heap;
@@ -252,6 +318,7 @@ SELECT ins_buffers('ins_pages') > 0 AS buffers;
 DROP VIEW ins_rows;
 DROP TABLE ins_heap, ins_pages;
 DROP FUNCTION ins_buffers(regclass);
+DROP FUNCTION ins_spare(regclass);
 DROP EXTENSION amcheck;
 DROP EXTENSION pageinspect;
 DROP EXTENSION pg_buffercache;

@@ -200,7 +200,17 @@ REVOKE USAGE ON SCHEMA luxe FROM regress_bi_reader;
 DROP ROLE regress_bi_reader;
 SELECT luxe.fmt_count(1234567), luxe.fmt_pct(12.345), luxe.fmt_pct(12.35), luxe.fmt_pct(0),
        luxe.fmt_usd(1234.5), luxe.fmt_usd(0.005), luxe.html_escape('<a href="x">Tom & Jerry''s</a>');
+-- a full reload keeps the files of the cleaned rows it replaced (unlogged)
+-- for the next one to write over; drop_pipeline removes them
+CALL luxe.refresh_pipeline(full => true);
+CREATE FUNCTION kept_files() RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM pg_ls_dir('base/pgsql_tmp', true, false) f
+   WHERE f LIKE format('pgsql_tmp\_luxe\_spare\_%s\_%%', (SELECT oid FROM pg_database WHERE datname = current_database()))
+$$;
+SELECT kept_files();
 SELECT luxe.drop_pipeline();
+SELECT kept_files();
+DROP FUNCTION kept_files();
 SELECT relname FROM pg_class
  WHERE relnamespace IN ('luxe'::regnamespace, 'luxe_store'::regnamespace) AND relkind IN ('r', 'v', 'm', 'f')
    AND relname NOT LIKE 'pipeline%' AND relname NOT IN ('last_refresh', 'insight_state')

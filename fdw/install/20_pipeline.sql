@@ -351,9 +351,25 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE   -- (the query names what the caller's sear
 -- The leader writes every row: when it also reads, the workers' tuple
 -- queues fill while it parses and they wait (the pipeline's load is ~5 %
 -- faster without; with no worker to be had, the leader still reads).
-SET parallel_leader_participation = off;
+SET parallel_leader_participation = off
+-- Each process would load the JIT provider and compile the plan: on the
+-- pipeline's queries that costs more than it saves.
+SET jit = off;
 COMMENT ON FUNCTION luxe.insert_select(regclass, text, regclass, regclass) IS 'insert the rows of a query, which may run with parallel workers, into a table in batches, counting them per group and writing a projection of them; internal';
 REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, regclass, regclass) FROM PUBLIC;
+
+/*
+ * With keep, the storage of an unlogged table is kept when this
+ * transaction's TRUNCATE drops it, to be written over by the next full
+ * reload instead of freed and allocated again (fdw/recycle.c); without, the
+ * storage kept for the table is removed now.  Other tables are left alone.
+ */
+CREATE FUNCTION luxe.recycle_storage(rel regclass, keep boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'luxe_recycle_storage'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION luxe.recycle_storage(regclass, boolean) IS 'keep the storage of an unlogged table dropped by TRUNCATE for the next full reload, or remove it; internal';
+REVOKE ALL ON FUNCTION luxe.recycle_storage(regclass, boolean) FROM PUBLIC;
 
 -- A relation's columns as a column definition list: "name type, ...".
 CREATE FUNCTION luxe.column_definitions(rel regclass)
@@ -906,6 +922,7 @@ BEGIN
         SELECT uri, generation, size, run, run FROM luxe.pipeline_run_objects
          WHERE run_id = run AND action IN ('add', 'replace');
     ELSIF NOT src.is_gcs THEN
+      PERFORM luxe.recycle_storage('luxe_store.listings'), luxe.recycle_storage('luxe_store.insight_rows');
       TRUNCATE luxe_store.listings, luxe_store.insight_rows;
       DELETE FROM luxe.pipeline_manifest;
       inserted := luxe.insert_select('luxe_store.listings',
@@ -914,6 +931,9 @@ BEGIN
       SELECT count(*) INTO rejected FROM luxe.last_scan_rejects();
     ELSE
       IF r.full_reload THEN
+        -- (their files are written over by the load, not freed at the
+        -- commit and allocated again by the next full reload)
+        PERFORM luxe.recycle_storage('luxe_store.listings'), luxe.recycle_storage('luxe_store.insight_rows');
         TRUNCATE luxe_store.listings, luxe_store.insight_rows;
         DELETE FROM luxe.pipeline_manifest;
       ELSE
@@ -1343,6 +1363,9 @@ BEGIN
             WHERE c.relnamespace = 'luxe_store'::regnamespace AND c.relkind IN ('r', 'f')
               AND c.relname <> 'insight_state'          -- the extension's own
   LOOP
+    IF (SELECT relkind FROM pg_class WHERE oid = t) = 'r' THEN
+      PERFORM luxe.recycle_storage(t, keep => false);
+    END IF;
     EXECUTE format('DROP %s %s', CASE WHEN (SELECT relkind FROM pg_class WHERE oid = t) = 'f'
                                       THEN 'FOREIGN TABLE' ELSE 'TABLE' END, t);
   END LOOP;
