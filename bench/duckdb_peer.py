@@ -65,16 +65,17 @@ def ensure_modules():
     raise RuntimeError("could not install the node modules of %s" % PEER_DIR)
 
 
-def run(step, csv, db, threads=2, checks=None):
+def run(step, csv, db, threads=2, checks=None, db_mode="fresh"):
     """Run one step of bench/duckdb/pipeline.mjs: (seconds, result).
     checks is an optional list of (name, SQL expression) aggregates of the
-    cleaned table to add to the document as "cleaned_checks"."""
+    cleaned table to add to the document as "cleaned_checks"; db_mode
+    "replace" keeps an existing database and replaces its tables."""
     if step not in STEPS:
         raise ValueError("step must be one of %s" % ", ".join(STEPS))
     ensure_modules()
     with tempfile.TemporaryDirectory(prefix="duckdb_peer.") as tmp:
         out = os.path.join(tmp, "out.json")
-        cmd = ["node", SCRIPT, "--step", step, "--threads", str(threads), "--out", out]
+        cmd = ["node", SCRIPT, "--step", step, "--threads", str(threads), "--out", out, "--db-mode", db_mode]
         if csv is not None:
             cmd += ["--csv", csv]
         if db is not None:

@@ -2,14 +2,16 @@
 //
 //   node bench/duckdb/pipeline.mjs --csv FILE [--db FILE.duckdb] [--threads 2]
 //        --step count|brand_avg|pipeline|insights [--out RESULT.json]
-//        [--checks CHECKS.json]
+//        [--checks CHECKS.json] [--db-mode fresh|replace]
 //
 // Steps
 //   count      SELECT count(*) over the raw CSV.
 //   brand_avg  SELECT brand_name, avg(price_usd) ... GROUP BY 1 over the raw
 //              CSV (raw brand_name, no cleaning).
 //   pipeline   read_csv + the cleaning rules into table listings of --db
-//              (a fresh file: an existing DuckDB file there is replaced),
+//              (a fresh file: an existing DuckDB file there is replaced;
+//              with --db-mode replace, the tables of an existing database
+//              are replaced instead, as a scheduled pipeline does),
 //              CHECKPOINT, then the four insight tables, CHECKPOINT.
 //   insights   only the four insight tables, over the listings table that
 //              an earlier `pipeline` left in --db.
@@ -88,7 +90,7 @@ function die(msg) {
 function parseArgs(argv) {
   const a = { threads: 2 };
   const names = { '--csv': 'csv', '--db': 'db', '--threads': 'threads', '--step': 'step',
-    '--out': 'out', '--checks': 'checks' };
+    '--out': 'out', '--checks': 'checks', '--db-mode': 'dbMode' };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-h' || argv[i] === '--help') {
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8')
@@ -106,6 +108,8 @@ function parseArgs(argv) {
   if (a.step !== 'insights' && !a.csv) die('--csv FILE is required');
   if ((a.step === 'pipeline' || a.step === 'insights') && !a.db) die('--db FILE.duckdb is required');
   if (a.checks && a.step !== 'pipeline' && a.step !== 'insights') die('--checks needs --step pipeline or insights');
+  a.dbMode = a.dbMode || 'fresh';
+  if (!['fresh', 'replace'].includes(a.dbMode)) die('--db-mode must be fresh or replace');
   return a;
 }
 
@@ -279,7 +283,7 @@ async function main() {
   const a = parseArgs(process.argv.slice(2));
   const cols = rawColumns();
   if (a.csv) checkHeader(a.csv, cols);
-  if (a.step === 'pipeline') freshDatabase(a.db);
+  if (a.step === 'pipeline' && a.dbMode === 'fresh') freshDatabase(a.db);
   if (a.step === 'insights' && !fs.existsSync(a.db)) die(`${a.db} does not exist (run --step pipeline first)`);
 
   const seconds = {};
@@ -303,7 +307,7 @@ async function main() {
   } else {
     if (a.step === 'pipeline') {
       await timed(seconds, 'load', () => con.run(
-        `CREATE TABLE listings AS SELECT\n  ${cleaningSql(cols)}\nFROM ${readCsvSql(a.csv, cols)}`));
+        `CREATE OR REPLACE TABLE listings AS SELECT\n  ${cleaningSql(cols)}\nFROM ${readCsvSql(a.csv, cols)}`));
       await timed(seconds, 'checkpoint', () => con.run('CHECKPOINT'));
       seconds.read_clean_persist = seconds.load + seconds.checkpoint;
     } else if (!(await rows(con, "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'listings'"))[0].n) {
