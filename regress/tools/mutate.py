@@ -370,6 +370,33 @@ MUTANTS = [
         suites=["pg_regress"],
     ),
     dict(
+        id="recycled-tail-kept",
+        description="a full reload that writes over a kept file of more pages than it needs leaves "
+                    "the rest: the previous reload's committed rows come back",
+        file="fdw/bulk_insert.c",
+        old="\tif (pw->blkno < pw->recycled)\n\t{",
+        new="\tif (false)\n\t{",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="recycle-keeps-undropped",
+        description="the commit keeps (moves aside) the file of a table asked to be recycled even "
+                    "when the transaction did not drop it: the live table loses its file",
+        file="fdw/recycle.c",
+        old="\t\t\t\t\t\tif (RelFileNodeEquals(dropped[i], k->node))",
+        new="\t\t\t\t\t\tif (true)",
+        suites=["pg_regress"],
+    ),
+    dict(
+        id="recycled-spare-ignored-size",
+        description="the page writer takes over a kept file but extends past its end instead of "
+                    "writing over its blocks: the kept pages stay in front of the new rows",
+        file="fdw/bulk_insert.c",
+        old="\tif (pw->blkno < pw->recycled)\n\t\tsmgrwrite(",
+        new="\tif (pw->blkno < pw->recycled && false)\n\t\tsmgrwrite(",
+        suites=["pg_regress"],
+    ),
+    dict(
         id="ascii-tail-unchecked",
         description="the ASCII shortcut of text input checks a field 8 bytes at a time and not its "
                     "last bytes: an invalid byte there is stored unverified",
