@@ -302,8 +302,8 @@ MUTANTS = [
         description="luxe.price_summary in a parallel plan loses the first value of each worker's "
                     "partial state (its combine function)",
         file="fdw/aggregates.c",
-        old="\tfor (i = 0; i < b->n; i++)\n\t\tprice_add(a, b->vals[i]);\n",
-        new="\tfor (i = 1; i < b->n; i++)\n\t\tprice_add(a, b->vals[i]);\n",
+        old="\tmemcpy(a->vals + a->n, b->vals, b->n * sizeof(double));\n\ta->n += b->n;\n",
+        new="\tmemcpy(a->vals + a->n, b->vals + 1, (b->n - 1) * sizeof(double));\n\ta->n += b->n - 1;\n",
         suites=["pg_regress"],
     ),
     # --- the pipeline and the dashboard (SQL) -----------------------------
