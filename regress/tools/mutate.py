@@ -388,12 +388,12 @@ MUTANTS = [
         suites=["pg_regress"],
     ),
     dict(
-        id="recycled-spare-ignored-size",
-        description="the page writer takes over a kept file but extends past its end instead of "
-                    "writing over its blocks: the kept pages stay in front of the new rows",
-        file="fdw/bulk_insert.c",
-        old="\tif (pw->blkno < pw->recycled)\n\t\tsmgrwrite(",
-        new="\tif (pw->blkno < pw->recycled && false)\n\t\tsmgrwrite(",
+        id="recycled-file-descriptors-kept",
+        description="the page writer takes over a kept file but goes on writing through the file "
+                    "descriptors of the empty file it replaced: the rows go to a deleted file",
+        file="fdw/recycle.c",
+        old="\tsmgrclose(RelationGetSmgr(rel));\n",
+        new="",
         suites=["pg_regress"],
     ),
     dict(
