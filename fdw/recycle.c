@@ -130,7 +130,15 @@ keep_storage(const Kept *k)
 	char		dir[MAXPGPATH];
 	BlockNumber moved = 0;
 	int			fd;
+	struct stat st;
 
+	/*
+	 * An empty file is not worth keeping (nor is the tombstone of a file
+	 * already moved, asked for twice: what was kept stays).
+	 */
+	segment_path(from, k->node, 0);
+	if (stat(from, &st) != 0 || st.st_size == 0)
+		return;
 	remove_spare(k->node.spcNode, k->relid, 0);
 	TempTablespacePath(dir, k->node.spcNode == DEFAULTTABLESPACE_OID ? InvalidOid : k->node.spcNode);
 	if (mkdir(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
@@ -223,10 +231,19 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			Kept	   *k = palloc(sizeof(Kept));
+			ListCell   *lc;
 
 			k->relid = relid;
 			k->node = rel->rd_node;
-			kept = lappend(kept, k);
+			foreach(lc, kept)
+			{
+				Kept	   *other = lfirst(lc);
+
+				if (other->relid == relid && RelFileNodeEquals(other->node, k->node))
+					break;
+			}
+			if (lc == NULL)
+				kept = lappend(kept, k);
 			MemoryContextSwitchTo(old);
 			if (!callback_registered)
 			{
