@@ -1019,9 +1019,11 @@ BEGIN
     UPDATE luxe.pipeline_config SET source_signature = src.signature;
     IF cfg.engine = 'bigquery' THEN
       total := bq.total;
+    ELSIF src.is_gcs THEN
+      -- the rows of each object, counted as they were written: no scan
+      SELECT coalesce(sum(rows), 0) INTO total FROM luxe.pipeline_manifest;
     ELSE
-      -- (one row per listing, a tenth of the bytes)
-      SELECT count(*) INTO total FROM luxe_store.insight_rows;
+      total := inserted;
     END IF;
     jobs := luxe.bigquery_jobs_take();
     UPDATE luxe.pipeline_runs

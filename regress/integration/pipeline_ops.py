@@ -144,6 +144,10 @@ def views_match_reference(got_name="ops-got.json", per_object=True):
     with open(csv_path, encoding="utf-8", newline="") as f:
         rows = sum(1 for _ in csv.reader(f)) - 1
     assert int(one("SELECT count(*) FROM luxe.listings")) == rows, "listings: not %d rows" % rows
+    # (the run's rows_read adds up the manifest's per-object counts)
+    read = one("SELECT rows_read FROM luxe.pipeline_runs WHERE status IN ('succeeded', 'skipped') "
+               "ORDER BY run_id DESC LIMIT 1")
+    assert int(read) == rows, "rows_read %s, not %d rows" % (read, rows)
     if not per_object:
         return got
     per = one("SELECT bool_and(m.rows = c.n) AND count(*) = (SELECT count(*) FROM luxe.pipeline_manifest) "
