@@ -282,11 +282,18 @@ def main():
 
     @test("after a crash the unlogged cleaned rows are empty: the next run reloads all of them")
     def _():
+        # (a full reload first: the files it drops are kept for the next
+        # one, among the temporary files, which a restart removes)
+        psql("CALL luxe.refresh_pipeline(full => true)")
+        kept = ("SELECT count(*) FROM pg_ls_dir('base/pgsql_tmp', true, false) f "
+                "WHERE f LIKE 'pgsql\\_tmp\\_luxe\\_spare\\_%'")
+        assert one(kept) == "2", one(kept)
         subprocess.run(["bash", "-c", 'source "$1"; LUXE_PGDATA="$LUXE_TMP/pgdata"; '
                         'runuser -u postgres -- "$PGBIN/pg_ctl" -D "$LUXE_PGDATA" -m immediate -w stop >/dev/null '
                         '&& luxe_run_cluster', "-", os.path.join(TOOLS, "lib.sh")],
                        check=True, timeout=TIMEOUT)
         assert one("SELECT count(*) FROM luxe_store.listings") == "0"
+        assert one(kept) == "0", one(kept)
         psql("CALL luxe.refresh_pipeline()")
         r = last_run()
         assert (r["status"], r["full_reload"]) == ("succeeded", "true"), r
