@@ -212,8 +212,8 @@ recycle_xact_callback(XactEvent event, void *arg)
  *		luxe.recycle_storage(rel regclass, keep boolean): with keep, the
  *		current storage of the unlogged table rel is kept for the next full
  *		reload if this transaction drops it (call it before a TRUNCATE);
- *		without, the storage kept for rel is removed now.  A table that is
- *		not unlogged is left alone.
+ *		without, the storage kept for rel (any table) is removed now.  A
+ *		table that is not unlogged is never kept.
  */
 Datum
 luxe_recycle_storage(PG_FUNCTION_ARGS)
@@ -222,34 +222,35 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 	bool		keep = PG_GETARG_BOOL(1);
 	Relation	rel = relation_open(relid, AccessShareLock);
 
-	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED &&
-		rel->rd_rel->relkind == RELKIND_RELATION)
+	/* (a table made logged since may have a kept file: it goes too) */
+	if (!keep && rel->rd_rel->relkind == RELKIND_RELATION)
+		remove_spare(rel->rd_node.spcNode, relid, 0);
+	else if (keep && rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED &&
+			 rel->rd_rel->relkind == RELKIND_RELATION)
 	{
-		if (!keep)
-			remove_spare(rel->rd_node.spcNode, relid, 0);
-		else
+		ListCell   *lc;
+
+		foreach(lc, kept)
+		{
+			Kept	   *other = lfirst(lc);
+
+			if (other->relid == relid && RelFileNodeEquals(other->node, rel->rd_node))
+				break;
+		}
+		if (lc == NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			Kept	   *k = palloc(sizeof(Kept));
-			ListCell   *lc;
 
 			k->relid = relid;
 			k->node = rel->rd_node;
-			foreach(lc, kept)
-			{
-				Kept	   *other = lfirst(lc);
-
-				if (other->relid == relid && RelFileNodeEquals(other->node, k->node))
-					break;
-			}
-			if (lc == NULL)
-				kept = lappend(kept, k);
+			kept = lappend(kept, k);
 			MemoryContextSwitchTo(old);
-			if (!callback_registered)
-			{
-				RegisterXactCallback(recycle_xact_callback, NULL);
-				callback_registered = true;
-			}
+		}
+		if (!callback_registered)
+		{
+			RegisterXactCallback(recycle_xact_callback, NULL);
+			callback_registered = true;
 		}
 	}
 	relation_close(rel, AccessShareLock);

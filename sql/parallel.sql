@@ -299,12 +299,22 @@ COMMIT;
 SELECT ins_spare('ins_pages') > 0 AS kept, ins_spare('ins_heap') IS NULL AS not_dropped_not_kept;
 SELECT luxe.recycle_storage('ins_pages', keep => false);
 SELECT ins_spare('ins_pages') IS NULL AS removed;
-CREATE TABLE ins_logged AS SELECT * FROM ins_heap;
+-- (a table made logged since keeps what was kept until told)
+CREATE UNLOGGED TABLE ins_logged AS SELECT * FROM ins_heap;
 BEGIN;
 SELECT luxe.recycle_storage('ins_logged');
 TRUNCATE ins_logged;
 COMMIT;
-SELECT ins_spare('ins_logged') IS NULL AS logged_not_kept;
+SELECT ins_spare('ins_logged') AS unlogged_kept \gset
+ALTER TABLE ins_logged SET LOGGED;
+INSERT INTO ins_logged SELECT * FROM ins_rows WHERE n <= 100;
+BEGIN;
+SELECT luxe.recycle_storage('ins_logged');
+TRUNCATE ins_logged;
+COMMIT;
+SELECT :unlogged_kept > 0 AS kept_unlogged, ins_spare('ins_logged') = :unlogged_kept AS logged_not_kept;
+SELECT luxe.recycle_storage('ins_logged', keep => false);
+SELECT ins_spare('ins_logged') IS NULL AS removed;
 DROP TABLE ins_logged;
 -- an index, or a table of old, goes through shared buffers
 BEGIN;

@@ -362,7 +362,7 @@ REVOKE ALL ON FUNCTION luxe.insert_select(regclass, text, regclass, regclass) FR
  * With keep, the storage of an unlogged table is kept when this
  * transaction's TRUNCATE drops it, to be written over by the next full
  * reload instead of freed and allocated again (fdw/recycle.c); without, the
- * storage kept for the table is removed now.  Other tables are left alone.
+ * storage kept for the table is removed now.  Other tables are never kept.
  */
 CREATE FUNCTION luxe.recycle_storage(rel regclass, keep boolean DEFAULT true)
 RETURNS void
