@@ -113,6 +113,7 @@ typedef struct LuxeGcsParallelShared
 	int			nunits;
 	Size		slots_offset;	/* LuxeGcsRangeSlot[nunits], one per unit */
 	pg_atomic_uint64 worker_bytes;
+	pg_atomic_uint64 worker_http_bytes;	/* every body the workers received */
 	pg_atomic_uint64 worker_requests;
 	pg_atomic_uint64 worker_retries;
 	pg_atomic_uint64 worker_rows;
@@ -228,6 +229,7 @@ typedef struct LuxeGcsScanState
 	int64		progress_rows;	/* a worker's rows not yet added to the leader's */
 	MemoryContextCallback progress_forget;	/* the leader stops watching */
 	int64		bytes_listed;
+	int64		http_bytes0;	/* luxe_http_bytes_received when it began */
 } LuxeGcsScanState;
 
 
@@ -379,6 +381,7 @@ scan_state_create(Relation rel, Oid serverid, Oid userid, List *attnums,
 	int			field;
 
 	st = MemoryContextAllocZero(parent, sizeof(LuxeGcsScanState));
+	st->http_bytes0 = luxe_http_bytes_received;
 	st->rel = rel;
 	st->scan_cxt = AllocSetContextCreate(parent, "luxe_fdw scan",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -1460,6 +1463,8 @@ luxe_gcs_scan_end(ForeignScanState *node, void *state)
 		if (st->shared && IsParallelWorker())
 		{
 			pg_atomic_fetch_add_u64(&st->shared->worker_bytes, (uint64) st->stats.bytes);
+			pg_atomic_fetch_add_u64(&st->shared->worker_http_bytes,
+									(uint64) (luxe_http_bytes_received - st->http_bytes0));
 			pg_atomic_fetch_add_u64(&st->shared->worker_requests, (uint64) st->stats.requests);
 			pg_atomic_fetch_add_u64(&st->shared->worker_retries, (uint64) st->stats.retries);
 			pg_atomic_fetch_add_u64(&st->shared->worker_rows, (uint64) st->rows_produced);
@@ -1487,6 +1492,8 @@ luxe_gcs_scan_shutdown(ForeignScanState *node, void *state)
 	if (st == NULL || st->shared == NULL || IsParallelWorker())
 		return;
 	st->stats.bytes += (int64) pg_atomic_exchange_u64(&st->shared->worker_bytes, 0);
+	/* (luxe.bytes_received: what this backend's workers received is its) */
+	luxe_http_bytes_received += (int64) pg_atomic_exchange_u64(&st->shared->worker_http_bytes, 0);
 	st->stats.requests += (int64) pg_atomic_exchange_u64(&st->shared->worker_requests, 0);
 	st->stats.retries += (int64) pg_atomic_exchange_u64(&st->shared->worker_retries, 0);
 	st->rows_produced += (int64) pg_atomic_exchange_u64(&st->shared->worker_rows, 0);
@@ -1992,6 +1999,7 @@ luxe_gcs_scan_initialize_dsm(ForeignScanState *node, void *state, void *coordina
 	for (i = 0; i < st->nunits; i++)
 		pg_atomic_init_u32(&range_slots(shared)[i].done, 0);
 	pg_atomic_init_u64(&shared->worker_bytes, 0);
+	pg_atomic_init_u64(&shared->worker_http_bytes, 0);
 	pg_atomic_init_u64(&shared->worker_requests, 0);
 	pg_atomic_init_u64(&shared->worker_retries, 0);
 	pg_atomic_init_u64(&shared->worker_rows, 0);

@@ -366,8 +366,9 @@ luxe_post_alert(PG_FUNCTION_ARGS)
 /*
  * luxe.bytes_received(): response body bytes this backend has received
  * from Google's APIs (and the emulator) since it started -- downloads,
- * listings, BigQuery pages; what a refresh brought into PostgreSQL is the
- * difference across it.
+ * listings, BigQuery pages, and what the parallel workers of its GCS scans
+ * received (handed over when the scan shuts down); what a refresh brought
+ * into PostgreSQL is the difference across it.
  */
 Datum
 luxe_bytes_received(PG_FUNCTION_ARGS)

@@ -104,6 +104,12 @@ SELECT * FROM newlines_digest;
 SET luxe_fdw.parallel_range_size = '64kB';
 EXPLAIN (COSTS OFF) SELECT * FROM newlines;
 SELECT * FROM newlines_digest;
+-- the bytes the workers received count as the leader's, which read none
+-- (luxe.bytes_received, and so a refresh's bytes_into_postgres)
+SELECT size AS newlines_bytes FROM luxe.gcs_objects('gs://luxe-test/big/newlines.csv', 'regress_luxe_gcs') \gset
+SELECT luxe.bytes_received() AS received0 \gset
+SELECT * FROM newlines_digest;
+SELECT luxe.bytes_received() - :received0 >= :newlines_bytes AS workers_bytes_counted;
 SET luxe_fdw.parallel_range_size = 0;                  -- ERROR
 RESET ALL;
 

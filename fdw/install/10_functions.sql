@@ -223,7 +223,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'luxe_bytes_received'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION luxe.bytes_received()
-IS 'response body bytes this backend has received from Google''s APIs since it started';
+IS 'response body bytes this backend (with the parallel workers of its GCS scans) has received from Google''s APIs since it started';
 
 CREATE FUNCTION luxe.fdw_options(OUT option_name text, OUT object text, OUT services text,
                                  OUT required boolean, OUT secret boolean, OUT privileged boolean,
