@@ -397,6 +397,15 @@ MUTANTS = [
         suites=["pg_regress"],
     ),
     dict(
+        id="worker-bytes-not-counted",
+        description="the bytes the parallel workers of a GCS scan received are not added to the "
+                    "leader's luxe.bytes_received: a refresh's bytes_into_postgres misses the load",
+        file="fdw/gcs_scan.c",
+        old="\tluxe_http_bytes_received += (int64) pg_atomic_exchange_u64(&st->shared->worker_http_bytes, 0);\n",
+        new="\t(void) pg_atomic_exchange_u64(&st->shared->worker_http_bytes, 0);\n",
+        suites=["pg_regress"],
+    ),
+    dict(
         id="ascii-tail-unchecked",
         description="the ASCII shortcut of text input checks a field 8 bytes at a time and not its "
                     "last bytes: an invalid byte there is stored unverified",
