@@ -24,12 +24,14 @@ CHECKSUM = ("SELECT count(*), md5(string_agg(product_id::text || brand_name || p
             "',' ORDER BY product_id)) FROM f_raw")
 # objects.get also serves the two metadata requests (at planning and at
 # scan start), which come first: a reset after 100 MB is harmless for their
-# small bodies, so two of those pass them, then the media download gets the
-# 503 burst and, after the retries, two resets mid-body.
+# small bodies, so two of those pass them, then the media downloads (byte
+# ranges of 8 MB, luxe_fdw.parallel_range_size, read by two workers) get
+# the 503 burst and, after the retries, two resets mid-body (after 3 and
+# 5 MB of a range: a reset after more than a range's 8 MB never happens).
 NOOP = "return-broken-stream-after-100000K"
 FAULTS = {"storage.objects.get": [NOOP, NOOP, "return-503", "return-503", "return-503",
-                                  "return-broken-stream-after-100000K",
-                                  "return-broken-stream-after-150000K"]}
+                                  "return-broken-stream-after-3000K",
+                                  "return-broken-stream-after-5000K"]}
 
 
 

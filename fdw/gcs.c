@@ -57,6 +57,7 @@ struct LuxeGcsReader
 	int64		limit;			/* requests ask for bytes before this */
 	int64		window;			/* > 0: ask for this many at a time */
 	int			attempt;		/* retries since the last progress */
+	int64		opened_at;		/* offset the current request started at */
 	bool		transcoded;		/* body is not the stored bytes */
 	bool		partial;		/* started past byte 0: no CRC32C check */
 	int64		skip;			/* content bytes still to discard */
@@ -486,6 +487,7 @@ open_at_offset(LuxeGcsReader *r)
 	char	   *uri = luxe_gcs_object_uri(o);
 	bool		refreshed = false;
 
+	r->opened_at = r->offset;
 	for (;;)
 	{
 		long		status;
@@ -562,6 +564,8 @@ open_at_offset(LuxeGcsReader *r)
 			luxe_http_stream_close(r->stream);
 			r->stream = NULL;
 			client->google.stats->retries++;
+			elog(DEBUG1, "luxe_fdw: retrying %s at byte " INT64_FORMAT " (HTTP %ld), backoff step %d",
+				 uri, r->offset, status, r->attempt);
 			luxe_http_sleep(luxe_http_retry_delay_ms(&client->google.http, r->attempt, retry_after));
 			r->attempt++;
 		}
@@ -810,10 +814,20 @@ read_stored(LuxeGcsReader *r, const char **data)
 		elog(DEBUG1, "luxe_fdw: resuming %s at byte " INT64_FORMAT ": %s",
 			 luxe_gcs_object_uri(r->object), r->offset, why ? why : "");
 		r->client->google.stats->retries++;
-		/* progress was made: the first resume is immediate */
-		if (r->attempt > 0)
-			luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->google.http, r->attempt - 1, NULL));
-		r->attempt++;
+
+		/*
+		 * After progress the resume is immediate and is no retry of a
+		 * failure: should its request fail, the backoff starts over (a
+		 * stream that breaks after every few MB must not wait longer each
+		 * time).  Without progress it waits as any retry does.
+		 */
+		if (r->offset > r->opened_at)
+			r->attempt = 0;
+		else
+		{
+			luxe_http_sleep(luxe_http_retry_delay_ms(&r->client->google.http, r->attempt, NULL));
+			r->attempt++;
+		}
 		open_at_offset(r);
 	}
 }

@@ -579,6 +579,20 @@ def main():
                        ["return-broken-stream-after-256K", "return-broken-stream-after-1024K"]})
         assert got == clean, (got, clean)
 
+    @test("a request that fails after a resume backs off from the first step (the resume is no failed retry)")
+    def _():
+        emulator("POST", "/_emulator/faults", {"instructions": {"storage.objects.get": (
+            ["return-broken-stream-after-256K"] * 3 + ["return-503", "return-503"])}})
+        try:
+            p = psql("SET client_min_messages = debug1; " + checksum)
+            left = json.loads(emulator("GET", "/_emulator/faults"))["instructions"]
+        finally:
+            emulator("DELETE", "/_emulator/faults")
+        assert not any(left.values()), left
+        assert p.stdout.strip() == clean, (p.stdout, clean)
+        steps = re.findall(r"\(HTTP 503\), backoff step (\d+)", p.stderr)
+        assert steps == ["0", "1"], (steps, p.stderr[-2000:])
+
     @test("statement_timeout interrupts a stalled transfer within a second")
     def _():
         emulator("POST", "/_emulator/faults",
