@@ -406,6 +406,15 @@ MUTANTS = [
         suites=["pg_regress"],
     ),
     dict(
+        id="resume-counts-as-retry",
+        description="a GCS read resumed after progress counts the resume as a failed retry: a 503 on "
+                    "the resumed request waits twice the first backoff, and longer each time",
+        file="fdw/gcs.c",
+        old="\t\tif (r->offset > r->opened_at)\n\t\t\tr->attempt = 0;\n",
+        new="\t\tif (r->offset > r->opened_at)\n\t\t\tr->attempt = 1;\n",
+        suites=["integration"],
+    ),
+    dict(
         id="ascii-tail-unchecked",
         description="the ASCII shortcut of text input checks a field 8 bytes at a time and not its "
                     "last bytes: an invalid byte there is stored unverified",
