@@ -28,8 +28,9 @@
  *   foreign or partial files are harmless (a relation OID used again by
  *   another table merely recycles the first one's file).
  * - Files are moved at commit only if PostgreSQL is about to delete them
- *   (smgrGetPendingDeletes), after the commit record, and a failure there
- *   only loses the recycling (nothing in a commit callback may throw).
+ *   (smgrGetPendingDeletes, at pre-commit), after the commit record, with
+ *   paths made beforehand; a failure there only loses the recycling
+ *   (nothing after the commit record may throw).
  * - Their names start with pgsql_tmp, in the directory for temporary files
  *   of the table's tablespace: a server restart removes them, and base
  *   backups, pg_checksums and pg_rewind skip them.
@@ -64,70 +65,78 @@
 
 PG_FUNCTION_INFO_V1(luxe_recycle_storage);
 
-/* a table whose storage is to be kept if this transaction drops it */
+/*
+ * A table whose storage is to be kept if this transaction drops it, with
+ * the paths the commit callback needs made beforehand (it must not
+ * allocate: nothing may throw after the commit record).
+ */
 typedef struct Kept
 {
 	Oid			relid;
 	RelFileNode node;			/* the storage it had when asked */
+	bool		dropped;		/* this commit deletes it (at pre-commit) */
+	char		path[MAXPGPATH];	/* its first segment */
+	char		spare[MAXPGPATH];	/* the first segment kept */
+	char		dir[MAXPGPATH];		/* where kept files go */
 } Kept;
 
 static List *kept = NIL;		/* of Kept, in TopTransactionContext */
 static bool callback_registered = false;
 
-/* The name of segment seg of the file kept for relid, in tablespace spc. */
+/* The directory the files kept in tablespace spc go to. */
 static void
-spare_path(char *path, Oid spc, Oid relid, BlockNumber seg)
+spare_dir(char *dir, Oid spc)
+{
+	TempTablespacePath(dir, spc == DEFAULTTABLESPACE_OID ? InvalidOid : spc);
+}
+
+/* The name of the first segment of the file kept for relid in tablespace spc. */
+static void
+spare_path(char *path, Oid spc, Oid relid)
 {
 	char		dir[MAXPGPATH];
 
-	TempTablespacePath(dir, spc == DEFAULTTABLESPACE_OID ? InvalidOid : spc);
-	if (seg == 0)
-		snprintf(path, MAXPGPATH, "%s/%s_luxe_spare_%u_%u", dir, PG_TEMP_FILE_PREFIX,
-				 MyDatabaseId, relid);
-	else
-		snprintf(path, MAXPGPATH, "%s/%s_luxe_spare_%u_%u.%u", dir, PG_TEMP_FILE_PREFIX,
-				 MyDatabaseId, relid, seg);
+	spare_dir(dir, spc);
+	snprintf(path, MAXPGPATH, "%s/%s_luxe_spare_%u_%u", dir, PG_TEMP_FILE_PREFIX,
+			 MyDatabaseId, relid);
 }
 
-/* The path of segment seg of a relation's main fork. */
+/* Segment seg of a file whose first segment is first: first, first.1, ... */
 static void
-segment_path(char *path, RelFileNode node, BlockNumber seg)
+segment(char *path, const char *first, BlockNumber seg)
 {
-	char	   *base = relpathperm(node, MAIN_FORKNUM);
-
 	if (seg == 0)
-		strlcpy(path, base, MAXPGPATH);
+		strlcpy(path, first, MAXPGPATH);
 	else
-		snprintf(path, MAXPGPATH, "%s.%u", base, seg);
-	pfree(base);
+		snprintf(path, MAXPGPATH, "%s.%u", first, seg);
 }
 
-/* Remove the files kept for relid, from segment first on. */
+/* Remove the segments of a kept file, from segment from on. */
 static void
-remove_spare(Oid spc, Oid relid, BlockNumber first)
+remove_spare(const char *spare, BlockNumber from)
 {
 	char		path[MAXPGPATH];
 	BlockNumber seg;
 
-	for (seg = first;; seg++)
+	for (seg = from;; seg++)
 	{
-		spare_path(path, spc, relid, seg);
+		segment(path, spare, seg);
 		if (unlink(path) != 0)
 			break;
 	}
 }
 
 /*
- * Move the segments of a dropped file aside as relid's spare and leave an
- * empty file in the place of the first.  Runs after the commit record: it
- * must not throw, and on any failure puts back what it moved.
+ * Move the segments of a dropped file aside as its table's spare and
+ * leave an empty file in the place of the first.  Runs after the commit
+ * record: it must not throw (nor allocate), and on any failure puts back
+ * what it moved.
  */
 static void
 keep_storage(const Kept *k)
 {
 	char		from[MAXPGPATH];
 	char		to[MAXPGPATH];
-	char		dir[MAXPGPATH];
 	BlockNumber moved = 0;
 	int			fd;
 	struct stat st;
@@ -136,36 +145,32 @@ keep_storage(const Kept *k)
 	 * An empty file is not worth keeping (nor is the tombstone of a file
 	 * already moved, asked for twice: what was kept stays).
 	 */
-	segment_path(from, k->node, 0);
-	if (stat(from, &st) != 0 || st.st_size == 0)
+	if (stat(k->path, &st) != 0 || st.st_size == 0)
 		return;
-	remove_spare(k->node.spcNode, k->relid, 0);
-	TempTablespacePath(dir, k->node.spcNode == DEFAULTTABLESPACE_OID ? InvalidOid : k->node.spcNode);
-	if (mkdir(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
+	remove_spare(k->spare, 0);
+	if (mkdir(k->dir, pg_dir_create_mode) != 0 && errno != EEXIST)
 		return;
 	for (;;)
 	{
-		segment_path(from, k->node, moved);
-		spare_path(to, k->node.spcNode, k->relid, moved);
+		segment(from, k->path, moved);
+		segment(to, k->spare, moved);
 		if (rename(from, to) != 0)
 			break;
 		moved++;
 	}
 	if (moved == 0)
 		return;
-	segment_path(from, k->node, 0);
-	fd = BasicOpenFilePerm(from, O_RDWR | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
+	fd = BasicOpenFilePerm(k->path, O_RDWR | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
 	if (fd >= 0)
 	{
 		close(fd);
 		return;
 	}
 	/* no tombstone: the file's number must stay taken, so put it all back */
-	elog(DEBUG1, "could not recycle the storage of relation %u: %m", k->relid);
 	while (moved-- > 0)
 	{
-		segment_path(from, k->node, moved);
-		spare_path(to, k->node.spcNode, k->relid, moved);
+		segment(from, k->path, moved);
+		segment(to, k->spare, moved);
 		(void) rename(to, from);
 	}
 }
@@ -177,7 +182,8 @@ recycle_xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
-		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PRE_COMMIT:
+			/* which files this commit deletes is settled by now */
 			if (kept != NIL)
 			{
 				RelFileNode *dropped;
@@ -190,11 +196,17 @@ recycle_xact_callback(XactEvent event, void *arg)
 
 					for (i = 0; i < ndropped; i++)
 						if (RelFileNodeEquals(dropped[i], k->node))
-						{
-							keep_storage(k);
-							break;
-						}
+							k->dropped = true;
 				}
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+			foreach(lc, kept)
+			{
+				Kept	   *k = lfirst(lc);
+
+				if (k->dropped)
+					keep_storage(k);
 			}
 			kept = NIL;
 			break;
@@ -224,7 +236,12 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 
 	/* (a table made logged since may have a kept file: it goes too) */
 	if (!keep && rel->rd_rel->relkind == RELKIND_RELATION)
-		remove_spare(rel->rd_node.spcNode, relid, 0);
+	{
+		char		spare[MAXPGPATH];
+
+		spare_path(spare, rel->rd_node.spcNode, relid);
+		remove_spare(spare, 0);
+	}
 	else if (keep && rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED &&
 			 rel->rd_rel->relkind == RELKIND_RELATION)
 	{
@@ -242,8 +259,14 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			Kept	   *k = palloc(sizeof(Kept));
 
+			char	   *path = relpathperm(rel->rd_node, MAIN_FORKNUM);
+
 			k->relid = relid;
 			k->node = rel->rd_node;
+			k->dropped = false;
+			strlcpy(k->path, path, MAXPGPATH);
+			spare_path(k->spare, rel->rd_node.spcNode, relid);
+			spare_dir(k->dir, rel->rd_node.spcNode);
 			kept = lappend(kept, k);
 			MemoryContextSwitchTo(old);
 		}
@@ -260,25 +283,31 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 BlockNumber
 luxe_recycle_adopt(Relation rel)
 {
+	char		spare[MAXPGPATH];
+	char		path[MAXPGPATH];
 	char		from[MAXPGPATH];
 	char		to[MAXPGPATH];
-	Oid			spc = rel->rd_node.spcNode;
+	char	   *base;
 	BlockNumber seg;
 
 	Assert(RelationGetNumberOfBlocks(rel) == 0);
 	if (rel->rd_rel->relpersistence != RELPERSISTENCE_UNLOGGED)
 		return 0;
+	spare_path(spare, rel->rd_node.spcNode, RelationGetRelid(rel));
+	base = relpathperm(rel->rd_node, MAIN_FORKNUM);
+	strlcpy(path, base, MAXPGPATH);
+	pfree(base);
 	for (seg = 0;; seg++)
 	{
-		spare_path(from, spc, RelationGetRelid(rel), seg);
-		segment_path(to, rel->rd_node, seg);
+		segment(from, spare, seg);
+		segment(to, path, seg);
 		if (rename(from, to) != 0)
 			break;
 	}
 	if (seg == 0)
 		return 0;
 	/* (a segment that could not be moved is no use without the ones before) */
-	remove_spare(spc, RelationGetRelid(rel), seg);
+	remove_spare(spare, seg);
 	/* the open file descriptors are those of the empty file replaced */
 	smgrclose(RelationGetSmgr(rel));
 	return smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
