@@ -273,7 +273,6 @@ page_writer_finish(PageWriter *pw)
 		BlockNumber nblocks = pw->blkno;
 
 		smgrtruncate(RelationGetSmgr(pw->rel), &fork, 1, &nblocks);
-		pw->recycled = pw->blkno;
 	}
 	pgstat_count_heap_insert(pw->rel, pw->tuples);
 }

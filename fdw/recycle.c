@@ -67,7 +67,7 @@ PG_FUNCTION_INFO_V1(luxe_recycle_storage);
 
 /*
  * A table whose storage is to be kept if this transaction drops it, with
- * the paths the commit callback needs made beforehand (it must not
+ * the path of that storage made beforehand (the commit callback must not
  * allocate: nothing may throw after the commit record).
  */
 typedef struct Kept
@@ -76,8 +76,6 @@ typedef struct Kept
 	RelFileNode node;			/* the storage it had when asked */
 	bool		dropped;		/* this commit deletes it (at pre-commit) */
 	char		path[MAXPGPATH];	/* its first segment */
-	char		spare[MAXPGPATH];	/* the first segment kept */
-	char		dir[MAXPGPATH];		/* where kept files go */
 } Kept;
 
 static List *kept = NIL;		/* of Kept, in TopTransactionContext */
@@ -127,6 +125,26 @@ remove_spare(const char *spare, BlockNumber from)
 }
 
 /*
+ * Rename the segments of the file whose first segment is from to those of
+ * to, in order, until one cannot be (there is none left); how many were.
+ */
+static BlockNumber
+move_segments(const char *from, const char *to)
+{
+	char		src[MAXPGPATH];
+	char		dst[MAXPGPATH];
+	BlockNumber seg;
+
+	for (seg = 0;; seg++)
+	{
+		segment(src, from, seg);
+		segment(dst, to, seg);
+		if (rename(src, dst) != 0)
+			return seg;
+	}
+}
+
+/*
  * Move the segments of a dropped file aside as its table's spare and
  * leave an empty file in the place of the first.  Runs after the commit
  * record: it must not throw (nor allocate), and on any failure puts back
@@ -135,9 +153,11 @@ remove_spare(const char *spare, BlockNumber from)
 static void
 keep_storage(const Kept *k)
 {
+	char		spare[MAXPGPATH];
+	char		dir[MAXPGPATH];
 	char		from[MAXPGPATH];
 	char		to[MAXPGPATH];
-	BlockNumber moved = 0;
+	BlockNumber moved;
 	int			fd;
 	struct stat st;
 
@@ -147,17 +167,12 @@ keep_storage(const Kept *k)
 	 */
 	if (stat(k->path, &st) != 0 || st.st_size == 0)
 		return;
-	remove_spare(k->spare, 0);
-	if (mkdir(k->dir, pg_dir_create_mode) != 0 && errno != EEXIST)
+	spare_path(spare, k->node.spcNode, k->relid);
+	remove_spare(spare, 0);
+	spare_dir(dir, k->node.spcNode);
+	if (mkdir(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
 		return;
-	for (;;)
-	{
-		segment(from, k->path, moved);
-		segment(to, k->spare, moved);
-		if (rename(from, to) != 0)
-			break;
-		moved++;
-	}
+	moved = move_segments(k->path, spare);
 	if (moved == 0)
 		return;
 	fd = BasicOpenFilePerm(k->path, O_RDWR | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
@@ -170,7 +185,7 @@ keep_storage(const Kept *k)
 	while (moved-- > 0)
 	{
 		segment(from, k->path, moved);
-		segment(to, k->spare, moved);
+		segment(to, spare, moved);
 		(void) rename(to, from);
 	}
 }
@@ -234,16 +249,20 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 	bool		keep = PG_GETARG_BOOL(1);
 	Relation	rel = relation_open(relid, AccessShareLock);
 
-	/* (a table made logged since may have a kept file: it goes too) */
-	if (!keep && rel->rd_rel->relkind == RELKIND_RELATION)
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
 	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_VOID();
+	}
+	if (!keep)
+	{
+		/* (a table made logged since may have a kept file: it goes too) */
 		char		spare[MAXPGPATH];
 
 		spare_path(spare, rel->rd_node.spcNode, relid);
 		remove_spare(spare, 0);
 	}
-	else if (keep && rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED &&
-			 rel->rd_rel->relkind == RELKIND_RELATION)
+	else if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
 	{
 		ListCell   *lc;
 
@@ -258,15 +277,13 @@ luxe_recycle_storage(PG_FUNCTION_ARGS)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 			Kept	   *k = palloc(sizeof(Kept));
-
 			char	   *path = relpathperm(rel->rd_node, MAIN_FORKNUM);
 
 			k->relid = relid;
 			k->node = rel->rd_node;
 			k->dropped = false;
 			strlcpy(k->path, path, MAXPGPATH);
-			spare_path(k->spare, rel->rd_node.spcNode, relid);
-			spare_dir(k->dir, rel->rd_node.spcNode);
+			pfree(path);
 			kept = lappend(kept, k);
 			MemoryContextSwitchTo(old);
 		}
@@ -285,10 +302,8 @@ luxe_recycle_adopt(Relation rel)
 {
 	char		spare[MAXPGPATH];
 	char		path[MAXPGPATH];
-	char		from[MAXPGPATH];
-	char		to[MAXPGPATH];
 	char	   *base;
-	BlockNumber seg;
+	BlockNumber moved;
 
 	Assert(RelationGetNumberOfBlocks(rel) == 0);
 	if (rel->rd_rel->relpersistence != RELPERSISTENCE_UNLOGGED)
@@ -297,17 +312,11 @@ luxe_recycle_adopt(Relation rel)
 	base = relpathperm(rel->rd_node, MAIN_FORKNUM);
 	strlcpy(path, base, MAXPGPATH);
 	pfree(base);
-	for (seg = 0;; seg++)
-	{
-		segment(from, spare, seg);
-		segment(to, path, seg);
-		if (rename(from, to) != 0)
-			break;
-	}
-	if (seg == 0)
+	moved = move_segments(spare, path);
+	if (moved == 0)
 		return 0;
 	/* (a segment that could not be moved is no use without the ones before) */
-	remove_spare(spare, seg);
+	remove_spare(spare, moved);
 	/* the open file descriptors are those of the empty file replaced */
 	smgrclose(RelationGetSmgr(rel));
 	return smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);

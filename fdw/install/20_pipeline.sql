@@ -1347,6 +1347,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   t regclass;
+  kind "char";
   cfg record;
 BEGIN
   SELECT * INTO cfg FROM luxe.pipeline_config;
@@ -1361,15 +1362,14 @@ BEGIN
   LOOP
     EXECUTE format('DROP VIEW %s', t);
   END LOOP;
-  FOR t IN SELECT c.oid::regclass FROM pg_class c
-            WHERE c.relnamespace = 'luxe_store'::regnamespace AND c.relkind IN ('r', 'f')
-              AND c.relname <> 'insight_state'          -- the extension's own
+  FOR t, kind IN SELECT c.oid::regclass, c.relkind FROM pg_class c
+                  WHERE c.relnamespace = 'luxe_store'::regnamespace AND c.relkind IN ('r', 'f')
+                    AND c.relname <> 'insight_state'          -- the extension's own
   LOOP
-    IF (SELECT relkind FROM pg_class WHERE oid = t) = 'r' THEN
+    IF kind = 'r' THEN
       PERFORM luxe.recycle_storage(t, keep => false);
     END IF;
-    EXECUTE format('DROP %s %s', CASE WHEN (SELECT relkind FROM pg_class WHERE oid = t) = 'f'
-                                      THEN 'FOREIGN TABLE' ELSE 'TABLE' END, t);
+    EXECUTE format('DROP %s %s', CASE WHEN kind = 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, t);
   END LOOP;
   DELETE FROM luxe.pipeline_manifest;
   DELETE FROM luxe.pipeline_config;
